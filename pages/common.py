@@ -1,0 +1,115 @@
+"""Shared UI plumbing for every page: the current run, its dataset, cached
+encodings, and image display. Pages import from here; ``vae/`` never does."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae.checkpoint import CheckpointError, Run, RunInfo, default_runs_root, list_runs, load_run
+from vae.data import DataError, DataSplits, load_dataset
+from vae.images import make_grid, to_pil
+from vae.training import encode_all
+
+# Session-state keys shared across pages (per-user choices only, never models).
+RUN_KEY = "run_name"  # folder name of the selected run
+START_KEY = "traversal_start"  # {"index": int, "split": "test"}: a data point sent to Traversals
+DIM_KEY = "traversal_dim"  # int: a latent dimension sent to Traversals
+DISPLAY_PX = 112  # images are enlarged (nearest neighbour) to at least this many pixels
+
+
+def runs_root() -> Path:
+    return default_runs_root()
+
+
+def limits() -> dict:
+    """Operator limits for a shared server, from environment variables."""
+    def _int(name: str, default: int) -> int:
+        try:
+            return max(1, int(os.environ.get(name, default)))
+        except ValueError:
+            return default
+    return {"max_epochs": _int("VAE_MAX_EPOCHS", 500), "max_items": _int("VAE_MAX_ITEMS", 70_000),
+            "max_upload_mb": _int("VAE_MAX_UPLOAD_MB", 200)}
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_run(path: str, mtime: float) -> Run:
+    """Models are shared read-only across sessions, in eval mode; mtime keys out stale copies."""
+    return load_run(path)
+
+
+def run_key(run: Run) -> tuple[str, float]:
+    """A hashable identity for cache keys: the run path and its weights' mtime."""
+    return str(run.path), (run.path / "model.safetensors").stat().st_mtime
+
+
+def available_runs() -> list[RunInfo]:
+    return list_runs(runs_root())
+
+
+def current_run() -> Run | None:
+    """The run selected in the sidebar, loaded (cached), or None with a message shown."""
+    name = st.session_state.get(RUN_KEY)
+    if not name:
+        return None
+    path = runs_root() / name
+    try:
+        return _load_run(str(path), (path / "model.safetensors").stat().st_mtime)
+    except (CheckpointError, OSError) as e:
+        st.error(f"Run **{name}** cannot be loaded: {e}")
+        return None
+
+
+def require_run() -> Run:
+    """The current run, or stop the page with a hint to train or upload one."""
+    run = current_run()
+    if run is None:
+        st.info("No run is selected. Pick one in the sidebar, train one on the **Train** page, or upload one.")
+        st.stop()
+    return run
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
+def _load_splits(name: str, data_dir: str | None, image_size: int | None, channels: int | None,
+                 max_items: int | None) -> DataSplits:
+    return load_dataset(name, data_dir, image_size=image_size, channels=channels, max_items=max_items,
+                        download=False)
+
+
+def run_dataset(run: Run, stop_on_error: bool = True) -> DataSplits | None:
+    """The dataset the run was trained on (cached, read-only), checked against the model's input."""
+    d = run.config.data
+    try:
+        splits = _load_splits(d.name, d.data_dir, d.image_size, d.channels, d.max_items)
+    except DataError as e:
+        st.error(f"The dataset of run **{run.name}** ({d.name}) cannot be loaded: {e}")
+        return st.stop() if stop_on_error else None
+    if splits.test.image_shape != run.model.image_shape:
+        st.error(f"The dataset's images are {splits.test.image_shape} but run **{run.name}** expects "
+                 f"{run.model.image_shape}.")
+        return st.stop() if stop_on_error else None
+    return splits
+
+
+@st.cache_data(max_entries=8, show_spinner="Encoding the dataset…")
+def encoded(_run: Run, key: tuple[str, float], split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of a split: (N, D) each, float32."""
+    splits = run_dataset(_run)
+    mu, logvar = encode_all(_run.model, getattr(splits, split).x)
+    return mu.numpy(), logvar.numpy()
+
+
+def show_image(x: torch.Tensor, caption: str | None = None, min_size: int = DISPLAY_PX, **kw) -> None:
+    """x: (C, H, W) in [0, 1]; enlarged crisply."""
+    st.image(to_pil(x, min_size), caption=caption, **kw)
+
+
+def show_grid(x: torch.Tensor, nrow: int, caption: str | None = None, min_cell: int = 56, **kw) -> None:
+    """x: (N, C, H, W) in [0, 1] as one image, each cell enlarged to ≥ min_cell pixels."""
+    factor = max(1, -(-min_cell // x.shape[-1]))
+    big = torch.nn.functional.interpolate(x, scale_factor=factor, mode="nearest") if factor > 1 else x
+    st.image(to_pil(make_grid(big, nrow, pad=2)), caption=caption, **kw)

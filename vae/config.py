@@ -1,0 +1,142 @@
+"""Typed configuration for models, training and data, serialisable to JSON.
+
+A run folder's ``config.json`` is ``RunConfig.to_dict()``; loading rebuilds the
+model from it, so every field needed to reconstruct the network lives here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FORMAT = "vae-latent-explorer/1"
+
+# Bounds that keep a config (typed by a user, or read from an uploaded file)
+# from asking for an absurd model. They are generous for real use.
+MAX_LATENT_DIM = 512
+MAX_HIDDEN = 8192
+MAX_LAYERS = 8
+MAX_CHANNELS = 3
+CONV_SIZES = (28, 32, 64)
+MAX_MLP_PIXELS = 64 * 64 * 3
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type, or out of range."""
+
+
+@dataclass
+class ModelConfig:
+    arch: Literal["mlp", "conv"] = "mlp"  # fully connected, or strided convolutions
+    in_channels: int = 1  # 1 (grayscale) or 3 (RGB)
+    image_size: int = 8  # square images: H == W
+    latent_dim: int = 10  # D, the size of z
+    hidden: list[int] = field(default_factory=lambda: [256])  # mlp: layer widths; conv: width of the dense layer
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # p(x|z)
+    obs_var: Literal["learned", "fixed"] = "learned"  # gaussian only: learn one shared log σ² or keep it fixed
+    obs_std: float = 0.1  # gaussian only: the fixed σ, or the learned σ's starting value
+
+    def validate(self) -> "ModelConfig":
+        _check(self.arch in ("mlp", "conv"), f"unknown architecture {self.arch!r}; expected 'mlp' or 'conv'")
+        _check(self.likelihood in ("bernoulli", "gaussian"),
+               f"unknown likelihood {self.likelihood!r}; expected 'bernoulli' or 'gaussian'")
+        _check(self.obs_var in ("learned", "fixed"), f"obs_var must be 'learned' or 'fixed', not {self.obs_var!r}")
+        _check_int(self.in_channels, "in_channels", 1, MAX_CHANNELS)
+        _check(self.in_channels in (1, 3), f"in_channels must be 1 or 3, not {self.in_channels}")
+        _check_int(self.image_size, "image_size", 2, 64)
+        _check_int(self.latent_dim, "latent_dim", 1, MAX_LATENT_DIM)
+        _check(isinstance(self.hidden, (list, tuple)) and 1 <= len(self.hidden) <= MAX_LAYERS,
+               f"hidden must be a list of 1 to {MAX_LAYERS} layer widths, not {self.hidden!r}")
+        for h in self.hidden:
+            _check_int(h, "hidden width", 1, MAX_HIDDEN)
+        if self.arch == "conv":
+            _check(self.image_size in CONV_SIZES,
+                   f"the conv architecture supports image sizes {CONV_SIZES}, not {self.image_size}; use --arch mlp")
+        else:
+            _check(self.image_size ** 2 * self.in_channels <= MAX_MLP_PIXELS,
+                   f"images of {self.in_channels}×{self.image_size}×{self.image_size} are too large for the mlp")
+        _check(isinstance(self.obs_std, (int, float)) and 1e-3 <= self.obs_std <= 10,
+               f"obs_std must be between 0.001 and 10, not {self.obs_std!r}")
+        self.hidden = [int(h) for h in self.hidden]
+        return self
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50  # passes over the training split
+    batch_size: int = 64  # images per gradient step
+    lr: float = 2e-3  # Adam learning rate
+    beta: float = 1.0  # weight on the KL term (β-VAE; 1 is the ELBO)
+    kl_warmup: float = 0.0  # epochs over which the KL weight rises linearly from 0 to β
+    free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
+    mc_samples: int = 1  # L, Monte-Carlo samples of z per image in the training objective
+    seed: int = 0  # seeds weights, batching and sampling
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def validate(self) -> "TrainConfig":
+        _check_int(self.epochs, "epochs", 1, 100_000)
+        _check_int(self.batch_size, "batch_size", 1, 1_000_000)
+        _check_int(self.mc_samples, "mc_samples", 1, 1024)
+        _check_int(self.seed, "seed", 0, 2**63 - 1)
+        _check(_is_num(self.lr) and 0 < self.lr <= 100, f"lr must be in (0, 100], not {self.lr!r}")
+        _check(_is_num(self.beta) and 0 <= self.beta <= 1000, f"beta must be in [0, 1000], not {self.beta!r}")
+        _check(_is_num(self.kl_warmup) and self.kl_warmup >= 0, f"kl_warmup must be ≥ 0, not {self.kl_warmup!r}")
+        _check(_is_num(self.free_bits) and self.free_bits >= 0, f"free_bits must be ≥ 0, not {self.free_bits!r}")
+        _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, not {self.device!r}")
+        return self
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # digits | shapes | mnist | fashion-mnist | folder
+    data_dir: str | None = None  # where IDX files or a user's image folder live
+    image_size: int | None = None  # resize (folder) or render size (shapes); None: the dataset's own
+    channels: int | None = None  # folder only: 1 or 3
+    max_items: int | None = None  # cap on images per split (shapes: total generated)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    format: str = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "RunConfig":
+        """Rebuild from JSON, rejecting unknown formats, missing sections and bad values."""
+        _check(isinstance(d, dict), "config must be a JSON object")
+        fmt = d.get("format")
+        _check(fmt == FORMAT, f"unknown config format {fmt!r}; expected {FORMAT!r}")
+        _check(isinstance(d.get("model"), dict), "config has no 'model' section")
+        model = _build(ModelConfig, d["model"]).validate()
+        train = _build(TrainConfig, d.get("train") or {}).validate()
+        data = _build(DataConfig, d.get("data") or {})
+        return cls(model=model, train=train, data=data)
+
+
+def _build(klass, d: dict):
+    names = {f.name for f in dataclasses.fields(klass)}
+    unknown = sorted(set(d) - names)
+    _check(not unknown, f"unknown {klass.__name__} fields: {', '.join(unknown)}")
+    try:
+        return klass(**d)
+    except TypeError as e:  # pragma: no cover - guarded by the name check
+        raise ConfigError(str(e)) from None
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def _check_int(v, name: str, lo: int, hi: int) -> None:
+    _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an integer, not {v!r}")
+    _check(lo <= v <= hi, f"{name} must be between {lo} and {hi}, not {v}")

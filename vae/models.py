@@ -1,0 +1,144 @@
+"""VAE networks: an MLP and a strided-conv model, with the canonical vocabulary.
+
+``encode(x) -> (mu, logvar)``, ``reparameterize(mu, logvar)``, ``decode(z)``.
+The decoder returns the parameter of p(x|z): Bernoulli logits, or the Gaussian
+mean (through a sigmoid, so it lies in [0, 1] like the data).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+
+@dataclass
+class VAEOutput:
+    x_param: torch.Tensor  # (B, C, H, W) Bernoulli logits or Gaussian means
+    mu: torch.Tensor  # (B, D) posterior means
+    logvar: torch.Tensor  # (B, D) posterior log-variances
+    z: torch.Tensor  # (B, D) one reparameterized sample
+
+
+class VAE(nn.Module):
+    """Base class: subclasses build ``encoder`` (x -> features), ``fc_mu``,
+    ``fc_logvar`` and ``decoder`` (z -> (B, C, H, W) raw output)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config.validate()
+        if config.likelihood == "gaussian":
+            init = torch.tensor(2 * math.log(config.obs_std))
+            if config.obs_var == "learned":
+                self.obs_logvar = nn.Parameter(init)
+            else:
+                self.register_buffer("obs_logvar", init)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c = self.config
+        return (c.in_channels, c.image_size, c.image_size)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, C, H, W) in [0, 1] -> mu, logvar: (B, D)."""
+        h = self.encoder(x)
+        # Clamping log σ² keeps exp() finite when a diverging run pushes it far out.
+        return self.fc_mu(h), self.fc_logvar(h).clamp(-30.0, 20.0)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I). mu, logvar: (B, D) -> (B, D), or (n, B, D) if n is given."""
+        std = torch.exp(0.5 * logvar)
+        shape = mu.shape if n is None else (n, *mu.shape)
+        eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
+        return mu + std * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (..., D) -> (..., C, H, W): Bernoulli logits, or Gaussian means in [0, 1]."""
+        lead = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, z.shape[-1])).reshape(*lead, *self.image_shape)
+        return torch.sigmoid(out) if self.config.likelihood == "gaussian" else out
+
+    def mean_image(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (..., D) -> E[x|z]: (..., C, H, W) in [0, 1], for display."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return VAEOutput(self.decode(z), mu, logvar, z)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The variational parameters φ (used by the gradient-estimator lab)."""
+        return [*self.encoder.parameters(), *self.fc_mu.parameters(), *self.fc_logvar.parameters()]
+
+
+class MLPVAE(VAE):
+    """Fully connected VAE. With hidden=[400], latent_dim=20 on 28×28 it is the
+    pytorch/examples MNIST VAE (784-400-20, separate μ and log σ² heads)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        n_in = config.in_channels * config.image_size ** 2
+        widths = [n_in, *config.hidden]
+        enc: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip(widths[:-1], widths[1:]):
+            enc += [nn.Linear(a, b), nn.ReLU()]
+        self.encoder = nn.Sequential(*enc)
+        self.fc_mu = nn.Linear(widths[-1], config.latent_dim)
+        self.fc_logvar = nn.Linear(widths[-1], config.latent_dim)
+        dec_widths = [config.latent_dim, *reversed(config.hidden)]
+        dec: list[nn.Module] = []
+        for a, b in zip(dec_widths[:-1], dec_widths[1:]):
+            dec += [nn.Linear(a, b), nn.ReLU()]
+        dec.append(nn.Linear(dec_widths[-1], n_in))
+        self.decoder = nn.Sequential(*dec)
+
+
+# Stride-2 conv layers and their channels for each supported input size:
+# 28 -> 14 -> 7, 32 -> 16 -> 8 -> 4, 64 -> 32 -> 16 -> 8 -> 4.
+_CONV_PLAN = {28: [32, 64], 32: [32, 64, 64], 64: [32, 32, 64, 64]}
+
+
+class ConvVAE(VAE):
+    """Convolutional VAE for 28×28, 32×32 and 64×64 images; hidden[0] is the dense width."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        chans = _CONV_PLAN[config.image_size]
+        side = config.image_size >> len(chans)
+        dense = config.hidden[0]
+        enc: list[nn.Module] = []
+        c_prev = config.in_channels
+        for c in chans:
+            enc += [nn.Conv2d(c_prev, c, 4, stride=2, padding=1), nn.ReLU()]
+            c_prev = c
+        enc += [nn.Flatten(), nn.Linear(c_prev * side * side, dense), nn.ReLU()]
+        self.encoder = nn.Sequential(*enc)
+        self.fc_mu = nn.Linear(dense, config.latent_dim)
+        self.fc_logvar = nn.Linear(dense, config.latent_dim)
+        dec: list[nn.Module] = [
+            nn.Linear(config.latent_dim, dense), nn.ReLU(),
+            nn.Linear(dense, c_prev * side * side), nn.ReLU(),
+            nn.Unflatten(1, (c_prev, side, side)),
+        ]
+        rev = list(reversed(chans))
+        for i, c in enumerate(rev):
+            c_out = rev[i + 1] if i + 1 < len(rev) else config.in_channels
+            dec.append(nn.ConvTranspose2d(c, c_out, 4, stride=2, padding=1))
+            if i + 1 < len(rev):
+                dec.append(nn.ReLU())
+        self.decoder = nn.Sequential(*dec)
+
+
+def build_model(config: ModelConfig) -> VAE:
+    config.validate()
+    return {"mlp": MLPVAE, "conv": ConvVAE}[config.arch](config)

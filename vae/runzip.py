@@ -1,0 +1,130 @@
+"""Run folders as zip archives: export for download, validated import for upload.
+
+An import is checked whole in memory (config parses, weights load into the model
+the config describes) before anything is written; then it is written into a
+hidden temp folder inside the checkpoints root and renamed into place, so a bad
+or interrupted upload leaves nothing behind and never overwrites a run.
+"""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import uuid
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .checkpoint import (CONFIG, HISTORY, WEIGHTS, CheckpointError, default_runs_root, model_from_state,
+                         parse_config, read_state_dict, save_weights, unique_run_dir, write_history,
+                         write_json_atomic)
+
+MAX_MEMBERS = 64  # a run folder holds a handful of files
+MAX_UNPACKED = 512 << 20  # bytes, summed over the members we read
+WEIGHT_NAMES = (WEIGHTS, "model.pt", "model.pth")
+
+
+def export_run(run_dir: Path) -> bytes:
+    """A zip of the run's files under a folder named after the run."""
+    run_dir = Path(run_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in (CONFIG, WEIGHTS, HISTORY):
+            if (run_dir / name).is_file():
+                z.write(run_dir / name, f"{run_dir.name}/{name}")
+    return buf.getvalue()
+
+
+def read_zip(data: bytes, max_unpacked: int = MAX_UNPACKED) -> dict[str, bytes]:
+    """The run files in a zip, keyed by base name. Refuses escaping paths and zip bombs."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+        infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"the upload is not a readable zip file ({e})") from None
+    if len(infos) > MAX_MEMBERS:
+        raise CheckpointError(f"the zip holds {len(infos)} entries; a run folder has a few files")
+    files: dict[str, bytes] = {}
+    total = 0
+    for info in infos:
+        p = PurePosixPath(info.filename.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+            raise CheckpointError(f"the zip entry {info.filename!r} points outside its folder; refused")
+        if info.is_dir() or p.name not in (CONFIG, HISTORY, *WEIGHT_NAMES) or len(p.parts) > 2:
+            continue
+        if p.name in files:
+            raise CheckpointError(f"the zip holds more than one {p.name}; upload one run at a time")
+        total += info.file_size
+        if total > max_unpacked:
+            raise CheckpointError(f"the zip unpacks to more than {max_unpacked >> 20} MiB; refused")
+        try:
+            with z.open(info) as f:
+                raw = f.read(info.file_size + 1)  # never trust the declared size: read at most one byte more
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+            raise CheckpointError(f"the zip entry {info.filename!r} cannot be read ({e})") from None
+        if len(raw) > info.file_size:
+            raise CheckpointError(f"the zip entry {info.filename!r} is larger than it claims; refused")
+        files[p.name] = raw
+    return files
+
+
+def validate_files(files: dict[str, bytes]):
+    """(config, model, history) from a run's files, or CheckpointError."""
+    if CONFIG not in files:
+        raise CheckpointError(f"the upload has no {CONFIG}; a run needs {CONFIG} and {WEIGHTS}")
+    wname = next((n for n in WEIGHT_NAMES if n in files), None)
+    if wname is None:
+        raise CheckpointError(f"the upload has no {WEIGHTS} (or model.pt); a run needs {CONFIG} and {WEIGHTS}")
+    cfg = parse_config(files[CONFIG], CONFIG)
+    model = model_from_state(cfg, read_state_dict(files[wname], wname), wname)
+    history = []
+    for line in files.get(HISTORY, b"").decode("utf-8", "replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            history.append(rec)
+    return cfg, model, history
+
+
+def import_run(files: dict[str, bytes], name: str, root: Path | None = None) -> Path:
+    """Validate a run's files and write them as a new run folder; returns its path."""
+    cfg, model, history = validate_files(files)
+    root = Path(root or default_runs_root())
+    root.mkdir(parents=True, exist_ok=True)
+    dest = unique_run_dir(name, root)
+    tmp = root / f".upload-{uuid.uuid4().hex}"
+    try:
+        tmp.mkdir()
+        write_json_atomic(tmp / CONFIG, cfg.to_dict())  # re-serialised from the validated config
+        save_weights(tmp / WEIGHTS, model)  # always safetensors, whatever was uploaded
+        write_history(tmp, history)
+        tmp.rename(dest)
+    except OSError as e:
+        raise CheckpointError(f"could not write the uploaded run ({e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def import_upload(uploads: list[tuple[str, bytes]], root: Path | None = None, name: str | None = None) -> Path:
+    """From the app's uploader: one zip, or loose files (config.json + model.safetensors)."""
+    if not uploads:
+        raise CheckpointError("nothing was uploaded")
+    zips = [(n, d) for n, d in uploads if n.lower().endswith(".zip")]
+    if zips:
+        if len(uploads) > 1:
+            raise CheckpointError("upload either one zip or the loose files, not both")
+        fname, data = zips[0]
+        files = read_zip(data)
+        default = Path(fname).stem
+    else:
+        files = {}
+        for n, d in uploads:
+            base = PurePosixPath(n.replace("\\", "/")).name
+            if base not in (CONFIG, HISTORY, *WEIGHT_NAMES):
+                raise CheckpointError(f"unexpected file {base!r}: upload {CONFIG} and {WEIGHTS} "
+                                      "(optionally history.jsonl), or a zip of a run folder")
+            files[base] = d
+        default = "uploaded"
+    return import_run(files, name or default, root)

@@ -1,0 +1,146 @@
+"""The training loop and split evaluation. Knows nothing of any UI: it reports
+each epoch through a callback and polls a stop callable between batches."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .config import TrainConfig
+from .models import VAE
+from .objectives import active_units, elbo, iwae_bound
+
+EVAL_SEED = 1234  # evaluation noise is fixed so test curves are not jittered by sampling
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def encode_all(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """x: (N, C, H, W) -> mu, logvar: (N, D), on the CPU."""
+    dev = next(model.parameters()).device
+    mus, lvs = [], []
+    for s in range(0, len(x), batch_size):
+        mu, lv = model.encode(x[s:s + batch_size].to(dev))
+        mus.append(mu.cpu())
+        lvs.append(lv.cpu())
+    return torch.cat(mus), torch.cat(lvs)
+
+
+@torch.no_grad()
+def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_samples: int = 1,
+                   iwae_k: int = 0, au_threshold: float = 0.01) -> dict:
+    """Mean per-image ELBO, reconstruction and KL over a split (nats), KL per
+    dimension, active units, and optionally the IWAE bound with K samples.
+    Noise is drawn from a fixed seed without disturbing the caller's RNG."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "iwae": 0.0}
+    kl_dim = torch.zeros(model.latent_dim, dtype=torch.float64)
+    mus = []
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(EVAL_SEED)
+        for s in range(0, len(x), batch_size):
+            xb = x[s:s + batch_size].to(dev)
+            t = elbo(model, xb, mc_samples=mc_samples)
+            sums["elbo"] += float(t.elbo.sum())
+            sums["rec"] += float(t.rec.sum())
+            sums["kl"] += float(t.kl.sum())
+            kl_dim += t.kl_per_dim.sum(0).double().cpu()
+            mus.append(model.encode(xb)[0].cpu())
+            if iwae_k:
+                sums["iwae"] += float(iwae_bound(model, xb, iwae_k).sum())
+    model.train(was_training)
+    n = len(x)
+    a, n_active = active_units(torch.cat(mus), au_threshold)
+    out = {"elbo": sums["elbo"] / n, "rec": sums["rec"] / n, "kl": sums["kl"] / n,
+           "kl_per_dim": (kl_dim / n).tolist(), "active_units": n_active, "au_per_dim": a.tolist()}
+    if iwae_k:
+        out["iwae"] = sums["iwae"] / n
+    return out
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    state: str = "finished"  # finished | stopped | diverged
+    message: str = ""
+
+
+def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfig,
+        on_epoch: Callable[[list[dict], VAE], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        history: list[dict] | None = None) -> FitResult:
+    """Train with Adam on in-memory tensors, batching by slicing a seeded permutation.
+
+    x_train, x_test: (N, C, H, W) in [0, 1]. After each epoch the test split is
+    evaluated, a record appended to the history, and ``on_epoch(record, model)``
+    called with the whole history (the CLI saves the run there). On a non-finite loss the weights of the
+    last completed epoch are restored and training stops with state 'diverged'.
+    """
+    dev = next(model.parameters()).device
+    x_train = x_train.to(dev)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n = len(x_train)
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+    warmup_steps = cfg.kl_warmup * steps_per_epoch
+    result = FitResult(history=list(history or []))
+    good_state = copy.deepcopy(model.state_dict())
+    step = 0
+    for epoch in range(len(result.history) + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(dev)
+        sums = torch.zeros(3, dtype=torch.float64, device=dev)
+        beta = cfg.beta
+        for s in range(0, n, cfg.batch_size):
+            if should_stop is not None and should_stop():
+                result.state, result.message = "stopped", f"stopped by request during epoch {epoch}"
+                model.load_state_dict(good_state)
+                return result
+            xb = x_train[perm[s:s + cfg.batch_size]]
+            beta = cfg.beta * min(1.0, step / warmup_steps) if warmup_steps > 0 else cfg.beta
+            t = elbo(model, xb, mc_samples=cfg.mc_samples, beta=beta, free_bits=cfg.free_bits)
+            if not torch.isfinite(t.loss):
+                model.load_state_dict(good_state)
+                done = len(result.history)
+                result.state = "diverged"
+                result.message = (f"the loss became {float(t.loss)} in epoch {epoch} (learning rate {cfg.lr} "
+                                  f"may be too high); kept the weights of epoch {done}" if done else
+                                  f"the loss became {float(t.loss)} in epoch 1 (learning rate {cfg.lr} may be too "
+                                  "high); no epoch completed, so nothing was saved")
+                return result
+            opt.zero_grad(set_to_none=True)
+            t.loss.backward()
+            opt.step()
+            step += 1
+            with torch.no_grad():
+                sums += torch.stack([t.elbo.sum(), t.rec.sum(), t.kl.sum()]).double()
+        train = (sums / n).tolist()
+        test = evaluate_split(model, x_test)
+        if not math.isfinite(test["elbo"]):
+            model.load_state_dict(good_state)
+            result.state = "diverged"
+            result.message = f"the test ELBO became {test['elbo']} after epoch {epoch}; kept epoch {epoch - 1}"
+            return result
+        rec = {"epoch": epoch, "train_elbo": train[0], "train_rec": train[1], "train_kl": train[2],
+               "test_elbo": test["elbo"], "test_rec": test["rec"], "test_kl": test["kl"],
+               "kl_per_dim": test["kl_per_dim"], "active_units": test["active_units"],
+               "beta": beta, "seconds": time.perf_counter() - t0}
+        result.history.append(rec)
+        good_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(result.history, model)
+    return result
