@@ -39,7 +39,7 @@ with left:
 with right:
     st.subheader("Test images and reconstructions")
     st.caption("Top row: originals; bottom row: E[x|z] at z = μ(x).")
-if st.button("🎲 New samples", help="Draw new prior samples and pick other test images."):
+if st.button("New samples", icon=":material/casino:", help="Draw new prior samples and pick other test images."):
     st.session_state["home_seed"] = seed = seed + 1
 samples, originals, recons = home_figures(run.model, splits.test.x, seed=seed)
 with left:
