@@ -15,6 +15,9 @@ from .models import VAE
 from .objectives import active_units, elbo, iwae_bound
 
 EVAL_SEED = 1234  # evaluation noise is fixed so test curves are not jittered by sampling
+# A run has diverged when its loss exceeds this multiple of the untrained model's loss
+# (floored at one nat per pixel): no healthy run ends up 100× worse than where it began.
+DIVERGE_FACTOR = 100.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,6 +102,7 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
     result = FitResult(history=list(history or []))
     good_state = copy.deepcopy(model.state_dict())
     step = 0
+    ref_loss: float | None = None
     for epoch in range(len(result.history) + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -113,14 +117,18 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
             xb = x_train[perm[s:s + cfg.batch_size]]
             beta = cfg.beta * min(1.0, step / warmup_steps) if warmup_steps > 0 else cfg.beta
             t = elbo(model, xb, mc_samples=cfg.mc_samples, beta=beta, free_bits=cfg.free_bits)
-            if not torch.isfinite(t.loss):
+            loss = float(t.loss)
+            if ref_loss is None:
+                ref_loss = max(abs(loss), float(xb[0].numel()))
+            if not math.isfinite(loss) or loss > DIVERGE_FACTOR * ref_loss:
                 model.load_state_dict(good_state)
                 done = len(result.history)
+                what = f"became {loss:.4g}" if not math.isfinite(loss) else \
+                    f"reached {loss:.4g}, over {DIVERGE_FACTOR:.0f}× the untrained model's {ref_loss:.4g},"
                 result.state = "diverged"
-                result.message = (f"the loss became {float(t.loss)} in epoch {epoch} (learning rate {cfg.lr} "
-                                  f"may be too high); kept the weights of epoch {done}" if done else
-                                  f"the loss became {float(t.loss)} in epoch 1 (learning rate {cfg.lr} may be too "
-                                  "high); no epoch completed, so nothing was saved")
+                result.message = (f"training diverged: the loss {what} in epoch {epoch} (learning rate {cfg.lr} "
+                                  "may be too high); " + (f"kept the weights of epoch {done}" if done else
+                                                          "no epoch completed, so nothing was saved"))
                 return result
             opt.zero_grad(set_to_none=True)
             t.loss.backward()

@@ -1,0 +1,59 @@
+"""Model shapes, the pytorch/examples architecture, and the layering rule."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vae.config import ConfigError, ModelConfig
+from vae.models import build_model
+
+
+@pytest.mark.parametrize("arch,size,channels", [("mlp", 8, 1), ("mlp", 28, 3), ("conv", 28, 1), ("conv", 32, 3),
+                                                ("conv", 64, 1)])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_shapes(arch, size, channels, likelihood):
+    m = build_model(ModelConfig(arch=arch, image_size=size, in_channels=channels, latent_dim=4, hidden=[32],
+                                likelihood=likelihood))
+    x = torch.rand(2, channels, size, size)
+    out = m(x)
+    assert out.x_param.shape == x.shape
+    assert out.mu.shape == out.logvar.shape == out.z.shape == (2, 4)
+    assert m.decode(torch.zeros(3, 5, 4)).shape == (3, 5, channels, size, size)
+    img = m.mean_image(out.z)
+    assert img.min() >= 0 and img.max() <= 1
+
+
+def test_mlp_is_the_pytorch_examples_vae():
+    m = build_model(ModelConfig(arch="mlp", image_size=28, latent_dim=20, hidden=[400]))
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    # fc1 784→400, fc21/fc22 400→20, fc3 20→400, fc4 400→784
+    assert sorted(shapes.values()) == sorted([(400, 784), (400,), (20, 400), (20,), (20, 400), (20,),
+                                              (400, 20), (400,), (784, 400), (784,)])
+
+
+def test_reparameterize_is_mu_plus_sigma_eps():
+    torch.manual_seed(0)
+    mu, lv = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.0, 2 * torch.log(torch.tensor(3.0))]])
+    z = build_model(ModelConfig(image_size=4, latent_dim=2)).reparameterize(mu, lv, n=100_000)
+    assert torch.allclose(z.mean((0, 1)), mu[0], atol=0.03)
+    assert torch.allclose(z.std((0, 1)), torch.tensor([1.0, 3.0]), atol=0.03)
+
+
+@pytest.mark.parametrize("bad", [dict(latent_dim=10**6), dict(latent_dim=-1), dict(hidden=[-5]), dict(arch="rnn"),
+                                 dict(arch="conv", image_size=8), dict(in_channels=2), dict(hidden=[])])
+def test_bad_configs_are_refused(bad):
+    with pytest.raises(ConfigError):
+        build_model(ModelConfig(**bad))
+
+
+def test_vae_package_never_imports_streamlit():
+    code = ("import sys, importlib, pkgutil; sys.modules['streamlit'] = None\n"
+            "import vae\n"
+            "mods = [m.name for m in pkgutil.iter_modules(vae.__path__)]\n"
+            "[importlib.import_module('vae.' + m) for m in mods]\n"
+            "assert 'streamlit' not in [k for k, v in sys.modules.items() if v is not None]\n"
+            "print(len(mods))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 10
