@@ -1,5 +1,395 @@
-"""Placeholder: this page is being built."""
-import streamlit as st
+"""Traversals: drag latent sliders and watch the decoder respond; traverse each
+dimension, build N×N grids, interpolate between data points, and check whether
+a latent lies where the data's posteriors put their mass."""
+from __future__ import annotations
 
-st.title("traversals")
-st.info("This page is under construction.")
+import io
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from PIL import Image
+
+from pages.common import DIM_KEY, START_KEY, encoded, require_run, run_dataset, run_key, show_image
+from vae import traversal as tv
+from vae.checkpoint import Run
+from vae.images import gif_bytes, png_bytes, to_pil
+
+STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
+MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander
+STEP = 0.05  # slider step; arrow keys move by this much
+
+
+# ----------------------------------------------------------------------------- cached compute
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def dims_info(_run: Run, key: tuple) -> tv.DimensionInfo:
+    mu, lv = encoded(_run, key, "test")
+    return tv.dimension_info(torch.from_numpy(mu), torch.from_numpy(lv))
+
+
+@st.cache_data(max_entries=8, show_spinner="Building the aggregate posterior q(z)…")
+def aggregate(_run: Run, key: tuple) -> tuple[tv.AggregatePosterior, list[float], list[float]]:
+    """q(z) over the test split, and its reference histogram (counts, bin centres)."""
+    mu, lv = encoded(_run, key, "test")
+    agg = tv.aggregate_posterior(torch.from_numpy(mu), torch.from_numpy(lv))
+    counts, centres = agg.histogram(40)
+    return agg, counts.tolist(), centres.tolist()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def pca_axes(_run: Run, key: tuple) -> tv.GridAxes:
+    return tv.principal_axes(torch.from_numpy(encoded(_run, key, "test")[0]))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def strips_png(_run: Run, key: tuple, base: tuple, dims: tuple, labels: tuple, muted: tuple,
+               radius: float, k: int) -> bytes:
+    imgs = tv.traversal_strips(_run.model, torch.tensor(base), list(dims), radius, k)
+    factor = tv.cell_factor(_run.model.image_shape[-1], k, target_px=360)
+    return tv.display_png(tv.sheet_image(imgs, factor, list(labels), list(muted)))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def strip_gif(_run: Run, key: tuple, base: tuple, dim: int, radius: float, frames: int = 24) -> bytes:
+    imgs = tv.traversal_strips(_run.model, torch.tensor(base), [dim], radius, frames)[0]
+    return gif_bytes([to_pil(x, 192) for x in imgs])
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding the grid…")
+def grid_png(_run: Run, key: tuple, centre: tuple, axes_kind: str, dims: tuple, radius: float, n: int) -> bytes:
+    axes = pca_axes(_run, key) if axes_kind == "pca" else tv.dimension_axes(_run.model.latent_dim, *dims)
+    imgs = tv.grid_traversal(_run.model, torch.tensor(centre), axes, radius, n)
+    factor = tv.cell_factor(_run.model.image_shape[-1], n, target_px=720)
+    return tv.display_png(tv.sheet_image(imgs.reshape(n, n, *imgs.shape[1:]), factor))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def interpolation_images(_run: Run, key: tuple, a: int, b: int, steps: int) -> tuple[bytes, bytes, bytes]:
+    """PNG of the two strips (linear, spherical) and PNGs of the two originals."""
+    mu = torch.from_numpy(encoded(_run, key, "test")[0])
+    x = run_dataset(_run).test.x
+    lin = tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "linear")
+    sph = tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "spherical")
+    factor = tv.cell_factor(_run.model.image_shape[-1], steps, target_px=640)
+    sheet = tv.display_png(tv.sheet_image(torch.stack([lin, sph]), factor, ["linear", "spherical"]))
+    return sheet, tv.display_png(to_pil(x[a], 96)), tv.display_png(to_pil(x[b], 96))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def interpolation_gif(_run: Run, key: tuple, a: int, b: int, steps: int) -> bytes:
+    mu = torch.from_numpy(encoded(_run, key, "test")[0])
+    return gif_bytes([to_pil(img, 192) for img in tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "spherical")])
+
+
+def export_png(display: bytes):
+    """A deferred download: the displayed sheet re-encoded by the project's exporter, on click only."""
+    return lambda: png_bytes(Image.open(io.BytesIO(display)))
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def slider_key(d: int) -> str:
+    return f"trav_z{d}"
+
+
+def write_latent(z: list[float], radius: float) -> None:
+    """Set every slider (before the sliders are drawn), clipped to ±radius."""
+    for d, v in enumerate(z):
+        st.session_state[slider_key(d)] = float(min(radius, max(-radius, round(float(v), 4))))
+
+
+def start_vector(run: Run, key: tuple, n_points: int) -> torch.Tensor:
+    kind = st.session_state.get("trav_start", "zeros")
+    index = min(int(st.session_state.get("trav_index", 0)), n_points - 1)
+    mu = torch.from_numpy(encoded(run, key, "test")[0]) if kind == "data" else None
+    return tv.start_point(kind, run.model.latent_dim, mu, index, st.session_state.get("trav_seed", 0))
+
+
+def request(action: str) -> None:
+    """Button and input callbacks only record what to do; it is done before the sliders are drawn."""
+    st.session_state["trav_pending"] = action
+
+
+def take_handoffs(run: Run, n_points: int) -> None:
+    """A start point from the Latent map and a dimension from the Collapse page, applied once."""
+    sent = st.session_state.pop(START_KEY, None)
+    if sent is not None:
+        index = sent.get("index") if isinstance(sent, dict) else None
+        if sent.get("split", "test") != "test" or not isinstance(index, int) or not 0 <= index < n_points:
+            st.warning(f"The point sent from the Latent map ({sent!r}) is not one of the {n_points} test images.")
+        else:
+            st.session_state.update(trav_start="data", trav_index=index, trav_pending="start")
+            st.toast(f"Starting from test image {index}.")
+    dim = st.session_state.pop(DIM_KEY, None)
+    if dim is not None:
+        if isinstance(dim, int) and 0 <= dim < run.model.latent_dim:
+            st.session_state["trav_focus"] = {"run": run.name, "dim": dim}
+            st.toast(f"Dimension z{dim} is shown first.")
+        else:
+            st.warning(f"Dimension {dim!r} was sent, but this model has dimensions 0 to {run.model.latent_dim - 1}.")
+
+
+def prepare_sliders(run: Run, key: tuple, n_points: int, radius: float) -> None:
+    """Make every slider's value exist and lie in range, applying a pending action."""
+    d = run.model.latent_dim
+    if st.session_state.get("trav_run") != run.name:  # a new run: new sliders, at its start point
+        st.session_state["trav_run"] = run.name
+        st.session_state.pop("trav_grid", None)
+        st.session_state["trav_index"] = min(int(st.session_state.get("trav_index", 0)), n_points - 1)
+        st.session_state.setdefault("trav_pending", "start")
+        kept = None
+    else:
+        kept = st.session_state.get("trav_latent")
+    action = st.session_state.pop("trav_pending", None)
+    if action == "zeros":
+        write_latent([0.0] * d, radius)
+    elif action == "random":
+        st.session_state["trav_draws"] = draws = st.session_state.get("trav_draws", 0) + 1
+        write_latent(tv.start_point("prior", d, seed=10_000 + draws).tolist(), radius)
+    elif action == "start" or kept is None or len(kept) != d:
+        write_latent(start_vector(run, key, n_points).tolist(), radius)
+    else:  # coming back from another page: widget state was dropped, the durable copy was not
+        write_latent([st.session_state.get(slider_key(i), kept[i]) for i in range(d)], radius)
+
+
+# ----------------------------------------------------------------------------- widgets
+
+
+def start_ui(n_points: int) -> None:
+    cols = st.columns([3, 2, 2])
+    cols[0].segmented_control("Start point", list(STARTS), format_func=STARTS.get, key="trav_start",
+                              on_change=request, args=("start",), required=True,
+                              help="Where **Snap to start** returns to: the origin (the prior's mean), "
+                                   "a seeded draw z ~ N(0, I), or the posterior mean μ(x) of a test image.")
+    kind = st.session_state.get("trav_start", "zeros")
+    if kind == "data":
+        cols[1].number_input("Test image", 0, n_points - 1, step=1, key="trav_index", on_change=request,
+                             args=("start",), help=f"Index into the {n_points} test images; or click a point on "
+                                                   "the Latent map and send it here.")
+    elif kind == "prior":
+        cols[1].number_input("Seed", 0, 10**6, step=1, key="trav_seed", on_change=request, args=("start",))
+    cols[2].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius",
+                         help="Each slider runs from −r to +r. Under the prior, |z_d| > 3 has probability 0.3%.")
+
+
+def buttons_ui() -> None:
+    cols = st.columns(3)
+    cols[0].button("Reset to zeros", icon=":material/restart_alt:", on_click=request, args=("zeros",),
+                   width="stretch", help="Every z_d = 0, the prior's mean.")
+    cols[1].button("Randomise", icon=":material/casino:", on_click=request, args=("random",), width="stretch",
+                   help="A fresh draw z ~ N(0, I).")
+    cols[2].button("Snap to start", icon=":material/keyboard_return:", on_click=request, args=("start",),
+                   width="stretch", help="Back to the chosen start point.")
+
+
+def slider_label(d: int, info: tv.DimensionInfo, focus: int | None) -> str:
+    tag = " · collapsed" if info.collapsed[d] else ""
+    text = f"z{d} · KL {info.kl[d]:.2f} nats{tag}"
+    if d == focus:
+        return f":orange[**» {text}**]"
+    return f":gray[{text}]" if info.collapsed[d] else f"**z{d}** · KL {info.kl[d]:.2f} nats"
+
+
+def sliders_ui(order: list[int], info: tv.DimensionInfo, focus: int | None, radius: float) -> list[float]:
+    """One slider per dimension, most informative first; returns z indexed by dimension."""
+    def draw(d: int) -> None:
+        st.slider(slider_label(d, info, focus), -radius, radius, step=STEP, key=slider_key(d), format="%.2f",
+                  help=f"Mean KL(q(z{d}|x) ‖ N(0, 1)) over the test images: {info.kl[d]:.3f} nats. "
+                       + ("Below 0.01 nats the encoder ignores the input here: the posterior is the prior, "
+                          "and the decoder has learned to ignore this coordinate." if info.collapsed[d] else ""))
+
+    for d in order[:MAX_SLIDERS_OPEN]:
+        draw(d)
+    if len(order) > MAX_SLIDERS_OPEN:
+        with st.expander(f"{len(order) - MAX_SLIDERS_OPEN} more dimensions (lower KL)"):
+            for d in order[MAX_SLIDERS_OPEN:]:
+                draw(d)
+    return [float(st.session_state[slider_key(d)]) for d in range(len(order))]
+
+
+def density_figure(agg: tv.AggregatePosterior, counts: list[float], centres: list[float],
+                   check: tv.DensityCheck) -> go.Figure:
+    lo, hi = float(agg.reference[0]), float(agg.reference[-1])
+    span = max(hi - lo, 1e-6)
+    far = check.log_q < lo - 0.5 * span  # off the chart: pin the marker to the left edge
+    x_mark = lo - 0.25 * span if far else check.log_q
+    colour = "#d62728" if check.off_manifold else "#2ca02c"
+
+    def vline(x: float, **line) -> dict:
+        return dict(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line=line)
+
+    # Built as plain dicts: add_vline's validation costs more than the rest of a slider rerun.
+    return go.Figure(
+        data=[go.Bar(x=centres, y=counts, width=(hi - lo) / len(counts), marker_color="#9bb7d4",
+                     hovertemplate="log q ≈ %{x:.1f}<br>%{y} samples<extra></extra>")],
+        layout=dict(height=200, margin=dict(l=10, r=10, t=10, b=40), showlegend=False, bargap=0.05,
+                    xaxis_title="log q(z) (nats)", yaxis_title="samples",
+                    shapes=[vline(check.low, color="#888", width=1, dash="dash"),
+                            vline(x_mark, color=colour, width=3, dash="dot" if far else "solid")],
+                    annotations=[dict(x=x_mark, y=1, yref="paper", showarrow=False, xanchor="left", yanchor="top",
+                                      text=f"← slider z: {check.log_q:.1f}" if far else " slider z",
+                                      font=dict(color=colour))]))
+
+
+def density_ui(run: Run, key: tuple, z: torch.Tensor, n_points: int) -> None:
+    agg, counts, centres = aggregate(run, key)
+    check = tv.density_check(agg, z)
+    st.markdown("**Is this latent on the data manifold?**")
+    st.caption(f"log q(z) under the aggregate posterior q(z) = (1/N) Σₙ q(z|xₙ) over the N = {n_points} "
+               "test images, against the histogram of log q at samples z ~ q(z) (the data's own range; the "
+               "dashed line is its 1st percentile).")
+    st.plotly_chart(density_figure(agg, counts, centres, check), width="stretch", config={"displayModeBar": False},
+                    key="trav_density")
+    if check.off_manifold:
+        st.warning(f"Off the data manifold: log q(z) = {check.log_q:.1f} nats is below {check.percentile:.1f}% … "
+                   f"the data's 1st percentile is {check.low:.1f}. No test image's posterior puts mass here, "
+                   "so the decoder was never trained on this region and its output is extrapolation.",
+                   icon=":material/warning:")
+    else:
+        st.success(f"log q(z) = {check.log_q:.1f} nats, above {check.percentile:.0f}% of the data's own values "
+                   f"(median {check.median:.1f}).", icon=":material/check_circle:")
+
+
+def per_dimension_ui(run: Run, key: tuple, z: list[float], order: list[int], info: tv.DimensionInfo,
+                     focus: int | None, radius: float) -> None:
+    st.caption("Each row starts from the slider latent and moves one coordinate z_d from −r to +r, holding the "
+               "others; rows are ordered by KL (the focused dimension first). A collapsed dimension's row does not "
+               "change: the decoder ignores it.")
+    c1, c2 = st.columns(2)
+    k = c1.slider("Steps per row (K)", 3, 15, 9, key="trav_k")
+    r = c2.number_input("Traversal range ±r", 0.5, 10.0, value=radius, step=0.5, key="trav_strip_radius")
+    labels = tuple(("» " if d == focus else "") + f"z{d}  {info.kl[d]:.2f}" + ("  collapsed" if info.collapsed[d] else "")
+                   for d in order)
+    muted = tuple(info.collapsed[d] for d in order)
+    with st.spinner("Decoding the traversals…"):
+        png = strips_png(run, key, tuple(z), tuple(order), labels, muted, float(r), int(k))
+    st.image(png, output_format="PNG", caption=f"Rows: latent dimension and its mean KL (nats); columns: z_d from {-r:g} to +{r:g}.")
+    c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
+    c1.download_button("Strips (PNG)", export_png(png), f"{run.name}-traversals.png", mime="image/png",
+                       icon=":material/download:", on_click="ignore")
+    gif_dim = c2.selectbox("Animate dimension", order, index=0, format_func=lambda d: f"z{d}", key="trav_gif_dim")
+    c3.download_button("Traversal (GIF)", lambda: strip_gif(run, key, tuple(z), int(gif_dim), float(r)),
+                       f"{run.name}-z{gif_dim}.gif", mime="image/gif", icon=":material/animation:",
+                       on_click="ignore", help="24 frames from −r to +r and back, looping.")
+
+
+def grid_ui(run: Run, key: tuple, z: list[float], order: list[int], n_points: int) -> None:
+    d = run.model.latent_dim
+    st.caption("An N×N grid of decodings of c + a·u + b·v: columns move a from −r to +r along the first direction u, "
+               "rows move b from +r (top) to −r along the second v, around a centre c.")
+    if d < 2:
+        st.info("A grid needs at least two latent dimensions; this model has one.")
+        return
+    c1, c2, c3 = st.columns(3)
+    kind = c1.radio("Directions", ["dims", "pca"], key="trav_grid_kind", horizontal=True,
+                    format_func={"dims": "Two latent dimensions", "pca": "First two principal axes"}.get,
+                    help="Principal axes: the directions of largest variance of μ(x) over the test images.")
+    dims = (order[0], order[1])
+    if kind == "dims":
+        a, b = c2.columns(2)
+        i = a.selectbox("Across (u)", range(d), index=order[0], format_func=lambda k: f"z{k}", key="trav_grid_i")
+        j = b.selectbox("Down (v)", range(d), index=order[1], format_func=lambda k: f"z{k}", key="trav_grid_j")
+        dims = (int(i), int(j))
+    centre_kind = c3.radio("Centre c", ["slider", "origin"], key="trav_grid_centre", horizontal=True,
+                           format_func={"slider": "Slider latent", "origin": "Origin"}.get)
+    c1, c2 = st.columns(2)
+    n = c1.slider("Grid size N", 2, tv.MAX_GRID, 11, key="trav_grid_n")
+    r = c2.number_input("Grid range ±r", 0.5, 10.0, value=3.0, step=0.5, key="trav_grid_r")
+    if st.button("Build grid", icon=":material/grid_on:", type="primary"):
+        if kind == "dims" and dims[0] == dims[1]:
+            st.error("Pick two different dimensions for the grid.")
+        else:
+            centre = tuple(z) if centre_kind == "slider" else (0.0,) * d
+            st.session_state["trav_grid"] = dict(centre=centre, kind=kind, dims=dims, r=float(r), n=int(n))
+    spec = st.session_state.get("trav_grid")
+    if spec is None:
+        st.info("Choose two directions and a range, then press **Build grid**.")
+        return
+    png = grid_png(run, key, spec["centre"], spec["kind"], spec["dims"], spec["r"], spec["n"])
+    if spec["kind"] == "pca":
+        axes = pca_axes(run, key)
+        what = (f"PC1 ({axes.explained[0]:.0%} of Var μ) across, PC2 ({axes.explained[1]:.0%}) down")
+    else:
+        what = f"z{spec['dims'][0]} across, z{spec['dims'][1]} down"
+    st.image(png, output_format="PNG", caption=f"{spec['n']}×{spec['n']} grid: {what}, each from −{spec['r']:g} to +{spec['r']:g}.")
+    st.download_button("Grid (PNG)", export_png(png), f"{run.name}-grid.png", mime="image/png", icon=":material/download:",
+                       on_click="ignore")
+
+
+def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
+    st.caption("From μ(x_A) to μ(x_B). Linear: z(t) = (1−t)·z_A + t·z_B. Spherical: the direction turns at a "
+               "constant rate along the great circle and the norm changes linearly, so the path does not cut "
+               "through the low-norm middle that N(0, I) rarely samples in high dimensions.")
+    c1, c2, c3 = st.columns(3)
+    a = c1.number_input("Test image A", 0, n_points - 1, value=0, step=1, key="trav_interp_a")
+    b = c2.number_input("Test image B", 0, n_points - 1, value=min(1, n_points - 1), step=1, key="trav_interp_b")
+    steps = c3.slider("Steps", 3, 20, 10, key="trav_interp_steps")
+    if a == b:
+        st.warning("A and B are the same image: the path is a single point.")
+    sheet, img_a, img_b = interpolation_images(run, key, int(a), int(b), int(steps))
+    left, mid, right = st.columns([1, 6, 1], vertical_alignment="center")
+    left.image(img_a, output_format="PNG", caption=f"x_A (#{a})")
+    mid.image(sheet, output_format="PNG")
+    right.image(img_b, output_format="PNG", caption=f"x_B (#{b})")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button("Strips (PNG)", export_png(sheet), f"{run.name}-interp-{a}-{b}.png", mime="image/png",
+                       icon=":material/download:", on_click="ignore")
+    c2.download_button("Spherical path (GIF)", lambda: interpolation_gif(run, key, int(a), int(b), int(steps)),
+                       f"{run.name}-interp-{a}-{b}.gif", mime="image/gif",
+                       icon=":material/animation:", on_click="ignore")
+
+
+# ----------------------------------------------------------------------------- page
+
+
+run = require_run()
+splits = run_dataset(run)
+key = run_key(run)
+n_points = len(splits.test.x)
+if n_points == 0:
+    st.error(f"Run **{run.name}** has an empty test split, so there are no data points to start from.")
+    st.stop()
+info = dims_info(run, key)
+st.session_state.setdefault("trav_radius", 3.0)
+st.session_state.setdefault("trav_start", "zeros")
+take_handoffs(run, n_points)
+focus_state = st.session_state.get("trav_focus") or {}
+focus = focus_state.get("dim") if focus_state.get("run") == run.name else None
+order = tv.focus_first(info.order, focus)
+radius = float(st.session_state["trav_radius"])
+prepare_sliders(run, key, n_points, radius)
+
+st.title("Traversals")
+st.caption(f"Move through the {run.model.latent_dim}-dimensional latent space of **{run.name}** and watch the "
+           "decoder respond. Images are E[x|z], the mean of p(x|z).")
+
+controls, view = st.columns([3, 2], gap="large")
+with controls:
+    start_ui(n_points)
+    buttons_ui()
+    n_collapsed = sum(info.collapsed)
+    st.caption(f"Sliders are ordered by mean KL per dimension; {n_collapsed} of {run.model.latent_dim} "
+               "dimensions are collapsed (KL < 0.01 nats) and greyed out." if n_collapsed else
+               "Sliders are ordered by mean KL per dimension; none is collapsed.")
+    if focus is not None:
+        st.button(f"Clear focus on z{focus}", icon=":material/close:", type="tertiary",
+                  on_click=lambda: st.session_state.pop("trav_focus", None))
+    z = sliders_ui(order, info, focus, radius)
+st.session_state["trav_latent"] = z
+z_t = torch.tensor(z)
+with view:
+    show_image(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
+               output_format="PNG")
+    density_ui(run, key, z_t, n_points)
+
+st.divider()
+tab_dims, tab_grid, tab_interp = st.tabs(["Per-dimension traversal", "Grid traversal", "Interpolation"])
+with tab_dims:
+    per_dimension_ui(run, key, z, order, info, focus, radius)
+with tab_grid:
+    grid_ui(run, key, z, order, n_points)
+with tab_interp:
+    interpolation_ui(run, key, n_points)

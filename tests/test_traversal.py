@@ -11,9 +11,10 @@ import torch
 from vae.config import ModelConfig
 from vae.models import build_model
 from vae.objectives import log_normal_diag
+from vae import traversal as tv
 from vae.traversal import (AggregatePosterior, aggregate_log_density, aggregate_posterior, cell_factor,
                            decode_images, decode_one, density_check, dimension_axes, dimension_info,
-                           enlarge, focus_first, grid_latents, grid_traversal, interpolation_latents,
+                           focus_first, grid_latents, grid_traversal, interpolation_latents,
                            interpolation_strip, lerp, principal_axes, slerp, strip_sheet, traversal_latents,
                            traversal_strips, traversal_values)
 
@@ -235,6 +236,8 @@ def test_aggregate_posterior_subsamples_large_data():
     mu, logvar = torch.zeros(50, 2), torch.zeros(50, 2)
     agg = aggregate_posterior(mu, logvar, max_components=20, n_reference=10)
     assert agg.mu.shape == (20, 2) and agg.reference.shape == (10,)
+    counts, centres = agg.histogram(8)
+    assert counts.shape == centres.shape == (8,) and int(counts.sum()) == 10
     # all components are N(0, I): log q is the standard normal log density
     torch.testing.assert_close(agg.log_density(torch.zeros(1, 2)), torch.tensor([-math.log(2 * math.pi)]))
     with pytest.raises(ValueError):
@@ -243,12 +246,19 @@ def test_aggregate_posterior_subsamples_large_data():
 
 # ----------------------------------------------------------------------------- images
 
-def test_enlarge_and_cell_factor():
-    x = torch.arange(4.0).reshape(1, 1, 2, 2)
-    big = enlarge(x, 3)
-    assert big.shape == (1, 1, 6, 6)
-    assert torch.all(big[0, 0, :3, :3] == 0) and torch.all(big[0, 0, 3:, 3:] == 3)
-    assert enlarge(x, 1) is x
+@pytest.mark.parametrize("channels,mode", [(1, "L"), (3, "RGB")])
+def test_sheet_image_enlarges_crisply_and_labels_rows(channels, mode):
+    imgs = torch.zeros(2, 3, channels, 4, 4)
+    imgs[0, 0] = 1.0  # one white cell, top-left
+    plain = tv.sheet_image(imgs, factor=5)
+    assert plain.mode == mode and plain.size == ((3 * 5 + 1) * 5, (2 * 5 + 1) * 5)
+    arr = np.asarray(plain)
+    assert set(np.unique(arr).tolist()) <= {0, 255}  # nearest neighbour: no blended greys
+    labelled = tv.sheet_image(imgs, factor=5, row_labels=["z0", "z1 collapsed"], muted=[False, True])
+    assert labelled.height == plain.height and labelled.width > plain.width
+
+
+def test_cell_factor_keeps_grids_a_sensible_size():
     assert cell_factor(8, 25) * 8 <= 40  # a 25×25 grid of digits stays about 720 px wide
     assert cell_factor(8, 1) * 8 <= 96
     assert cell_factor(64, 25) == 1

@@ -7,13 +7,16 @@ only read (``decode``/``mean_image``), never put in training mode or changed.
 """
 from __future__ import annotations
 
+import functools
+import io
 import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
-from .images import make_grid
+from .images import make_grid, to_pil
 from .models import VAE
 from .objectives import kl_per_dim, log_normal_diag
 
@@ -43,6 +46,22 @@ def focus_first(order: list[int], focus: int | None) -> list[int]:
     if focus is None or focus not in order:
         return list(order)
     return [focus] + [d for d in order if d != focus]
+
+
+def start_point(kind: Literal["zeros", "prior", "data"], latent_dim: int, mu: torch.Tensor | None = None,
+                index: int = 0, seed: int = 0) -> torch.Tensor:
+    """Where the sliders start: the origin, a seeded draw z ~ N(0, I), or the posterior
+    mean μ(x_index) of a data point (mu: (N, D) encoded means). -> (D,)."""
+    if kind == "zeros":
+        return torch.zeros(latent_dim)
+    if kind == "prior":
+        return torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+    if kind == "data":
+        if mu is None or not 0 <= index < len(mu):
+            n = 0 if mu is None else len(mu)
+            raise ValueError(f"data point {index} does not exist; there are {n} (0 to {n - 1})")
+        return mu[index].float().clone()
+    raise ValueError(f"unknown start point {kind!r}; expected 'zeros', 'prior' or 'data'")
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -238,6 +257,15 @@ class AggregatePosterior:
         """z: (..., D) -> (...)."""
         return aggregate_log_density(z.reshape(-1, z.shape[-1]), self.mu, self.logvar).reshape(z.shape[:-1])
 
+    def histogram(self, bins: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference values binned: (counts (bins,), bin centres (bins,))."""
+        lo, hi = float(self.reference[0]), float(self.reference[-1])
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+        counts = torch.histc(self.reference, bins, lo, hi)
+        edges = torch.linspace(lo, hi, bins + 1)
+        return counts, (edges[1:] + edges[:-1]) / 2
+
     def percentile(self, log_q: float) -> float:
         """Share of the data's own log q values below ``log_q``, in percent."""
         below = torch.searchsorted(self.reference, torch.tensor([float(log_q)]), right=True)
@@ -292,15 +320,7 @@ def strip_sheet(images: torch.Tensor, pad: int = 1) -> torch.Tensor:
     """(R, K, C, H, W) or (K, C, H, W) -> one (C, H', W') image, one row per strip."""
     if images.dim() == 4:
         images = images[None]
-    r, k = images.shape[:2]
-    return make_grid(images.flatten(0, 1), nrow=k, pad=pad)
-
-
-def enlarge(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Nearest-neighbour enlargement by a whole factor: (..., C, H, W) -> (..., C, fH, fW)."""
-    if factor <= 1:
-        return x
-    return x.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    return make_grid(images.flatten(0, 1), nrow=images.shape[1], pad=pad)
 
 
 def cell_factor(side: int, cells: int, target_px: int = 720, min_px: int = 24, max_px: int = 96) -> int:
@@ -308,3 +328,43 @@ def cell_factor(side: int, cells: int, target_px: int = 720, min_px: int = 24, m
     ``target_px``, each cell between min_px and max_px (tiny 8×8 digits stay crisp)."""
     want = max(min_px, min(max_px, target_px // max(1, cells)))
     return max(1, round(want / side))
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def sheet_image(images: torch.Tensor, factor: int = 1, row_labels: list[str] | None = None,
+                muted: list[bool] | None = None, pad: int = 1) -> Image.Image:
+    """(R, K, C, H, W) or (K, C, H, W) in [0, 1] -> one PIL image with cells enlarged by
+    ``factor`` (nearest neighbour) and, optionally, a label left of each row; muted
+    rows (collapsed dimensions) get a grey label."""
+    if images.dim() == 4:
+        images = images[None]
+    img = to_pil(strip_sheet(images, pad))
+    if factor > 1:  # nearest neighbour in PIL: cheap, and the gaps scale with the cells
+        img = img.resize((img.width * factor, img.height * factor), Image.NEAREST)
+    if not row_labels:
+        return img
+    h = images.shape[-2]
+    cell_h = h * factor
+    font = _font(max(10, min(18, int(cell_h * 0.45))))
+    margin = 10 + max(int(font.getlength(t)) for t in row_labels)
+    white, black, grey = (255, 0, 150) if img.mode == "L" else ((255,) * 3, (0,) * 3, (150,) * 3)
+    canvas = Image.new(img.mode, (margin + img.width, img.height), white)
+    canvas.paste(img, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, text in enumerate(row_labels):
+        colour = grey if muted and muted[r] else black
+        y = (pad + r * (h + pad)) * factor + cell_h // 2  # the middle of row r
+        draw.text((4, y), text, fill=colour, anchor="lm", font=font)
+    return canvas
+
+
+def display_png(img: Image.Image) -> bytes:
+    """PNG bytes for on-screen display: zlib level 1, about twice as fast to encode as the
+    default and barely larger, which matters when a slider move re-encodes an image."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
