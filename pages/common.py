@@ -19,6 +19,23 @@ RUN_KEY = "run_name"  # folder name of the selected run
 START_KEY = "traversal_start"  # {"index": int, "split": "test"}: a data point sent to Traversals
 DIM_KEY = "traversal_dim"  # int: a latent dimension sent to Traversals
 DISPLAY_PX = 112  # images are enlarged (nearest neighbour) to at least this many pixels
+def frame_guard() -> None:
+    """Make sure this page runs inside app.py's frame (navigation + shared sidebar).
+
+    Streamlit treats a ``pages/`` folder beside the entry script as a legacy
+    multipage app until ``st.navigation`` has been called once in the process,
+    so a first visit straight to e.g. /train would run the page file alone.
+    Leaving that mode (what ``st.navigation`` itself does) and rerunning goes
+    through app.py, which routes to the same page.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        legacy = bool(PagesManager.uses_pages_directory)
+    except (ImportError, AttributeError):  # a Streamlit without the legacy mode
+        legacy = False
+    if legacy:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def runs_root() -> Path:
@@ -53,6 +70,7 @@ def available_runs() -> list[RunInfo]:
 
 def current_run() -> Run | None:
     """The run selected in the sidebar, loaded (cached), or None with a message shown."""
+    frame_guard()
     name = st.session_state.get(RUN_KEY)
     if not name:
         return None

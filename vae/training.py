@@ -117,7 +117,7 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
             xb = x_train[perm[s:s + cfg.batch_size]]
             beta = cfg.beta * min(1.0, step / warmup_steps) if warmup_steps > 0 else cfg.beta
             t = elbo(model, xb, mc_samples=cfg.mc_samples, beta=beta, free_bits=cfg.free_bits)
-            loss = float(t.loss)
+            loss = t.loss.item()
             if ref_loss is None:
                 ref_loss = max(abs(loss), float(xb[0].numel()))
             if not math.isfinite(loss) or loss > DIVERGE_FACTOR * ref_loss:

@@ -132,15 +132,13 @@ def page(browser, request):
     ctx.close()
 
 
-def wait_idle(page, timeout: float = 30_000) -> None:
-    """Wait until the app has rendered and no script run is in progress."""
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app has rendered and no script run is in progress (checked twice,
+    a moment apart, so a rerun that follows a run is waited for too)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        """() => { const a = document.querySelector('[data-testid="stApp"]');
-                   return a && a.getAttribute('data-test-script-state') !== 'running'
-                          && !document.querySelector('[data-testid="stStatusWidget"] button'); }""",
-        timeout=timeout)
-    page.wait_for_timeout(300)
+    for _ in range(2):
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+        page.wait_for_timeout(400)
 
 
 def open_page(page, server: AppServer, path: str = "") -> None:
