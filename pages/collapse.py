@@ -1,5 +1,288 @@
-"""Placeholder: this page is being built."""
+"""Collapse diagnostics: which latent dimensions carry information, which collapsed onto the prior, and why."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("collapse")
-st.info("This page is under construction.")
+from pages.common import DIM_KEY, _load_run, available_runs, encoded, require_run, run_dataset, run_key
+from vae.checkpoint import CheckpointError, Run
+from vae.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_THRESHOLD, N_MIXTURE, SENS_THRESHOLD, VERDICTS,
+                          CollapseReport, diagnose, kl_history, posterior_histograms, profile, sort_order,
+                          summary, verdicts, wake_and_death)
+from vae.mig import MIGResult, mig
+
+PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
+COLOURS = dict(zip(VERDICTS, ("#1f77b4", "#ff7f0e", "#9467bd", "#c7c7c7")))
+STATS = {  # name -> (chart title, y-axis label, collapse threshold or None for the adjustable AU one)
+    "kl": ("Mean KL per dimension", "E_x KL(q(z_d|x) ‖ N(0,1))  [nats]", KL_THRESHOLD),
+    "activity": ("Active-unit statistic", "A_d = Var_x(E_q[z_d])", None),
+    "mi": ("Mutual information per dimension", "I_q(x; z_d)  [nats]", MI_THRESHOLD),
+    "sensitivity": ("Decoder sensitivity", f"mean |ΔE[x|z]| per pixel, z_d ± {DELTA:g}", SENS_THRESHOLD),
+}
+SORT_LABELS = {"kl": "KL", "activity": "A_d", "mi": "MI", "sensitivity": "sensitivity", "index": "dimension"}
+
+
+# ---------------------------------------------------------------- cached compute (vae does the math)
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def report_for(_run: Run, key: tuple[str, float], n_mixture: int, delta: float) -> CollapseReport:
+    mu, logvar = encoded(_run, key, "test")
+    return diagnose(mu, logvar, _run.model, run_dataset(_run).test.x, n_mixture=n_mixture, delta=delta)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def mig_for(_run: Run, key: tuple[str, float]) -> MIGResult | None:
+    test = run_dataset(_run).test
+    if test.factors is None or _run.model.latent_dim < 2:
+        return None
+    mu, _ = encoded(_run, key, "test")
+    return mig(mu, test.factors.numpy(), test.factor_names)
+
+
+# ---------------------------------------------------------------- widgets
+
+def settings_ui(n_points: int) -> tuple[float, str, int, float]:
+    c1, c2, c3 = st.columns([1, 1, 2])
+    au = c1.number_input("Active-unit threshold", 0.0, 10.0, AU_THRESHOLD, 0.005, format="%.3f",
+                         help="A dimension is active when A_d = Var_x(E_q[z_d]) exceeds this (Burda et al. use 0.01).")
+    by = c2.selectbox("Sort bars by", list(SORT_LABELS), format_func=SORT_LABELS.get,
+                      help="Every chart uses the same order, so a dimension sits in the same place in each.")
+    with c3.expander("Estimation settings"):
+        m = st.slider("Mixture components for I_q(x; z) and KL(q(z) ‖ p(z))", 100, max(100, min(5000, n_points)),
+                      min(N_MIXTURE, n_points), 100,
+                      help="q(z) = (1/N) Σ q(z|x_j) is approximated by a seeded subsample of the posteriors: "
+                           "more is more accurate and slower.") if n_points > 100 else n_points
+        delta = st.slider("Decoder-sensitivity move δ (prior standard deviations)", 0.5, 4.0, DELTA, 0.5)
+    return float(au), by, int(m), float(delta)
+
+
+def open_dim_ui(d_max: int) -> None:
+    c1, c2, _ = st.columns([1, 1, 3])
+    d = c1.selectbox("Dimension", range(d_max), format_func=lambda i: f"z{i}", key="collapse_dim_pick",
+                     label_visibility="collapsed")
+    if c2.button("Open its traversal", icon=":material/tune:"):
+        _open_traversal(int(d))
+
+
+def _on_bar_click(key: str) -> None:
+    points = (st.session_state.get(key) or {}).get("selection", {}).get("points", [])
+    if points and points[0].get("customdata") is not None:
+        cd = points[0]["customdata"]
+        st.session_state[PENDING] = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
+
+
+def _open_traversal(d: int) -> None:
+    st.session_state[DIM_KEY] = d
+    st.switch_page("pages/traversals.py")
+
+
+# ---------------------------------------------------------------- figures (plotly only; numbers come from vae)
+
+def bar_figure(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> go.Figure:
+    title, ylabel, _ = STATS[stat]
+    values = report.stat(stat)
+    fig = go.Figure()
+    for verdict in VERDICTS:
+        dims = [d for d in order if labels[d] == verdict]
+        if dims:
+            fig.add_bar(x=[f"z{d}" for d in dims], y=values[dims], name=verdict, customdata=dims,
+                        marker_color=COLOURS[verdict], hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>")
+    fig.add_hline(y=threshold, line_dash="dash", line_color="#d62728",
+                  annotation_text=f"threshold {threshold:g}", annotation_position="top right")
+    fig.update_layout(title=title, yaxis_title=ylabel, height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(categoryorder="array", categoryarray=[f"z{d}" for d in order]),
+                      legend=dict(orientation="h", y=-0.2), clickmode="event+select", barmode="overlay")
+    return fig
+
+
+def heatmap(z: np.ndarray, x, y, title: str, xlabel: str, colorbar: str, **kw) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Viridis", colorbar=dict(title=colorbar), **kw))
+    fig.update_layout(title=title, xaxis_title=xlabel, height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+# ---------------------------------------------------------------- sections
+
+def summary_section(report: CollapseReport, au: float) -> None:
+    s = summary(report, au)
+    cols = st.columns(6)
+    cols[0].metric("Active units", f"{s['active units']} of {s['latent dims']}", help=f"A_d > {au:g}.")
+    cols[1].metric("E_x KL (nats)", f"{s['E_x KL']:.3f}", help="Σ_d of the per-dimension mean KL.")
+    cols[2].metric("I_q(x; z) (nats)", f"{s['I_q(x; z)']:.3f}", help="He et al. 2019 estimator.")
+    cols[3].metric("KL(q(z) ‖ p(z)) (nats)", f"{s['KL(q(z) ‖ p(z))']:.3f}",
+                   help="How far the aggregate posterior q(z) = E_x q(z|x) is from the prior N(0, I).")
+    if report.elbo is not None:
+        cols[4].metric("ELBO (nats)", f"{report.elbo:.2f}", help="Per test image: reconstruction − KL.")
+        cols[5].metric("Rec. (nats)", f"{report.rec:.2f}", help="Reconstruction E_q[log p(x|z)] per test image, one sample of z.")
+    st.markdown(
+        f"**ELBO = reconstruction − KL:** {report.elbo:.2f} = {report.rec:.2f} − {report.kl_total:.3f}  \n"
+        f"**E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z)):** {report.kl_total:.3f} ≈ "
+        f"{report.mi_total:.3f} + {report.marginal_kl_total:.3f} (residual {report.identity_residual:+.3f}, "
+        "Monte-Carlo error of the two independent estimates)")
+    st.caption(f"Over the {report.n_points:,} test images. The mutual information and KL(q(z) ‖ p(z)) approximate "
+               f"q(z) by a seeded mixture of {report.n_mixture:,} of the {report.n_points:,} posteriors"
+               f"{' (subsampled for speed)' if report.n_mixture < report.n_points else ''}. The KL paid per image "
+               "splits into information about x and the mismatch of the aggregate posterior with the prior.")
+
+
+def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
+    order = sort_order(report, by)
+    labels = verdicts(report, au)
+    n_coll = sum(v != "active" for v in labels)
+    st.subheader("Per dimension")
+    st.caption(
+        "**Active**: the encoder uses x (A_d above the threshold) and the decoder uses z_d. **Encoder ignores x**: "
+        "q(z_d|x) is the same for every x, yet the decoder still reacts to z_d. **Decoder ignores z_d**: the posterior "
+        "moves with x but the images do not change. **Collapsed**: q(z_d|x) = p(z_d) and the decoder ignores it. "
+        "Dashed lines mark each statistic's collapse threshold. Click a bar to open that dimension's traversal.")
+    if n_coll:
+        st.warning(f"{n_coll} of {report.latent_dim} dimensions are not active: "
+                   + ", ".join(f"z{d} ({labels[d]})" for d in order if labels[d] != "active"))
+    else:
+        st.success(f"All {report.latent_dim} dimensions are active.")
+    stats = [s for s in STATS if s != "sensitivity" or report.sensitivity is not None]
+    for row in range(0, len(stats), 2):
+        cols = st.columns(2)
+        for col, stat in zip(cols, stats[row:row + 2]):
+            thr = STATS[stat][2] if STATS[stat][2] is not None else au
+            key = f"collapse_bars_{stat}"
+            col.plotly_chart(bar_figure(report, stat, order, labels, thr), key=key, width="stretch",
+                             on_select=lambda k=key: _on_bar_click(k), selection_mode="points")
+    table = pd.DataFrame({"dimension": [f"z{d}" for d in order], "verdict": [labels[d] for d in order],
+                          "KL (nats)": report.kl[order], "A_d": report.activity[order], "MI (nats)": report.mi[order],
+                          "KL(q(z_d) ‖ p) (nats)": report.marginal_kl[order],
+                          "sensitivity": report.sensitivity[order] if report.sensitivity is not None else np.nan,
+                          "mean μ_d": report.mu_mean[order], "mean σ_d": report.sigma_mean[order]})
+    with st.expander("Table of every statistic"):
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[2:]})
+    st.caption("Or pick a dimension:")
+    open_dim_ui(report.latent_dim)
+
+
+def posterior_section(run: Run) -> None:
+    mu, logvar = encoded(run, run_key(run), "test")
+    h = posterior_histograms(mu, logvar)
+    dims = [f"z{d}" for d in range(mu.shape[1])]
+    st.caption("Each row is the distribution over test images of a dimension's posterior mean μ_d(x) or standard "
+               "deviation σ_d(x). A collapsed dimension sits at μ_d = 0 and σ_d = 1 (the prior) for every x.")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(heatmap(h.mu_density, (h.mu_edges[:-1] + h.mu_edges[1:]) / 2, dims, "Histogram of μ_d(x)",
+                            "μ_d", "fraction"), width="stretch")
+    c2.plotly_chart(heatmap(h.sigma_density, (h.sigma_edges[:-1] + h.sigma_edges[1:]) / 2, dims,
+                            "Histogram of σ_d(x)", "σ_d", "fraction"), width="stretch")
+
+
+def history_section(run: Run) -> None:
+    h = kl_history(run.history, run.model.latent_dim)
+    if h is None:
+        st.info("This run has no per-dimension KL in its history (history.jsonl is missing or has no "
+                "'kl_per_dim'), so there is nothing to plot over epochs.")
+        return
+    st.caption("Test KL per dimension after each epoch, on a log scale: when each dimension woke up or died.")
+    z = np.log10(np.maximum(h.kl.T, 1e-4))
+    fig = heatmap(z, h.epochs, [f"z{d}" for d in range(h.kl.shape[1])], "KL per dimension per epoch", "epoch",
+                  "KL (nats)", customdata=h.kl.T, hovertemplate="%{y}, epoch %{x}: KL %{customdata:.4f} nats<extra></extra>")
+    ticks = list(range(-4, int(np.ceil(z.max())) + 1))
+    fig.update_traces(colorbar=dict(tickvals=ticks, ticktext=[f"{10.0 ** t:g}" for t in ticks]))
+    st.plotly_chart(fig, width="stretch")
+    events = wake_and_death(h, KL_THRESHOLD)
+    groups = {"active": [], "died": [], "never active": []}
+    for e in events:
+        groups[e["state"]].append(f"z{e['dim']}" + (f" (epoch {e['epoch']})" if e["epoch"] is not None else ""))
+    st.markdown(f"With KL ≥ {KL_THRESHOLD:g} nats as *awake*:  \n"
+                f"**Woke and stayed awake:** {', '.join(groups['active']) or 'none'}  \n"
+                f"**Died:** {', '.join(groups['died']) or 'none'}  \n"
+                f"**Never woke:** {', '.join(groups['never active']) or 'none'}")
+
+
+def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: float) -> None:
+    others = [r for r in available_runs() if r.name != run.name]
+    if not others:
+        st.info("There is no other run to compare with. Train one on the **Train** page, for example with β = 4, "
+                "KL warm-up or free bits, and it will appear here.")
+        return
+    st.caption("Dimensions are matched by rank, not by index: each run's dimensions are sorted from the largest "
+               "value, so the profiles show how many dimensions each run uses and how much each carries.")
+    c1, c2 = st.columns(2)
+    info = c1.selectbox("Compare with", others, index=None, format_func=lambda r: r.label,
+                        placeholder="Choose a run")
+    stat = c2.selectbox("Statistic", ["kl", "mi", "activity", "sensitivity"], format_func=lambda s: STATS[s][0])
+    if info is None:
+        return
+    try:
+        other = _load_run(str(info.path), info.mtime)
+    except (CheckpointError, OSError) as e:
+        st.error(f"Run **{info.name}** cannot be loaded: {e}")
+        return
+    if run_dataset(other, stop_on_error=False) is None:
+        return
+    with st.spinner(f"Computing the diagnostics of {other.name}…"):
+        rep2 = report_for(other, run_key(other), m, delta)
+    fig = go.Figure()
+    for name, r in ((run.name, report), (other.name, rep2)):
+        dims, vals = profile(r, stat)
+        fig.add_bar(x=np.arange(1, len(vals) + 1), y=vals, name=name, customdata=[f"z{d}" for d in dims],
+                    hovertemplate="rank %{x}: %{customdata} = %{y:.4f}<extra>" + name + "</extra>")
+    fig.update_layout(title=f"{STATS[stat][0]}, dimensions sorted from largest", barmode="group", height=360,
+                      xaxis_title="rank of the dimension in its run", yaxis_title=STATS[stat][1],
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    st.plotly_chart(fig, width="stretch")
+    rows = {}
+    for r_, rep in ((run, report), (other, rep2)):
+        t = r_.config.train
+        rows[r_.name] = {"dataset": r_.config.data.name, "β": t.beta, "KL warm-up (epochs)": t.kl_warmup,
+                         "free bits (nats)": t.free_bits, "epochs": len(r_.history), **summary(rep, au)}
+    st.dataframe(pd.DataFrame(rows), width="stretch")
+
+
+def mig_section(run: Run) -> None:
+    with st.spinner("Computing the mutual information gap…"):
+        res = mig_for(run, run_key(run))
+    if res is None:
+        st.info(f"The mutual information gap needs ground-truth factors of variation; the **{run.config.data.name}** "
+                "dataset has none. Train on **shapes** (shape, scale, rotation, position) to see it.")
+        return
+    best, share = res.best_factor()
+    c1, c2 = st.columns([1, 3])
+    c1.metric("MIG", f"{res.mig:.3f}", help="0: no factor has a latent of its own; 1: each factor is captured "
+                                             "entirely by one latent and by no other.")
+    c1.caption("Mean over factors of (I(z_best; v_k) − I(z_second; v_k)) / H(v_k), Chen et al. 2018; posterior "
+               "means and factors discretised into 20 bins.")
+    dims = [f"z{d}" for d in range(len(best))]
+    c2.plotly_chart(heatmap(res.normalized, res.factor_names, dims, "I(z_d; v_k) / H(v_k)", "factor",
+                            "share"), width="stretch")
+    st.dataframe(pd.DataFrame({"dimension": dims, "best factor": [res.factor_names[k] for k in best],
+                               "share of its entropy": share}), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame({"factor": res.factor_names, "gap / H": res.gaps, "H (nats)": res.entropy}),
+                 hide_index=True, width="stretch")
+
+
+# ---------------------------------------------------------------- page
+
+if PENDING in st.session_state:
+    _open_traversal(st.session_state.pop(PENDING))
+
+run = require_run()
+splits = run_dataset(run)
+st.title("Posterior collapse diagnostics")
+st.caption(f"Run **{run.name}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
+           "image, which collapsed onto the prior N(0, 1), and why. Computed over the test split.")
+au, by, m, delta = settings_ui(len(splits.test))
+with st.spinner("Computing the diagnostics…"):
+    report = report_for(run, run_key(run), m, delta)
+summary_section(report, au)
+tabs = st.tabs(["Per dimension", "Posteriors", "Training history", "Compare runs", "Disentanglement (MIG)"])
+with tabs[0]:
+    per_dim_section(report, au, by)
+with tabs[1]:
+    posterior_section(run)
+with tabs[2]:
+    history_section(run)
+with tabs[3]:
+    compare_section(run, report, m, delta, au)
+with tabs[4]:
+    mig_section(run)

@@ -1,0 +1,66 @@
+"""The collapse page, headless (streamlit.testing.v1.AppTest), on the committed default run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages.common import DIM_KEY, RUN_KEY
+
+pytestmark = pytest.mark.slow  # starts the app frame and encodes the test split (a few seconds)
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def at():
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page("pages/collapse.py").run()
+    return app
+
+
+def test_page_shows_diagnostics_and_flags_collapsed_dims(at):
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Posterior collapse diagnostics"
+    labels = [m.label for m in at.metric]
+    assert "Active units" in labels and "I_q(x; z) (nats)" in labels
+    active = next(m for m in at.metric if m.label == "Active units").value
+    assert active.endswith("of 10") and int(active.split()[0]) < 10
+    warning = " ".join(w.value for w in at.warning)
+    assert "dimensions are not active" in warning and "collapsed" in warning
+    md = " ".join(m.value for m in at.markdown)
+    assert "I_q(x; z) + KL(q(z) ‖ p(z))" in md
+    # Digits has no ground-truth factors: the MIG tab says so.
+    assert any("ground-truth factors" in i.value for i in at.info)
+
+
+def test_threshold_change_reruns_cleanly(at):
+    at.number_input[0].set_value(1.0).run()
+    assert not at.exception, at.exception
+    active = next(m for m in at.metric if m.label == "Active units").value
+    assert active.startswith("0 of")
+    at.number_input[0].set_value(0.01).run()
+
+
+def test_open_traversal_button_sets_dimension(at):
+    at.selectbox(key="collapse_dim_pick").set_value(3).run()
+    next(b for b in at.button if b.label == "Open its traversal").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] != ["Posterior collapse diagnostics"]  # now on Traversals
+    # Traversals takes the hand-off (pops DIM_KEY) when it runs; either way dimension 3 went across.
+    state = at.session_state
+    sent = state[DIM_KEY] if DIM_KEY in state else state["trav_focus"]["dim"]
+    assert sent == 3
+
+
+def test_mig_on_shapes_run():
+    if not (Path(APP).parent / "checkpoints" / "shapes-default").is_dir():
+        pytest.skip("the committed shapes-default run is not there")
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.session_state[RUN_KEY] = "shapes-default"
+    app.switch_page("pages/collapse.py").run()
+    assert not app.exception, app.exception
+    mig = next(m for m in app.metric if m.label == "MIG")
+    assert 0.0 <= float(mig.value) <= 1.0
