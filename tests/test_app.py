@@ -50,7 +50,8 @@ def test_home_shows_the_default_runs_figures(ckpt):
 def test_picker_switches_runs_and_keeps_choice_across_pages(ckpt):
     at = app().run()
     picker = at.sidebar.selectbox(key="_run_picker")
-    assert set(picker.options) >= {"digits-default", "shapes-default"} or len(picker.options) >= 2
+    assert [o.split(" · ")[0] for o in picker.options] == ["shapes-default", "digits-default"] or \
+        {o.split(" · ")[0] for o in picker.options} == {"shapes-default", "digits-default"}
     picker.set_value("shapes-default").run()
     assert at.session_state["run_name"] == "shapes-default"
     assert "shapes" in at.caption[0].value
@@ -85,7 +86,8 @@ def test_training_from_the_ui_completes_and_appears_in_the_picker(ckpt):
     assert job.summary()["state"] == "finished", job.log_tail()
     assert len(job.history()) == 3
     at.run()
-    assert "ui-run" in at.sidebar.selectbox(key="_run_picker").options
+    options = at.sidebar.selectbox(key="_run_picker").options  # formatted labels
+    assert any(o.startswith("ui-run · digits · mlp · D=3") for o in options), options
     explore = [b for b in at.button if b.label == "Explore this run"]
     assert explore, [b.label for b in at.button]
     explore[0].click().run()

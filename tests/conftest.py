@@ -1,0 +1,25 @@
+"""Shared test setup: no network, and AppTest in the state a real server is in."""
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_download(monkeypatch):
+    monkeypatch.setenv("VAE_NO_DOWNLOAD", "1")
+
+
+@pytest.fixture(autouse=True)
+def _apptest_like_a_server(monkeypatch):
+    """A real server leaves Streamlit's legacy `pages/`-folder mode on its first run
+    (pages.common.frame_guard, or app.py's st.navigation) and never returns to it.
+    AppTest re-enters that mode before every run, which would make each widget
+    interaction on a page cost a guard rerun that drops the interaction. Start every
+    PagesManager as a running server has it. Deep links on a fresh server are tested
+    in a real browser (tests/browser/test_frame.py)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    orig = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        orig(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
