@@ -159,19 +159,19 @@ def prepare_sliders(run: Run, key: tuple, n_points: int, radius: float) -> None:
 
 
 def start_ui(n_points: int) -> None:
-    cols = st.columns([3, 2, 2])
-    cols[0].segmented_control("Start point", list(STARTS), format_func=STARTS.get, key="trav_start",
-                              on_change=request, args=("start",), required=True,
-                              help="Where **Snap to start** returns to: the origin (the prior's mean), "
-                                   "a seeded draw z ~ N(0, I), or the posterior mean μ(x) of a test image.")
+    st.segmented_control("Start point", list(STARTS), format_func=STARTS.get, key="trav_start",
+                         on_change=request, args=("start",), required=True,
+                         help="Where **Snap to start** returns to: the origin (the prior's mean), "
+                              "a seeded draw z ~ N(0, I), or the posterior mean μ(x) of a test image.")
+    cols = st.columns(2)
     kind = st.session_state.get("trav_start", "zeros")
     if kind == "data":
-        cols[1].number_input("Test image", 0, n_points - 1, step=1, key="trav_index", on_change=request,
+        cols[0].number_input("Test image", 0, n_points - 1, step=1, key="trav_index", on_change=request,
                              args=("start",), help=f"Index into the {n_points} test images; or click a point on "
                                                    "the Latent map and send it here.")
     elif kind == "prior":
-        cols[1].number_input("Seed", 0, 10**6, step=1, key="trav_seed", on_change=request, args=("start",))
-    cols[2].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius",
+        cols[0].number_input("Seed", 0, 10**6, step=1, key="trav_seed", on_change=request, args=("start",))
+    cols[1].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius",
                          help="Each slider runs from −r to +r. Under the prior, |z_d| > 3 has probability 0.3%.")
 
 
@@ -190,7 +190,7 @@ def slider_label(d: int, info: tv.DimensionInfo, focus: int | None) -> str:
     text = f"z{d} · KL {info.kl[d]:.2f} nats{tag}"
     if d == focus:
         return f":orange[**» {text}**]"
-    return f":gray[{text}]" if info.collapsed[d] else f"**z{d}** · KL {info.kl[d]:.2f} nats"
+    return f":gray[{text}]" if info.collapsed[d] else text
 
 
 def sliders_ui(order: list[int], info: tv.DimensionInfo, focus: int | None, radius: float) -> list[float]:
@@ -356,40 +356,46 @@ info = dims_info(run, key)
 st.session_state.setdefault("trav_radius", 3.0)
 st.session_state.setdefault("trav_start", "zeros")
 take_handoffs(run, n_points)
-focus_state = st.session_state.get("trav_focus") or {}
-focus = focus_state.get("dim") if focus_state.get("run") == run.name else None
-order = tv.focus_first(info.order, focus)
-radius = float(st.session_state["trav_radius"])
-prepare_sliders(run, key, n_points, radius)
+
+
+@st.fragment
+def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None:
+    """Sliders, their decode, the density check and the per-dimension strips. A fragment:
+    in the browser a slider move reruns only this, not the sidebar, grid or interpolation."""
+    focus_state = st.session_state.get("trav_focus") or {}
+    focus = focus_state.get("dim") if focus_state.get("run") == run.name else None
+    order = tv.focus_first(info.order, focus)
+    radius = float(st.session_state["trav_radius"])
+    prepare_sliders(run, key, n_points, radius)
+    controls, view = st.columns([3, 2], gap="large")
+    with controls:
+        start_ui(n_points)
+        buttons_ui()
+        n_collapsed = sum(info.collapsed)
+        st.caption(f"Sliders are ordered by mean KL per dimension; {n_collapsed} of {run.model.latent_dim} "
+                   "dimensions are collapsed (KL < 0.01 nats) and greyed out." if n_collapsed else
+                   "Sliders are ordered by mean KL per dimension; none is collapsed.")
+        if focus is not None:
+            st.button(f"Clear focus on z{focus}", icon=":material/close:", type="tertiary",
+                      on_click=lambda: st.session_state.pop("trav_focus", None))
+        z = sliders_ui(order, info, focus, radius)
+    st.session_state["trav_latent"] = z
+    z_t = torch.tensor(z)
+    with view:
+        show_image(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
+                   output_format="PNG")
+        density_ui(run, key, z_t, n_points)
+    st.subheader("Per-dimension traversal")
+    per_dimension_ui(run, key, z, order, info, focus, radius)
+
 
 st.title("Traversals")
 st.caption(f"Move through the {run.model.latent_dim}-dimensional latent space of **{run.name}** and watch the "
            "decoder respond. Images are E[x|z], the mean of p(x|z).")
-
-controls, view = st.columns([3, 2], gap="large")
-with controls:
-    start_ui(n_points)
-    buttons_ui()
-    n_collapsed = sum(info.collapsed)
-    st.caption(f"Sliders are ordered by mean KL per dimension; {n_collapsed} of {run.model.latent_dim} "
-               "dimensions are collapsed (KL < 0.01 nats) and greyed out." if n_collapsed else
-               "Sliders are ordered by mean KL per dimension; none is collapsed.")
-    if focus is not None:
-        st.button(f"Clear focus on z{focus}", icon=":material/close:", type="tertiary",
-                  on_click=lambda: st.session_state.pop("trav_focus", None))
-    z = sliders_ui(order, info, focus, radius)
-st.session_state["trav_latent"] = z
-z_t = torch.tensor(z)
-with view:
-    show_image(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
-               output_format="PNG")
-    density_ui(run, key, z_t, n_points)
-
+live_ui(run, key, n_points, info)
 st.divider()
-tab_dims, tab_grid, tab_interp = st.tabs(["Per-dimension traversal", "Grid traversal", "Interpolation"])
-with tab_dims:
-    per_dimension_ui(run, key, z, order, info, focus, radius)
+tab_grid, tab_interp = st.tabs(["Grid traversal", "Interpolation"])
 with tab_grid:
-    grid_ui(run, key, z, order, n_points)
+    grid_ui(run, key, st.session_state["trav_latent"], info.order, n_points)
 with tab_interp:
     interpolation_ui(run, key, n_points)

@@ -276,3 +276,17 @@ def test_default_run_has_collapsed_dimensions_ranked_last():
     n_collapsed = sum(info.collapsed)
     assert 1 <= n_collapsed < run.model.latent_dim
     assert all(info.collapsed[d] for d in info.order[-n_collapsed:])  # collapsed ones come last
+
+
+def test_exports_png_sheet_and_traversal_gif(model):
+    import io
+
+    from PIL import Image
+
+    from vae.images import gif_bytes, png_bytes, to_pil
+    strips = traversal_strips(model, torch.zeros(4), [0, 1], radius=2.0, k=6)
+    sheet = tv.sheet_image(strips, factor=4, row_labels=["z0", "z1"])
+    back = Image.open(io.BytesIO(png_bytes(Image.open(io.BytesIO(tv.display_png(sheet))))))
+    assert back.size == sheet.size
+    gif = Image.open(io.BytesIO(gif_bytes([to_pil(x, 32) for x in strips[0]], bounce=False)))
+    assert gif.n_frames == 6 and gif.size == (32, 32)
