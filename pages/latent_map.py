@@ -1,5 +1,241 @@
-"""Placeholder: this page is being built."""
-import streamlit as st
+"""Latent map: where the data lands in latent space; click a point to see what the model makes of it."""
+from __future__ import annotations
 
-st.title("latent_map")
-st.info("This page is under construction.")
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages.common import START_KEY, encoded, require_run, run_dataset, run_key, show_grid, show_image
+from vae.checkpoint import Run
+from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
+                            selection_images)
+from vae.projection import Projection, PointTerms, colour_values, most_varied_dim, point_terms, project, stratified_cap
+
+CHART_KEY = "latent_map_chart"
+SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}
+METHODS = {"latent": "Latents directly", "pca": "PCA", "tsne": "t-SNE"}
+COLOURS = {"label": "Label", "mu": "μ of one dimension", "kl": "KL per point", "rec_error": "Reconstruction error"}
+DEFAULT_CAP, MAX_CAP, MIN_CAP = 2_000, 10_000, 100
+SAMPLE_SEED = 0  # the subsample is fixed, so changing the view never reshuffles the points
+N_SAMPLES, K_NEIGHBOURS, GRID_LIMIT = 8, 8, 32
+IMAGE_PX = 140  # display width of the original and its reconstruction
+
+
+@dataclass
+class View:
+    split: str
+    method: str
+    cap: int
+    colour: str
+    dim: int
+    perplexity: float
+    seed: int
+
+
+# ---------------------------------------------------------------- cached computations
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _subsample(_labels: np.ndarray, key: tuple, split: str, cap: int) -> np.ndarray:
+    return stratified_cap(_labels, cap, SAMPLE_SEED)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _projection(_mu: np.ndarray, key: tuple, split: str, cap: int, method: str, perplexity: float,
+                seed: int) -> Projection:
+    return project(_mu, method, perplexity=perplexity, seed=seed)
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
+def _terms(_run: Run, _x: torch.Tensor, key: tuple, split: str, cap: int) -> PointTerms:
+    return point_terms(_run.model, _x)
+
+
+# ---------------------------------------------------------------- widgets
+
+def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
+    c = st.columns([0.8, 1.1, 1.4, 1.0, 1.6])
+    split = c[0].selectbox("Split", list(sizes), key="lm_split", help="Which images to encode and plot.")
+    n = sizes[split]
+    methods = [m for m in METHODS if (m != "latent" or d <= 2) and (m != "pca" or d >= 2)]
+    method = c[1].selectbox("Projection", methods, format_func=METHODS.get, key=f"lm_method_{d}",
+                            help="PCA: the plane of the two directions along which μ varies most (linear, "
+                                 "invertible). t-SNE: a non-linear map that keeps neighbours together; distances "
+                                 "between clusters mean little.")
+    colour = c[2].selectbox("Colour by", list(COLOURS), format_func=COLOURS.get, key="lm_colour",
+                            help="KL(q(z|x) ‖ p(z)) in nats; reconstruction error is −E_q[log p(x|z)] in nats.")
+    dim = best_dim
+    if colour == "mu":
+        dim = c[3].selectbox("Dimension", range(d), index=best_dim, format_func=lambda k: f"z{k}",
+                             key=f"lm_dim_{d}", help="Defaults to the dimension whose μ varies most.")
+    if n > MIN_CAP:
+        top = min(n, MAX_CAP)
+        cap = c[4].slider("Points shown at most", MIN_CAP, top, min(top, DEFAULT_CAP), step=50 if top > 500 else 10,
+                          key=f"lm_cap_{split}_{n}",
+                          help="Larger sets are subsampled per class in proportion (seeded, every class kept).")
+    else:
+        cap = n
+    perplexity, seed = 30.0, 0
+    if method == "tsne":
+        a, b, _ = st.columns([2, 1, 2])
+        top = int(min(100, max(2, min(cap, n) - 1)))
+        perplexity = a.slider("Perplexity", 2, top, min(30, top), key="lm_perplexity",
+                              help="Roughly how many neighbours each point keeps close (must be below the number "
+                                   "of points).")
+        seed = int(b.number_input("t-SNE seed", 0, 2**31 - 1, 0, key="lm_seed"))
+    return View(split, method, int(cap), colour, int(dim), float(perplexity), seed)
+
+
+def remember(selection: dict, ctx: tuple, view: tuple) -> None:
+    st.session_state[SEL_KEY] = {"ctx": ctx, "view": view, **selection}
+
+
+def on_chart_select(ctx: tuple, view: tuple) -> None:
+    state = st.session_state.get(CHART_KEY) or {}
+    sel = parse_selection(state.get("selection"))
+    remember({"kind": sel.kind, "indices": sel.indices, "xy": sel.xy}, ctx, view)
+
+
+def on_index_typed(ctx: tuple, view: tuple) -> None:
+    i = st.session_state.get("lm_index")
+    if i is not None:
+        remember({"kind": "point", "indices": [int(i)], "xy": None}, ctx, view)
+
+
+def current_selection(ctx: tuple, view: tuple, n: int) -> dict:
+    sel = st.session_state.get(SEL_KEY) or {}
+    if sel.get("ctx") != ctx or (sel.get("kind") == "probe" and sel.get("view") != view):
+        return {"kind": "none"}
+    if any(not 0 <= i < n for i in sel.get("indices", [])):
+        return {"kind": "none"}
+    return sel
+
+
+# ---------------------------------------------------------------- panels
+
+def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split: str) -> None:
+    det = point_detail(run.model, ds.x, mu, logvar, i, n_samples=N_SAMPLES, k=K_NEIGHBOURS)
+    label = ds.class_names[int(ds.y[i])] if int(ds.y[i]) < len(ds.class_names) else str(int(ds.y[i]))
+    st.subheader(f"{split.capitalize()} image #{i} · label {label}")
+    a, b = st.columns(2)
+    with a:
+        show_image(det.original, caption=f"Original #{i}", width=IMAGE_PX)
+    with b:
+        show_image(det.recon, caption=f"Reconstruction #{i}", width=IMAGE_PX)
+    st.caption("The reconstruction is E[x|z] decoded at z = μ(x), the posterior mean.")
+    m = st.columns(3)
+    m[0].metric("ELBO", f"{det.elbo:.2f}", help="log p(x) ≥ E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), nats "
+                                                "(64 samples of z).")
+    m[1].metric("Recon.", f"{det.rec:.2f}", help="Reconstruction term E_q[log p(x|z)], nats.")
+    m[2].metric("KL", f"{det.kl:.2f}", help="KL(q(z|x) ‖ p(z)), nats, in closed form.")
+    st.caption(f"{N_SAMPLES} decodings E[x|z] of samples z ~ q(z|x) = N(μ, σ²):")
+    show_grid(det.samples, nrow=N_SAMPLES, min_cell=40)
+    st.caption("The posterior q(z|x) per dimension. A dimension with μ ≈ 0 and σ ≈ 1 carries no "
+               "information about this image (it sits on the prior).")
+    st.plotly_chart(posterior_figure(det.mu, det.sigma), key="lm_posterior", config={"displayModeBar": False})
+    st.caption(f"{len(det.neighbours)} nearest neighbours in latent space (Euclidean distance between μ's), "
+               f"nearest first: " + ", ".join(f"#{j} ({dist:.2f})" for j, dist in zip(det.neighbours, det.neighbour_dist)))
+    if len(det.neighbours):
+        show_grid(det.neighbour_images, nrow=len(det.neighbours), min_cell=40)
+    if split == "test":
+        if st.button("Start a traversal here", icon=":material/tune:", key="lm_to_traversals",
+                     help="Open the Traversals page with this image's μ as the starting latent."):
+            st.session_state[START_KEY] = {"index": int(i), "split": "test"}
+            st.switch_page("pages/traversals.py")
+    else:
+        st.caption("Traversals start from test images; switch the split to test to send a point there.")
+
+
+def many_panel(run: Run, ds, rows: list[int], split: str) -> None:
+    originals, recons = selection_images(run.model, ds.x, rows, limit=GRID_LIMIT)
+    shown = f"the first {len(originals)} of " if len(rows) > len(originals) else ""
+    st.subheader(f"{len(rows)} {split} images selected")
+    st.caption(f"Showing {shown}{len(rows)}: originals, then their reconstructions E[x|z = μ] in the same order.")
+    show_grid(originals, nrow=8, caption="Originals", min_cell=40)
+    show_grid(recons, nrow=8, caption="Reconstructions", min_cell=40)
+
+
+def probe_panel(run: Run, proj: Projection, xy: tuple[float, float]) -> None:
+    z, image = probe_decode(run.model, proj, xy)
+    axes = "PC1, PC2" if proj.method == "pca" else "z0, z1"
+    st.subheader("A point between the data")
+    st.caption(f"({axes}) = ({xy[0]:.2f}, {xy[1]:.2f}) mapped back into latent space"
+               + (" along the two principal directions (the other directions stay at the data mean)"
+                  if proj.method == "pca" else "") + ", then decoded to E[x|z].")
+    show_image(image, caption="Decoded", width=IMAGE_PX)
+    st.caption("The latent point z that was decoded, per dimension:")
+    st.plotly_chart(posterior_figure(z), key="lm_probe_z", config={"displayModeBar": False})
+
+
+def hint() -> None:
+    st.info("**Click a point** to see its reconstruction, its posterior and its nearest neighbours. "
+            "Use **box or lasso select** in the chart's toolbar to compare a group. "
+            "On the PCA view, **click empty space** to decode the latent point that lies there.")
+
+
+# ---------------------------------------------------------------- the page
+
+run = require_run()
+splits = run_dataset(run)
+key = run_key(run)
+d = run.model.latent_dim
+sizes = {s: len(getattr(splits, s)) for s in ("test", "train") if len(getattr(splits, s))}
+
+st.title("Latent map")
+st.caption("Each dot is one image placed at its posterior mean μ(x), projected to two dimensions. "
+           "Nearby dots are images the encoder considers similar.")
+if not sizes:
+    st.error(f"Run **{run.name}** has no images in either split to plot.")
+    st.stop()
+
+mu_test = encoded(run, key, next(iter(sizes)))[0]
+view = view_ui(d, sizes, most_varied_dim(mu_test))
+ds = getattr(splits, view.split)
+mu, logvar = encoded(run, key, view.split)
+labels = ds.y.numpy()
+idx = _subsample(labels, key, view.split, view.cap)
+
+spinner = f"Running t-SNE on {len(idx):,} points…" if view.method == "tsne" else "Projecting…"
+try:
+    with st.spinner(spinner):
+        proj = _projection(mu[idx], key, view.split, view.cap, view.method, view.perplexity, view.seed)
+except ValueError as e:
+    st.error(f"This projection cannot be computed: {e}")
+    st.stop()
+
+rec = None
+if view.colour == "rec_error":
+    rec = _terms(run, ds.x[torch.from_numpy(idx)], key, view.split, view.cap).rec
+colour = colour_values(view.colour, labels[idx], mu[idx], logvar[idx], rec=rec, dim=view.dim)
+
+summary = f"Showing **{len(idx):,} of {len(ds):,}** {view.split} images"
+if len(idx) < len(ds):
+    summary += " (a class-stratified subsample)"
+if proj.explained is not None:
+    summary += (f" · PCA keeps {100 * proj.explained.sum():.1f}% of the variance of μ "
+                f"(PC1 {100 * proj.explained[0]:.1f}%, PC2 {100 * proj.explained[1]:.1f}%)")
+st.markdown(summary + ".")
+
+ctx = (run.name, view.split)
+view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
+sel = current_selection(ctx, view_sig, len(ds))
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible,
+                         highlight=sel["indices"][0] if sel["kind"] == "point" else None,
+                         probe_mark=tuple(sel["xy"]) if sel["kind"] == "probe" else None)
+    st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig),
+                    selection_mode=("points", "box", "lasso"))
+with right:
+    st.number_input(f"Inspect {view.split} image #", 0, len(ds) - 1, value=None, key="lm_index",
+                    on_change=on_index_typed, args=(ctx, view_sig), placeholder=f"0 … {len(ds) - 1}",
+                    help="Or type an index instead of clicking.")
+    if sel["kind"] == "point":
+        point_panel(run, ds, mu, logvar, sel["indices"][0], view.split)
+    elif sel["kind"] == "many":
+        many_panel(run, ds, sel["indices"], view.split)
+    elif sel["kind"] == "probe" and proj.invertible:
+        probe_panel(run, proj, tuple(sel["xy"]))
+    else:
+        hint()

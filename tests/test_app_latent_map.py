@@ -1,0 +1,133 @@
+"""The latent-map page, headless (streamlit.testing.v1.AppTest), on the committed default run
+and on two broken setups (no run; a run whose dataset does not fit its model)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from pages.common import RUN_KEY, START_KEY
+from vae.checkpoint import save_run
+from vae.config import DataConfig, ModelConfig, RunConfig
+from vae.models import build_model
+
+pytestmark = pytest.mark.slow  # starts the app frame and encodes the test split (a few seconds)
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SEL_KEY = "latent_map_selection"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # AppTest runs the page in this process; on a loaded machine OpenMP threads fighting other
+    # jobs make torch's small ops many times slower than one thread.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _open(checkpoints: Path | None = None, monkeypatch=None) -> AppTest:
+    if checkpoints is not None:
+        monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints))
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page("pages/latent_map.py").run()
+    return app
+
+
+@pytest.fixture(scope="module")
+def at():
+    return _open()
+
+
+def _text(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [s.value for s in app.subheader]
+    return " ".join(parts + [i.value for i in app.info] + [e.value for e in app.error] + [w.value for w in app.warning])
+
+
+def test_page_shows_the_map_and_a_hint(at):
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Latent map"
+    text = _text(at)
+    assert "Showing **360 of 360** test images" in text and "PCA keeps" in text
+    assert "Click a point" in text
+
+
+def test_a_clicked_point_shows_its_detail(at):
+    # What the chart's selection callback stores for a click on test image 5.
+    at.session_state[SEL_KEY] = {"ctx": (at.session_state[RUN_KEY], "test"), "view": None,
+                                 "kind": "point", "indices": [5], "xy": None}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value.startswith("Test image #5 · label")
+    assert [m.label for m in at.metric] == ["ELBO", "Recon.", "KL"]
+    elbo, rec, kl = (float(m.value) for m in at.metric)
+    assert elbo == pytest.approx(rec - kl, abs=0.02) and kl >= 0
+    assert "nearest neighbours in latent space" in _text(at)
+
+
+def test_typed_index_shows_its_detail(at):
+    at.number_input(key="lm_index").set_value(17).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value.startswith("Test image #17")
+
+
+@pytest.mark.parametrize("colour", ["mu", "kl", "rec_error", "label"])
+def test_recolouring_keeps_the_selection(at, colour):
+    at.selectbox(key="lm_colour").set_value(colour).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value.startswith("Test image #17")
+
+
+def test_a_box_selection_shows_a_grid(at):
+    at.session_state[SEL_KEY] = {"ctx": (at.session_state[RUN_KEY], "test"), "view": None,
+                                 "kind": "many", "indices": [1, 2, 3, 40], "xy": None}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "4 test images selected"
+
+
+def test_a_click_on_empty_pca_space_decodes_it(at):
+    view = ("test", 360, "pca", 30.0, 0)
+    at.session_state[SEL_KEY] = {"ctx": (at.session_state[RUN_KEY], "test"), "view": view,
+                                 "kind": "probe", "indices": [], "xy": (1.5, -1.0)}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "A point between the data"
+    assert "(PC1, PC2) = (1.50, -1.00)" in _text(at)
+
+
+def test_tsne_view(at):
+    at.selectbox(key="lm_method_10").set_value("tsne").run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.slider(key="lm_perplexity").value == 30
+    assert "Click a point" in _text(at)  # the PCA probe does not carry over to t-SNE
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+
+
+def test_send_to_traversals(at):
+    at.number_input(key="lm_index").set_value(9).run()
+    next(b for b in at.button if b.label == "Start a traversal here").click().run()
+    assert not at.exception, at.exception
+    # The Traversals page took the hand-off (it pops START_KEY once applied).
+    assert START_KEY not in at.session_state or at.session_state[START_KEY] == {"index": 9, "split": "test"}
+    assert at.session_state["trav_index"] == 9
+
+
+def test_no_run_gives_a_message(tmp_path, monkeypatch):
+    app = _open(tmp_path / "empty", monkeypatch)
+    assert not app.exception, app.exception
+    assert any("No run is selected" in i.value for i in app.info)
+
+
+def test_dataset_that_does_not_fit_the_run_gives_a_message(tmp_path, monkeypatch):
+    # A model for 16×16 images whose config names the digits dataset at its native 8×8.
+    cfg = RunConfig(model=ModelConfig(arch="mlp", image_size=16, latent_dim=2, hidden=[8]),
+                    data=DataConfig(name="digits"))
+    save_run(tmp_path / "ck" / "mismatch", build_model(cfg.model), cfg, [])
+    app = _open(tmp_path / "ck", monkeypatch)
+    assert not app.exception, app.exception
+    assert any("expects" in e.value for e in app.error), [e.value for e in app.error]

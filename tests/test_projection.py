@@ -1,0 +1,259 @@
+"""Tests for vae.projection and vae.latent_map: tiny, seeded, CPU-only."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vae.config import ModelConfig
+from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
+                            selection_images)
+from vae.models import build_model
+from vae.objectives import elbo
+from vae.projection import (colour_values, most_varied_dim, nearest_neighbours, point_terms, posterior_samples,
+                            project, project_latent, project_pca, project_tsne, stratified_cap)
+
+
+def _clusters(n: int = 60, d: int = 5, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    centres = rng.normal(size=(k, d)) * 4
+    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_model(ModelConfig(arch="mlp", image_size=8, latent_dim=4, hidden=[16])).eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+# ---------------------------------------------------------------- projections
+
+@pytest.mark.parametrize("method", ["pca", pytest.param("tsne", marks=pytest.mark.slow)])
+def test_projection_shape(method):
+    mu, _ = _clusters()
+    proj = project_tsne(mu, perplexity=10, seed=0, max_iter=250) if method == "tsne" else project(mu, method)
+    assert proj.xy.shape == (60, 2) and proj.xy.dtype == np.float32 and np.isfinite(proj.xy).all()
+    assert proj.method == method and proj.latent_dim == 5
+
+
+def test_pca_explained_variance_and_orthonormal_components():
+    mu, _ = _clusters()
+    proj = project_pca(mu)
+    assert proj.explained.shape == (2,) and proj.explained[0] >= proj.explained[1] > 0
+    assert proj.explained.sum() <= 1 + 1e-9
+    np.testing.assert_allclose(proj.components @ proj.components.T, np.eye(2), atol=1e-9)
+    # Explained variance is the variance of each projected coordinate over the total.
+    total = mu.astype(np.float64).var(0).sum()
+    np.testing.assert_allclose(proj.xy.astype(np.float64).var(0) / total, proj.explained, rtol=1e-4)
+    assert "%" in proj.axis_titles[0]
+
+
+def test_pca_inverse_round_trip():
+    mu, _ = _clusters()
+    proj = project_pca(mu)
+    xy = np.array([[0.5, -1.0], [3.0, 2.0], [0.0, 0.0]])
+    z = proj.inverse(xy)
+    assert z.shape == (3, 5)
+    # Points in the plane come back to the same plot coordinates ...
+    np.testing.assert_allclose((z - proj.mean) @ proj.components.T, xy, atol=1e-5)
+    # ... and the plot origin is the data mean.
+    np.testing.assert_allclose(z[2], mu.mean(0), atol=1e-5)
+
+
+def test_pca_of_two_dims_is_a_rotation_so_its_inverse_recovers_the_latents():
+    mu, _ = _clusters(d=2)
+    proj = project_pca(mu)
+    np.testing.assert_allclose(proj.inverse(proj.xy), mu, atol=1e-4)
+    assert proj.explained.sum() == pytest.approx(1.0)
+
+
+def test_pca_is_deterministic_in_sign():
+    mu, _ = _clusters()
+    a, b = project_pca(mu), project_pca(mu.copy())
+    np.testing.assert_array_equal(a.xy, b.xy)
+    assert (a.components[np.arange(2), np.abs(a.components).argmax(1)] > 0).all()
+
+
+@pytest.mark.slow  # importing scikit-learn's t-SNE alone takes seconds on a busy machine
+def test_tsne_is_deterministic_with_a_seed():
+    mu, _ = _clusters(n=40)
+    a = project_tsne(mu, perplexity=8, seed=3, max_iter=250)
+    b = project_tsne(mu, perplexity=8, seed=3, max_iter=250)
+    np.testing.assert_allclose(a.xy, b.xy)
+    assert not a.invertible
+    with pytest.raises(ValueError, match="no inverse"):
+        a.inverse(np.zeros((1, 2)))
+
+
+@pytest.mark.slow
+def test_tsne_rejects_a_perplexity_above_the_point_count():
+    mu, _ = _clusters(n=20)
+    with pytest.raises(ValueError, match="perplexity"):
+        project_tsne(mu, perplexity=25)
+
+
+def test_latent_view_is_the_identity_for_small_d():
+    mu, _ = _clusters(d=2)
+    proj = project(mu, "latent")
+    np.testing.assert_array_equal(proj.xy, mu)
+    np.testing.assert_allclose(proj.inverse(proj.xy), mu)
+    one = project_latent(mu[:, :1])
+    assert one.xy.shape == (60, 2) and (one.xy[:, 1] == 0).all()
+    assert one.inverse(one.xy).shape == (60, 1)
+    with pytest.raises(ValueError, match="D ≤ 2"):
+        project_latent(np.zeros((4, 3)))
+
+
+def test_projection_rejects_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        project_pca(np.array([[0.0, np.nan], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="at least 2"):
+        project_pca(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="unknown projection"):
+        project(np.zeros((4, 3)), "umap")
+
+
+# ---------------------------------------------------------------- subsample and neighbours
+
+def test_stratified_cap_keeps_every_class_in_proportion():
+    y = np.array([0] * 80 + [1] * 15 + [2] * 4 + [3] * 1)
+    idx = stratified_cap(y, 20, seed=0)
+    assert len(idx) == 20 and len(set(idx.tolist())) == 20 and (np.diff(idx) > 0).all()
+    counts = np.bincount(y[idx], minlength=4)
+    assert (counts >= 1).all()  # the class of one keeps its only point
+    # The two small classes take one each; the other 18 split 80:15 -> 15.2 : 2.8.
+    assert counts.tolist() == [15, 3, 1, 1]
+
+
+def test_stratified_cap_is_seeded():
+    y = np.arange(500) % 7
+    np.testing.assert_array_equal(stratified_cap(y, 50, seed=1), stratified_cap(y, 50, seed=1))
+    assert not np.array_equal(stratified_cap(y, 50, seed=1), stratified_cap(y, 50, seed=2))
+
+
+def test_stratified_cap_edges():
+    y = np.arange(10) % 5
+    np.testing.assert_array_equal(stratified_cap(y, 10), np.arange(10))  # cap ≥ N: everything
+    few = stratified_cap(y, 3)
+    assert set(y[few]) == set(range(5))  # every class kept even below the class count
+    with pytest.raises(ValueError):
+        stratified_cap(y, 0)
+
+
+def test_nearest_neighbours_exclude_self_and_sort():
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0], [-1.0, 0.0]])
+    idx, dist = nearest_neighbours(pts, pts[0], k=3, exclude=0)
+    assert idx.tolist() == [1, 4, 2]  # ties (distance 1) broken by index
+    np.testing.assert_allclose(dist, [1.0, 1.0, 2.0])
+    idx, _ = nearest_neighbours(pts, pts[0], k=10, exclude=0)
+    assert len(idx) == 4 and 0 not in idx
+    with pytest.raises(ValueError):
+        nearest_neighbours(pts, np.zeros(3), k=2)
+
+
+# ---------------------------------------------------------------- model-backed terms
+
+def test_point_terms_match_the_objective(model, images):
+    terms = point_terms(model, images, mc_samples=4, seed=0)
+    again = point_terms(model, images, mc_samples=4, seed=0)
+    np.testing.assert_array_equal(terms.elbo, again.elbo)  # seeded
+    assert terms.elbo.shape == (12,)
+    np.testing.assert_allclose(terms.elbo, terms.rec - terms.kl)
+    with torch.no_grad():
+        ref = elbo(model, images, mc_samples=4)
+    np.testing.assert_allclose(terms.kl, ref.kl.double().numpy(), rtol=1e-6)  # analytic, identical
+    # The Monte Carlo reconstruction terms agree to within sampling noise.
+    assert np.abs(terms.rec - ref.rec.double().numpy()).mean() < 0.1 * np.abs(terms.rec).mean()
+    assert all(p.grad is None for p in model.parameters()) and not model.training
+
+
+def test_colour_values(model, images):
+    mu, logvar = (t.detach().numpy() for t in model.encode(images))
+    labels = np.arange(12) % 3
+    assert colour_values("label", labels, mu, logvar).categorical
+    c = colour_values("mu", labels, mu, logvar, dim=2)
+    np.testing.assert_allclose(c.values, mu[:, 2]) and not c.categorical
+    kl = colour_values("kl", labels, mu, logvar).values
+    assert kl.shape == (12,) and (kl >= 0).all()
+    rec = point_terms(model, images).rec
+    np.testing.assert_allclose(colour_values("rec_error", labels, mu, logvar, rec=rec).values, -rec)
+    with pytest.raises(ValueError):
+        colour_values("mu", labels, mu, logvar, dim=9)
+    assert most_varied_dim(mu) == int(np.argmax(mu.var(0)))
+
+
+def test_posterior_samples_are_seeded_draws():
+    s = posterior_samples(np.array([1.0, -2.0]), np.log(np.array([0.01, 4.0])), n=4000, seed=1)
+    assert s.shape == (4000, 2)
+    np.testing.assert_array_equal(s, posterior_samples(np.array([1.0, -2.0]), np.log([0.01, 4.0]), 4000, 1))
+    np.testing.assert_allclose(s.mean(0), [1.0, -2.0], atol=0.1)
+    np.testing.assert_allclose(s.std(0), [0.1, 2.0], rtol=0.1)
+
+
+def test_point_detail(model, images):
+    mu, logvar = (t.detach().numpy() for t in model.encode(images))
+    det = point_detail(model, images, mu, logvar, 3, n_samples=5, k=4, mc_samples=8)
+    assert det.original.shape == det.recon.shape == (1, 8, 8)
+    assert det.samples.shape == (5, 1, 8, 8) and det.neighbour_images.shape == (4, 1, 8, 8)
+    assert 3 not in det.neighbours and (np.diff(det.neighbour_dist) >= 0).all()
+    assert det.elbo == pytest.approx(det.rec - det.kl)
+    assert 0 <= float(det.recon.min()) and float(det.recon.max()) <= 1
+    with pytest.raises(IndexError):
+        point_detail(model, images, mu, logvar, 12)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_selection_images_and_probe(model, images):
+    orig, rec = selection_images(model, images, [5, 1, 7], limit=2)
+    assert orig.shape == rec.shape == (2, 1, 8, 8)
+    torch.testing.assert_close(orig, images[[5, 1]])
+    mu = model.encode(images)[0].detach().numpy()
+    proj = project_pca(mu)
+    z, img = probe_decode(model, proj, (0.0, 0.0))
+    np.testing.assert_allclose(z, mu.mean(0), atol=1e-5)
+    assert img.shape == (1, 8, 8)
+
+
+# ---------------------------------------------------------------- figures and selections
+
+def test_scatter_figure_carries_dataset_indices():
+    mu, y = _clusters(n=30)
+    proj = project_pca(mu)
+    idx = np.arange(100, 130)
+    fig = scatter_figure(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y, probe=True,
+                         highlight=105, probe_mark=(0.0, 1.0))
+    names = [t.name for t in fig.data]
+    assert names[0] == "probe" and names[1:4] == ["a", "b", "c"] and names[-2:] == ["selected", "probed"]
+    rows = sorted(int(r[0]) for t in fig.data[1:4] for r in t.customdata)
+    assert rows == idx.tolist()
+    assert all(int(r[0]) == -1 for r in fig.data[0].customdata)
+    assert fig.layout.xaxis.title.text.startswith("PC1")
+    cont = scatter_figure(proj, idx, colour_values("mu", y, mu, mu, dim=1), ["a", "b", "c"], y)
+    assert len(cont.data) == 1 and cont.data[0].marker.showscale
+
+
+def test_parse_selection():
+    assert parse_selection(None).kind == "none"
+    one = {"points": [{"customdata": [7, "3", 0.5], "x": 1, "y": 2}], "box": [], "lasso": []}
+    assert (parse_selection(one).kind, parse_selection(one).indices) == ("point", [7])
+    probe = {"points": [{"customdata": {"0": -1}, "x": 0.5, "y": -1.5}], "box": [], "lasso": []}
+    sel = parse_selection(probe)
+    assert sel.kind == "probe" and sel.xy == (0.5, -1.5)
+    boxed = {"points": [{"customdata": [3]}, {"customdata": [-1], "x": 0, "y": 0}, {"customdata": [9]},
+                        {"customdata": [3]}], "box": [{"x": [0, 1]}], "lasso": []}
+    sel = parse_selection(boxed)
+    assert sel.kind == "many" and sel.indices == [3, 9]
+    lone = {"points": [{"customdata": [4]}], "box": [], "lasso": [{"x": [0]}]}
+    assert parse_selection(lone).kind == "many"  # a lasso around one point is still a group
+
+
+def test_posterior_figure():
+    fig = posterior_figure(np.zeros(3), np.ones(3))
+    assert [t.name for t in fig.data] == ["μ", "σ"] and list(fig.data[0].x) == ["z0", "z1", "z2"]
+    assert len(posterior_figure(np.zeros(3)).data) == 1

@@ -1,0 +1,259 @@
+"""Where the data lands in latent space: 2-D projections of posterior means,
+a stratified seeded subsample, nearest neighbours, and per-point ELBO terms.
+
+Everything here takes and returns NumPy arrays (the page caches them with
+``st.cache_data``) except the functions that run the model, which take tensors.
+Nothing touches a model's parameters or mode: they are shared read-only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .models import VAE
+from .objectives import kl_per_dim, log_likelihood
+
+Method = Literal["latent", "pca", "tsne"]
+ColourKind = Literal["label", "mu", "kl", "rec_error"]
+
+TSNE_MAX_ITER = 500  # 250 early-exaggeration steps + 250 more: clusters have settled by then
+TSNE_ANGLE = 0.8  # Barnes-Hut θ: ≈3× faster than scikit-learn's 0.5 for a slightly coarser gradient
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A 2-D view of N latent means.
+
+    xy: (N, 2) float32 plot coordinates. For ``pca`` the plane is
+    ``mean + xy @ components``, so ``inverse`` maps any plot point back to a
+    latent z; ``latent`` (D ≤ 2) is the identity (a zero second axis when D = 1);
+    ``tsne`` has no inverse.
+    """
+
+    xy: np.ndarray  # (N, 2)
+    method: Method
+    latent_dim: int  # D
+    axis_titles: tuple[str, str]
+    explained: np.ndarray | None = None  # (2,) PCA: fraction of Var(μ) along each axis
+    mean: np.ndarray | None = None  # (D,) PCA: mean of μ
+    components: np.ndarray | None = None  # (2, D) PCA: orthonormal rows
+
+    @property
+    def invertible(self) -> bool:
+        return self.method in ("latent", "pca")
+
+    def inverse(self, xy: np.ndarray) -> np.ndarray:
+        """Plot coordinates (M, 2) -> latent points (M, D) in the projection's plane."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if self.method == "latent":
+            return xy[:, :self.latent_dim].astype(np.float32)
+        if self.method == "pca":
+            return (self.mean + xy @ self.components).astype(np.float32)
+        raise ValueError("a t-SNE embedding has no inverse map back to latent space")
+
+
+def _check_points(mu: np.ndarray, least: int = 2) -> np.ndarray:
+    mu = np.asarray(mu, dtype=np.float64)
+    if mu.ndim != 2:
+        raise ValueError(f"latent means must be (N, D), got shape {mu.shape}")
+    if len(mu) < least:
+        raise ValueError(f"a projection needs at least {least} points, got {len(mu)}")
+    if not np.isfinite(mu).all():
+        raise ValueError("the latent means contain NaN or infinite values")
+    return mu
+
+
+def project_latent(mu: np.ndarray) -> Projection:
+    """The latents themselves, for D ≤ 2. mu: (N, D) -> xy (N, 2)."""
+    mu = _check_points(mu, least=1)
+    d = mu.shape[1]
+    if d > 2:
+        raise ValueError(f"the latents can be plotted directly only when D ≤ 2, not D = {d}")
+    xy = np.zeros((len(mu), 2))
+    xy[:, :d] = mu
+    return Projection(xy.astype(np.float32), "latent", d, ("z0", "z1" if d == 2 else "(none)"))
+
+
+def project_pca(mu: np.ndarray) -> Projection:
+    """The plane of the two largest principal components of μ. mu: (N, D), D ≥ 2.
+
+    Signs are fixed so each component's largest-magnitude loading is positive,
+    so the picture does not flip between runs of the SVD.
+    """
+    mu = _check_points(mu)
+    if mu.shape[1] < 2:
+        raise ValueError("PCA to two axes needs at least two latent dimensions")
+    mean = mu.mean(0)
+    centred = mu - mean
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])
+    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
+    var = s ** 2
+    total = var.sum()
+    explained = var[:2] / total if total > 0 else np.zeros(2)
+    xy = centred @ comps.T
+    titles = tuple(f"PC{k + 1} ({100 * e:.1f}% of variance)" for k, e in enumerate(explained))
+    return Projection(xy.astype(np.float32), "pca", mu.shape[1], titles, explained, mean, comps)
+
+
+def project_tsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0,
+                 max_iter: int = TSNE_MAX_ITER) -> Projection:
+    """scikit-learn's Barnes-Hut t-SNE of μ (N, D), PCA-initialised, seeded.
+
+    Perplexity is the effective number of neighbours each point attends to;
+    it must be smaller than N.
+    """
+    from sklearn.manifold import TSNE  # imported here: it takes a second or two
+
+    mu = _check_points(mu, least=4)
+    if not 1 <= perplexity < len(mu):
+        raise ValueError(f"perplexity must be at least 1 and less than the number of points ({len(mu)}), "
+                         f"not {perplexity:g}")
+    tsne = TSNE(n_components=2, perplexity=float(perplexity), init="pca", learning_rate="auto",
+                max_iter=max_iter, angle=TSNE_ANGLE, random_state=int(seed))
+    xy = tsne.fit_transform(mu.astype(np.float32))
+    return Projection(xy.astype(np.float32), "tsne", mu.shape[1], ("t-SNE 1", "t-SNE 2"))
+
+
+def project(mu: np.ndarray, method: Method, perplexity: float = 30.0, seed: int = 0) -> Projection:
+    """Dispatch on ``method``: 'latent' (D ≤ 2), 'pca' or 'tsne'."""
+    if method == "latent":
+        return project_latent(mu)
+    if method == "pca":
+        return project_pca(mu)
+    if method == "tsne":
+        return project_tsne(mu, perplexity, seed)
+    raise ValueError(f"unknown projection {method!r}; expected 'latent', 'pca' or 'tsne'")
+
+
+def stratified_cap(labels: np.ndarray, cap: int, seed: int = 0) -> np.ndarray:
+    """A seeded subsample of at most ``cap`` indices, classes in proportion.
+
+    labels: (N,) ints. Returns sorted indices (M,). Every class keeps at least
+    one point, so M can exceed ``cap`` only when cap < number of classes.
+    Quotas are cap·n_c/N rounded by largest remainder.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    n = len(labels)
+    if cap < 1:
+        raise ValueError(f"the cap must be at least 1, not {cap}")
+    if cap >= n:
+        return np.arange(n)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    ideal = cap * counts / n
+    quota = np.clip(np.floor(ideal).astype(int), 1, counts)
+    # Hand out what is left by largest remainder; take back (from the largest) if the ≥1 floor overshot.
+    order = np.argsort(-(ideal - np.floor(ideal)), kind="stable")
+    while quota.sum() < cap:
+        room = order[quota[order] < counts[order]]
+        take = room[:cap - quota.sum()]
+        quota[take] += 1
+    while quota.sum() > cap and (quota > 1).any():
+        over = np.where(quota > 1, quota - ideal, -np.inf)  # the most over-served class gives one back
+        quota[np.lexsort((-quota, -over))[0]] -= 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(inverse == c))[:q] for c, q in enumerate(quota)]
+    return np.sort(np.concatenate(picked))
+
+
+def nearest_neighbours(points: np.ndarray, query: np.ndarray, k: int,
+                       exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k points nearest to ``query`` in Euclidean distance.
+
+    points: (N, D); query: (D,). ``exclude`` drops one index (the query's own).
+    Returns (indices (k',), distances (k',)), nearest first, ties by index;
+    k' = min(k, available points).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    query = np.asarray(query, dtype=np.float64).reshape(-1)
+    if points.ndim != 2 or points.shape[1] != len(query):
+        raise ValueError(f"points must be (N, {len(query)}), got shape {points.shape}")
+    d = np.sqrt(((points - query) ** 2).sum(1))
+    if exclude is not None:
+        d[exclude] = np.inf
+    order = np.lexsort((np.arange(len(d)), d))
+    order = order[np.isfinite(d[order])][:max(0, k)]
+    return order, d[order]
+
+
+@dataclass
+class PointTerms:
+    """Per-image ELBO terms in nats, each (N,): elbo = rec − kl."""
+
+    elbo: np.ndarray
+    rec: np.ndarray  # E_q[log p(x|z)], Monte Carlo over mc_samples draws
+    kl: np.ndarray  # KL(q(z|x) ‖ p(z)), analytic
+
+
+@torch.no_grad()
+def point_terms(model: VAE, x: torch.Tensor, mc_samples: int = 8, seed: int = 0,
+                batch_size: int = 512) -> PointTerms:
+    """ELBO, reconstruction and KL of every image. x: (N, C, H, W) -> PointTerms of (N,).
+
+    The same terms as ``objectives.elbo`` (β = 1), but the noise comes from a
+    private generator seeded with ``seed``: deterministic, and it never touches
+    the global RNG that other sessions of a shared server use.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    obs_logvar = getattr(model, "obs_logvar", None)
+    recs, kls = [], []
+    for s in range(0, len(x), batch_size):
+        xb = x[s:s + batch_size]
+        mu, logvar = model.encode(xb)
+        eps = torch.randn((mc_samples, *mu.shape), generator=gen, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (L, B, D)
+        recs.append(log_likelihood(xb, model.decode(z), model.config.likelihood, obs_logvar).mean(0))
+        kls.append(kl_per_dim(mu, logvar).sum(-1))
+    rec = torch.cat(recs).double().numpy()
+    kl = torch.cat(kls).double().numpy()
+    return PointTerms(elbo=rec - kl, rec=rec, kl=kl)
+
+
+def posterior_samples(mu: np.ndarray, logvar: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n draws z ~ q(z|x) = N(μ, diag σ²) for one point. mu, logvar: (D,) -> (n, D)."""
+    rng = np.random.default_rng(seed)
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.exp(0.5 * np.asarray(logvar, dtype=np.float64))
+    return (mu + sigma * rng.standard_normal((n, len(mu)))).astype(np.float32)
+
+
+@dataclass
+class Colour:
+    """Colour values for a scatter: numbers (N,) or class indices, with a legend title."""
+
+    values: np.ndarray  # (N,)
+    title: str
+    categorical: bool  # True: values index class names
+
+
+def colour_values(kind: ColourKind, labels: np.ndarray, mu: np.ndarray, logvar: np.ndarray,
+                  rec: np.ndarray | None = None, dim: int = 0) -> Colour:
+    """What to colour N points by. labels: (N,); mu, logvar: (N, D); rec: (N,) E_q[log p(x|z)].
+
+    'label': the class; 'mu': μ of latent dimension ``dim``; 'kl': KL(q(z|x) ‖ p(z))
+    in nats; 'rec_error': −E_q[log p(x|z)] in nats (needs ``rec``).
+    """
+    if kind == "label":
+        return Colour(np.asarray(labels).astype(int), "label", True)
+    if kind == "mu":
+        if not 0 <= dim < mu.shape[1]:
+            raise ValueError(f"latent dimension {dim} does not exist (D = {mu.shape[1]})")
+        return Colour(np.asarray(mu[:, dim], dtype=np.float64), f"μ of z{dim}", False)
+    if kind == "kl":
+        kl = kl_per_dim(torch.as_tensor(mu), torch.as_tensor(logvar)).sum(-1)
+        return Colour(kl.double().numpy(), "KL (nats)", False)
+    if kind == "rec_error":
+        if rec is None:
+            raise ValueError("colouring by reconstruction error needs the per-point reconstruction term")
+        return Colour(-np.asarray(rec, dtype=np.float64), "−log p(x|z) (nats)", False)
+    raise ValueError(f"unknown colouring {kind!r}")
+
+
+def most_varied_dim(mu: np.ndarray) -> int:
+    """The latent dimension whose mean varies most across the data (the most active unit). mu: (N, D)."""
+    mu = np.asarray(mu)
+    return int(np.argmax(mu.var(0))) if len(mu) > 1 else 0
