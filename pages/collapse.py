@@ -50,10 +50,12 @@ def settings_ui(n_points: int) -> tuple[float, str, int, float]:
     by = c2.selectbox("Sort bars by", list(SORT_LABELS), format_func=SORT_LABELS.get,
                       help="Every chart uses the same order, so a dimension sits in the same place in each.")
     with c3.expander("Estimation settings"):
-        m = st.slider("Mixture components for I_q(x; z) and KL(q(z) ‖ p(z))", 100, max(100, min(5000, n_points)),
-                      min(N_MIXTURE, n_points), 100,
-                      help="q(z) = (1/N) Σ q(z|x_j) is approximated by a seeded subsample of the posteriors: "
-                           "more is more accurate and slower.") if n_points > 100 else n_points
+        options = sorted({o for o in (250, 500, 1000, 2000, 5000) if o < n_points} | {min(n_points, 5000)})
+        m = st.select_slider("Points for I_q(x; z) and KL(q(z) ‖ p(z))", options,
+                             value=min(N_MIXTURE, options[-1]) if min(N_MIXTURE, options[-1]) in options
+                             else options[-1],
+                             help="These estimates cost O(M²): beyond M points they use a seeded subsample, "
+                                  "whose posteriors form the mixture q(z). More is more accurate and slower.")
         delta = st.slider("Decoder-sensitivity move δ (prior standard deviations)", 0.5, 4.0, DELTA, 0.5)
     return float(au), by, int(m), float(delta)
 
@@ -122,10 +124,11 @@ def summary_section(report: CollapseReport, au: float) -> None:
         f"**E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z)):** {report.kl_total:.3f} ≈ "
         f"{report.mi_total:.3f} + {report.marginal_kl_total:.3f} (residual {report.identity_residual:+.3f}, "
         "Monte-Carlo error of the two independent estimates)")
-    st.caption(f"Over the {report.n_points:,} test images. The mutual information and KL(q(z) ‖ p(z)) approximate "
-               f"q(z) by a seeded mixture of {report.n_mixture:,} of the {report.n_points:,} posteriors"
-               f"{' (subsampled for speed)' if report.n_mixture < report.n_points else ''}. The KL paid per image "
-               "splits into information about x and the mismatch of the aggregate posterior with the prior.")
+    sub = (f"a seeded subsample of {report.n_mixture:,} of them (for speed), whose posteriors form the mixture"
+           if report.n_mixture < report.n_points else "all of them, whose posteriors form the mixture")
+    st.caption(f"Over the {report.n_points:,} test images. I_q(x; z) and KL(q(z) ‖ p(z)) use {sub} "
+               "q(z) = (1/M) Σ_j q(z|x_j). The KL paid per image splits into the information z carries about x "
+               "and the mismatch of the aggregate posterior with the prior.")
 
 
 def per_dim_section(report: CollapseReport, au: float, by: str) -> None:

@@ -12,8 +12,19 @@ pytestmark = pytest.mark.slow  # starts the app frame and encodes the test split
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # AppTest runs the page in this process; on a shared, loaded machine OpenMP threads spinning
+    # against other jobs make torch's small ops many times slower than one thread.
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
-def at():
+def at(_one_thread):
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
     app.switch_page("pages/collapse.py").run()

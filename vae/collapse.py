@@ -30,7 +30,7 @@ AU_THRESHOLD = 0.01  # A_d above this is an active unit (Burda et al. 2016)
 KL_THRESHOLD = 0.01  # nats: a dimension with less mean KL carries (almost) nothing
 MI_THRESHOLD = 0.05  # nats: above the Monte-Carlo noise of the MI estimate on a few hundred points
 SENS_THRESHOLD = 0.02  # mean |ΔE[x|z]| per pixel (images in [0, 1]) below which the decoder ignores z_d
-N_MIXTURE = 2000  # mixture components of q(z) used by the MI and marginal-KL estimates
+N_MIXTURE = 2000  # points (subsampled beyond this) whose posteriors form q(z) in the MI and marginal-KL estimates
 DELTA = 2.0  # how far z_d moves (in prior standard deviations) for the decoder sensitivity
 N_ANCHORS = 256  # data points at which the decoder sensitivity is measured
 
@@ -48,7 +48,7 @@ class CollapseReport:
     marginal_kl: np.ndarray  # KL(q(z_d) ‖ N(0, 1)), nats, q(z_d) the aggregate posterior's marginal
     marginal_kl_total: float  # KL(q(z) ‖ p(z)), nats
     sensitivity: np.ndarray | None  # mean |ΔE[x|z]| per pixel for z_d ± delta; None without a decoder
-    n_mixture: int  # mixture components used for the MI and the marginal KL
+    n_mixture: int  # M, points (and so mixture components) used for the MI and the marginal KL
     delta: float  # the move used for the sensitivity
     rec: float | None = None  # E_x E_q[log p(x|z)], nats per image (1 sample of z)
     elbo: float | None = None  # E_x ELBO = rec − KL, nats per image
@@ -164,9 +164,16 @@ def diagnose(mu, logvar, model=None, x: torch.Tensor | None = None, *, n_mixture
     g = torch.Generator().manual_seed(seed)
     kl = kl_per_dim(mu, logvar).double().mean(0)
     a, _ = active_units(mu)
-    m = min(n_mixture, len(mu)) if n_mixture else len(mu)
-    mi_tot, mi_dim = mutual_information(mu, logvar, n_mixture=m, generator=g)
-    mk_tot, mk_dim = marginal_kl(mu, logvar, n_samples=max(m, 1), n_mixture=m, generator=g)
+    # The MI and marginal-KL estimates cost O(M² D): on more than n_mixture points they use a
+    # seeded subsample of M points, whose posteriors are both the samples and the mixture q(z).
+    if n_mixture and n_mixture < len(mu):
+        idx = torch.randperm(len(mu), generator=g)[:max(2, n_mixture)]
+        mu_s, lv_s = mu[idx], logvar[idx]
+    else:
+        mu_s, lv_s = mu, logvar
+    m = len(mu_s)
+    mi_tot, mi_dim = mutual_information(mu_s, lv_s, generator=g)
+    mk_tot, mk_dim = marginal_kl(mu_s, lv_s, n_samples=m, n_mixture=None, generator=g)
     sens = None
     rec = elb = None
     if model is not None:

@@ -1,5 +1,6 @@
 """Collapse diagnostics in a real browser: the default run's per-dimension chart flags its collapsed
-dimensions, and clicking a bar opens that dimension on the Traversals page."""
+dimensions, and clicking a bar opens that dimension on the Traversals page. (Named *_page so its module
+name does not clash with tests/test_collapse.py when both are collected in one session.)"""
 from conftest import assert_no_exception, open_page, wait_idle
 
 # The traces of the first (KL) bar chart: {verdict: [dimension labels]}.
