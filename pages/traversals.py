@@ -18,6 +18,7 @@ from vae.images import gif_bytes, png_bytes, to_pil
 STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
 MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander
 STEP = 0.05  # slider step; arrow keys move by this much
+MAX_STRIP_ROWS = 32  # per-dimension strips shown for at most this many dimensions
 
 
 # ----------------------------------------------------------------------------- cached compute
@@ -261,6 +262,9 @@ def per_dimension_ui(run: Run, key: tuple, z: list[float], order: list[int], inf
     c1, c2 = st.columns(2)
     k = c1.slider("Steps per row (K)", 3, 15, 9, key="trav_k")
     r = c2.number_input("Traversal range ±r", 0.5, 10.0, value=radius, step=0.5, key="trav_strip_radius")
+    if len(order) > MAX_STRIP_ROWS:
+        st.caption(f"Showing the {MAX_STRIP_ROWS} most informative of {len(order)} dimensions.")
+        order = order[:MAX_STRIP_ROWS]
     labels = tuple(("» " if d == focus else "") + f"z{d}  {info.kl[d]:.2f}" + ("  collapsed" if info.collapsed[d] else "")
                    for d in order)
     muted = tuple(info.collapsed[d] for d in order)

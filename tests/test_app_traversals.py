@@ -82,6 +82,7 @@ def test_dimension_sent_from_the_collapse_page_is_shown_first():
     assert first.key == "trav_z2" and "»" in first.label
 
 
+@pytest.mark.slow  # several reruns: about 2–3 s
 def test_build_grid_over_principal_axes_and_the_same_dimension_twice():
     at = open_page()
     at.radio(key="trav_grid_kind").set_value("pca").run()
@@ -96,6 +97,7 @@ def test_build_grid_over_principal_axes_and_the_same_dimension_twice():
     assert any("two different dimensions" in e.value for e in at.error)
 
 
+@pytest.mark.slow  # several reruns: about 2–3 s
 def test_interpolation_and_slider_range():
     at = open_page()
     at.number_input(key="trav_interp_b").set_value(0).run()
@@ -106,6 +108,7 @@ def test_interpolation_and_slider_range():
     assert max(abs(v) for v in at.session_state["trav_latent"]) <= 1.0
 
 
+@pytest.mark.slow  # several reruns: about 2–3 s
 def test_far_latent_gets_the_off_manifold_warning():
     at = open_page()
     at.number_input(key="trav_radius").set_value(10.0).run()
