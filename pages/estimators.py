@@ -1,5 +1,328 @@
-"""Placeholder: this page is being built."""
-import streamlit as st
+"""Gradient estimator lab: the reparameterization trick against the score function (REINFORCE),
+measured on the current run, on a 1-D example with a known answer, and in training."""
+from __future__ import annotations
 
-st.title("estimators")
-st.info("This page is under construction.")
+import threading
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from pages.common import require_run, run_dataset, run_key
+from vae.data import DataError, load_dataset
+from vae.estimators import BASELINE_LABELS, BASELINES, ESTIMATORS, LABELS, gradient_study, pick_batch
+from vae.estimators_toy import toy_estimates
+from vae.estimators_train import CompareConfig, ComparisonJob, curve_rows
+
+COLORS = {LABELS["reparam"]: "#1f77b4", LABELS["score"]: "#d62728", LABELS["score_baseline"]: "#ff7f0e"}
+SETTINGS_KEY = "estimators_settings"  # the lab settings last submitted (per user)
+TRAIN_KEY = "estimators_train_cfg"  # the CompareConfig of the training comparison last started
+MAX_JOBS = 6
+
+run = require_run()
+splits = run_dataset(run)
+
+st.title("Gradient estimators")
+st.caption("Why VAEs use the reparameterization trick: measure the variance of the score-function (REINFORCE) "
+           f"estimator against it on run **{run.name}**.")
+with st.expander("What is estimated", expanded=False):
+    st.markdown(r"""
+Every estimator targets the gradient of the batch-mean ELBO with respect to the **encoder** parameters φ:
+$g = \nabla_\phi \frac1B\sum_b \big(\mathbb E_{q_\phi(z|x_b)}[\log p_\theta(x_b|z)] - \mathrm{KL}(q_\phi(z|x_b)\,\|\,p(z))\big)$.
+The KL is analytic and its gradient is added identically to all three, so they differ only in how they
+estimate $\nabla_\phi \mathbb E_q[f(z)]$, $f(z)=\log p_\theta(x|z)$, from $L$ samples:
+
+- **reparameterization**: $\frac1L\sum_l \nabla_\phi f(\mu_\phi + \sigma_\phi\odot\varepsilon_l)$, $\varepsilon_l\sim\mathcal N(0,I)$;
+- **score function**: $\frac1L\sum_l f(z_l)\,\nabla_\phi \log q_\phi(z_l|x)$, unbiased because $\mathbb E_q[\nabla_\phi\log q_\phi]=0$;
+- **score function + baseline**: $\frac1L\sum_l (f(z_l)-b)\,\nabla_\phi \log q_\phi(z_l|x)$, with a control variate $b$
+  that does not depend on $z_l$, so the mean is unchanged.
+
+Variance is the trace of the covariance of one estimate, $\mathrm{tr}\,\mathrm{Cov}[\hat g]$, estimated from $K$
+independent estimates on the same batch. SNR is $\|g\| / \sqrt{\mathrm{tr}\,\mathrm{Cov}[\hat g]}$, with
+$\|g\|^2$ estimated without bias as $\|\bar g\|^2 - \mathrm{tr}\,\mathrm{Cov}/K$.
+""")
+
+tab_model, tab_toy, tab_train = st.tabs(["Your model", "1-D worked example", "Training comparison"])
+
+
+# ------------------------------------------------------------------ your model
+
+def settings_ui() -> dict | None:
+    """The lab's settings, as submitted; None until the user presses Run."""
+    with st.form("estimator_settings", border=True):
+        c = st.columns([1, 1, 2, 2, 1])
+        batch = c[0].select_slider("Batch size B", [8, 16, 32, 64, 128], value=32,
+                                   help="Test images in the batch whose gradient is estimated.")
+        k = c[1].select_slider("Estimates K", [20, 50, 100, 200, 400], value=100,
+                               help="Independent gradient estimates per estimator and L.")
+        mc = c[2].multiselect("Monte-Carlo samples L", [1, 2, 4, 8, 16, 32, 64], default=[1, 4, 16],
+                              help="Samples of z per image in one estimate. Large L·K·B takes longer.")
+        baseline = c[3].selectbox("Baseline b", BASELINES, format_func=BASELINE_LABELS.get,
+                                  help="The control variate of the third estimator.")
+        seed = c[4].number_input("Seed", 0, 10_000, 0, help="Seeds the batch and the noise.")
+        if st.form_submit_button("Run comparison", type="primary", icon=":material/play_arrow:"):
+            st.session_state[SETTINGS_KEY] = {"batch_size": int(batch), "n_estimates": int(k),
+                                              "mc_list": tuple(sorted(mc)), "baseline": baseline, "seed": int(seed)}
+    return st.session_state.get(SETTINGS_KEY)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def study_tables(_run, _x_test, key: tuple, batch_size: int, n_estimates: int, mc_list: tuple[int, ...], baseline: str,
+                 seed: int) -> dict:
+    """Everything the lab shows for one setting, as plain rows (cached per run and setting)."""
+    x = pick_batch(_x_test, batch_size, seed)
+    s = gradient_study(_run.model, x, mc_list, n_estimates, ESTIMATORS, baseline, seed)
+    return {"variance": s.variance_rows(), "agreement": s.agreement_rows(), "batch": s.batch_size,
+            "n_params": sum(s.sizes), "tensors": {L: s.tensor_rows(L) for L in mc_list}}
+
+
+def variance_figures(rows: list[dict]) -> tuple[go.Figure, go.Figure]:
+    df = pd.DataFrame(rows)
+    fig_v = px.line(df, x="L", y="trace_var", color="estimator", markers=True, log_x=True, log_y=True,
+                    color_discrete_map=COLORS, labels={"trace_var": "tr Cov[ĝ]", "L": "L (samples per image)"},
+                    title="Variance of one estimate against L")
+    for name, part in df.groupby("estimator"):  # a 1/L reference through each estimator's first point
+        part = part.sort_values("L")
+        if len(part) > 1:
+            l0, v0 = part["L"].iloc[0], part["trace_var"].iloc[0]
+            fig_v.add_trace(go.Scatter(x=part["L"], y=v0 * l0 / part["L"], mode="lines", showlegend=False,
+                                       line={"dash": "dot", "width": 1, "color": COLORS[name]}, hoverinfo="skip"))
+    fig_s = px.line(df, x="L", y="snr", color="estimator", markers=True, log_x=True, color_discrete_map=COLORS,
+                    labels={"snr": "‖g‖ / √tr Cov", "L": "L (samples per image)"}, title="Signal-to-noise ratio")
+    for f in (fig_v, fig_s):
+        f.update_layout(legend={"orientation": "h", "y": -0.25}, margin={"t": 50, "b": 10})
+        f.update_xaxes(type="log", tickvals=sorted(df["L"].unique()))
+    return fig_v, fig_s
+
+
+def agreement_figure(rows: list[dict]) -> go.Figure:
+    fig = make_subplots(1, 2, subplot_titles=("cos(mean, reparameterized mean)",
+                                              "‖mean − reparameterized mean‖ / ‖reparameterized mean‖"))
+    ls = sorted({r["L"] for r in rows})
+    for shift, (pair, col) in zip((-0.12, 0.12), (("score function", LABELS["score"]),
+                                                  ("score function + baseline", LABELS["score_baseline"]))):
+        part = [r for r in rows if r["pair"].startswith(pair + " vs")]
+        xs = [ls.index(r["L"]) + shift for r in part]  # side by side at each L
+        for j, (y, se, ref) in enumerate((("cosine", "cosine_se", "cosine_if_equal"),
+                                           ("rel_diff", "rel_diff_se", "rel_diff_if_equal"))):
+            fig.add_trace(go.Scatter(x=xs, y=[r[y] for r in part], mode="markers", name=col, legendgroup=col,
+                                     showlegend=j == 0, marker={"color": COLORS[col], "size": 9},
+                                     error_y={"type": "data", "array": [2 * r[se] for r in part]}), 1, j + 1)
+            fig.add_trace(go.Scatter(x=xs, y=[r[ref] for r in part], mode="markers", legendgroup=col,
+                                     name=f"{col}: expected from noise alone", showlegend=j == 0,
+                                     marker={"color": COLORS[col], "symbol": "line-ew-open", "size": 18}), 1, j + 1)
+    fig.update_xaxes(title_text="L", tickvals=list(range(len(ls))), ticktext=[str(L) for L in ls],
+                     range=[-0.5, len(ls) - 0.5])
+    fig.update_layout(legend={"orientation": "h", "y": -0.3}, margin={"t": 50, "b": 10}, height=380)
+    return fig
+
+
+def model_tab() -> None:
+    settings = settings_ui()
+    if settings is None:
+        st.info("Choose the settings and press **Run comparison** to draw the gradient estimates.")
+        return
+    if not settings["mc_list"]:
+        st.warning("Choose at least one number of Monte-Carlo samples L.")
+        return
+    if settings["baseline"] == "leave_one_out" and 1 in settings["mc_list"]:
+        st.error("The leave-one-out baseline needs L ≥ 2 samples per image: remove L = 1 or choose the "
+                 "posterior-mean baseline.")
+        return
+    n_test = len(splits.test.x)
+    if settings["batch_size"] > n_test:
+        st.warning(f"The test split has only {n_test} images; the batch uses all of them.")
+    with st.spinner("Drawing gradient estimates…"):
+        try:
+            t = study_tables(run, splits.test.x, run_key(run), **settings)
+        except (ValueError, RuntimeError) as e:
+            st.error(f"The estimates could not be computed: {e}")
+            return
+    var = t["variance"]
+    lmin = min(settings["mc_list"])
+    at = {r["estimator"]: r for r in var if r["L"] == lmin}
+    c = st.columns(4)
+    c[0].metric("Encoder parameters φ", f"{t['n_params']:,}")
+    c[1].metric(f"Score / reparam variance (L = {lmin})", f"{at[LABELS['score']]['var_ratio']:,.0f}×",
+                help="tr Cov of the score-function estimate over tr Cov of the reparameterized one.")
+    c[2].metric(f"Baseline / reparam variance (L = {lmin})", f"{at[LABELS['score_baseline']]['var_ratio']:,.1f}×")
+    c[3].metric(f"Time for K reparam estimates (L = {lmin})", f"{at[LABELS['reparam']]['seconds']:.2f} s")
+    st.caption(f"{settings['n_estimates']} independent estimates of g per estimator and L, on one batch of "
+               f"{t['batch']} test images. Dotted lines fall as 1/L: averaging L independent samples divides the "
+               "variance by L.")
+    fig_v, fig_s = variance_figures(var)
+    left, right = st.columns(2)
+    left.plotly_chart(fig_v, width="stretch", key="variance_chart")
+    right.plotly_chart(fig_s, width="stretch", key="snr_chart")
+    st.subheader("Do the means agree?")
+    st.caption("All three estimators are unbiased for the same g, so their means differ only by noise. Points "
+               "show the observed value ± 2 bootstrap standard errors; the bar marks the value noise alone would "
+               "give if the means were equal (with finite K even identical means have cosine < 1). 'Noise ratio' "
+               "is ‖ḡ_a − ḡ_b‖² / ((tr Σ_a + tr Σ_b)/K): about 1 when the means agree within their standard errors.")
+    st.plotly_chart(agreement_figure(t["agreement"]), width="stretch", key="agreement_chart")
+    agree = pd.DataFrame(t["agreement"])[["pair", "L", "cosine", "cosine_se", "rel_diff", "rel_diff_se",
+                                          "noise_ratio"]]
+    st.dataframe(agree, hide_index=True, width="stretch",
+                 column_config={"cosine_se": st.column_config.NumberColumn("± se", format="%.3f"),
+                                "rel_diff": st.column_config.NumberColumn("relative difference", format="%.3f"),
+                                "rel_diff_se": st.column_config.NumberColumn("± se", format="%.3f"),
+                                "cosine": st.column_config.NumberColumn(format="%.3f"),
+                                "noise_ratio": st.column_config.NumberColumn(
+                                    "noise ratio", format="%.2f", help="≈ 1 when the means agree")})
+    with st.expander("Variance and SNR per estimator, per L and per parameter tensor"):
+        st.dataframe(pd.DataFrame(var), hide_index=True, width="stretch",
+                     column_config={"trace_var": st.column_config.NumberColumn("tr Cov", format="%.4g"),
+                                    "snr": st.column_config.NumberColumn("SNR", format="%.3f"),
+                                    "var_ratio": st.column_config.NumberColumn("variance / reparam", format="%.1f"),
+                                    "seconds": st.column_config.NumberColumn("seconds", format="%.2f")})
+        L = st.selectbox("Per tensor at L =", settings["mc_list"], key="estimators_tensor_L")
+        tens = pd.DataFrame(t["tensors"][L]).pivot(index=["tensor", "size"], columns="estimator", values="trace_var")
+        st.dataframe(tens.reset_index(), hide_index=True, width="stretch")
+
+
+# ------------------------------------------------------------------ 1-D example
+
+def toy_ui() -> dict:
+    c = st.columns(5)
+    return {"mu": c[0].slider("μ", -3.0, 3.0, 1.0, 0.1), "sigma": c[1].slider("σ", 0.1, 3.0, 0.5, 0.1),
+            "t": c[2].slider("target t", -3.0, 3.0, 0.0, 0.1),
+            "mc_samples": c[3].select_slider("L", [1, 2, 4, 16, 64], value=1, key="toy_L"),
+            "n": c[4].select_slider("estimates", [500, 2000, 10000], value=2000, key="toy_n")}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def toy_tables(mu: float, sigma: float, t: float, mc_samples: int, n: int) -> dict:
+    r = toy_estimates(mu, sigma, t, mc_samples, n)
+    return {"truth": r.truth, "rows": r.rows(),
+            "samples": {LABELS[k]: v.numpy() for k, v in r.estimates.items()}}
+
+
+def toy_figure(t: dict) -> go.Figure:
+    fig = make_subplots(1, 2, subplot_titles=("∂/∂μ: true 2(μ − t)", "∂/∂σ: true 2σ"))
+    for j in range(2):
+        every = [v[:, j] for v in t["samples"].values()]
+        # Clip the view to the central 99% of all estimates: the score function's tails are long.
+        lo, hi = np.quantile(np.concatenate(every), [0.005, 0.995])
+        for name, v in t["samples"].items():
+            fig.add_trace(go.Histogram(x=v[:, j], name=name, legendgroup=name, showlegend=j == 0, opacity=0.55,
+                                       marker_color=COLORS[name], xbins={"start": lo, "end": hi, "size": (hi - lo) / 80},
+                                       histnorm="probability density"), 1, j + 1)
+        fig.add_vline(x=t["truth"][j], line={"color": "black", "dash": "dash"}, row=1, col=j + 1,
+                      annotation_text="true gradient")
+        fig.update_xaxes(range=[lo, hi], row=1, col=j + 1)
+    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.2}, height=380, margin={"t": 50})
+    return fig
+
+
+def toy_tab() -> None:
+    st.markdown(r"$f(z) = (z-t)^2$ under $z\sim\mathcal N(\mu,\sigma^2)$: $\mathbb E[f] = (\mu-t)^2+\sigma^2$, "
+                r"so the true gradient is $(2(\mu-t),\ 2\sigma)$. Each histogram holds independent estimates from "
+                r"$L$ draws; the baseline is $b = f(\mu) = (\mu-t)^2$.")
+    p = toy_ui()
+    t = toy_tables(**p)
+    st.plotly_chart(toy_figure(t), width="stretch", key="toy_chart")
+    rows = pd.DataFrame(t["rows"])
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"true": st.column_config.NumberColumn(format="%.3f"),
+                                "mean": st.column_config.NumberColumn(format="%.3f"),
+                                "se": st.column_config.NumberColumn("std. error", format="%.3f"),
+                                "variance": st.column_config.NumberColumn(format="%.3f"),
+                                "z": st.column_config.NumberColumn("(mean − true)/se", format="%.2f")})
+    st.caption("Both estimators are unbiased: |mean − true| stays within a few standard errors. Only the spread differs.")
+
+
+# ------------------------------------------------------------------ training comparison
+
+@st.cache_resource(show_spinner=False)
+def _job_registry() -> tuple[dict, threading.Lock]:
+    """Training-comparison jobs shared by all sessions, keyed by their (frozen) config: a rerun, a reload
+    or a second user asking for the same comparison finds the job, running or done, instead of redoing it."""
+    return {}, threading.Lock()
+
+
+@st.cache_resource(show_spinner="Loading digits…")
+def _digits():
+    return load_dataset("digits")
+
+
+def get_job(cfg: CompareConfig, start: bool = False) -> ComparisonJob | None:
+    jobs, lock = _job_registry()
+    with lock:
+        job = jobs.get(cfg)
+        if job is None and start:
+            data = _digits()
+            job = jobs[cfg] = ComparisonJob(data.train.x, data.test.x, cfg).start()
+            finished = [k for k, j in jobs.items() if j.done]
+            for k in finished[:max(0, len(jobs) - MAX_JOBS)]:
+                del jobs[k]
+        return job
+
+
+def train_ui() -> CompareConfig | None:
+    with st.form("estimator_training", border=True):
+        c = st.columns(4)
+        epochs = c[0].slider("Epochs", 2, 30, 8, help="Passes over the 1,437 digits training images, per estimator.")
+        lr = c[1].select_slider("Learning rate", [5e-4, 1e-3, 2e-3, 5e-3], value=2e-3)
+        mc = c[2].select_slider("L", [1, 2, 4, 8], value=1, key="train_L")
+        baseline = c[3].selectbox("Baseline b", BASELINES, format_func=BASELINE_LABELS.get, key="train_baseline")
+        if st.form_submit_button("Run training comparison", type="primary", icon=":material/play_arrow:"):
+            if baseline == "leave_one_out" and mc < 2:
+                st.error("The leave-one-out baseline needs L ≥ 2.")
+            else:
+                cfg = CompareConfig(epochs=int(epochs), lr=float(lr), mc_samples=int(mc), baseline=baseline)
+                get_job(cfg, start=True)
+                st.session_state[TRAIN_KEY] = cfg
+    return st.session_state.get(TRAIN_KEY)
+
+
+@st.fragment(run_every=1.0)
+def _poll(cfg: CompareConfig) -> None:
+    job = get_job(cfg)
+    if job is None or job.done:
+        st.rerun()  # the whole page then shows the result, without polling
+    st.progress(job.progress, text=f"Training with each estimator: {job.message} ({job.progress:.0%})")
+
+
+def train_tab() -> None:
+    st.markdown("The same MLP VAE (D = 10) on **digits**, from the same initial weights and batches, trained with "
+                "each estimator for the encoder φ; the decoder θ always gets its ordinary gradient. "
+                "Curves show the test ELBO after each epoch (nats per image, higher is better).")
+    cfg = train_ui()
+    if cfg is None:
+        st.info("Press **Run training comparison** to train one model per estimator (takes seconds to a minute).")
+        return
+    job = get_job(cfg)
+    if job is None:
+        st.info("That comparison is no longer held on the server; press **Run training comparison** again.")
+        return
+    if not job.done:
+        _poll(cfg)
+        return
+    if job.error:
+        st.error(f"The training comparison failed: {job.error}")
+        return
+    for c in job.curves:
+        if c.state != "finished":
+            st.warning(f"{LABELS[c.estimator]}: {c.message}")
+    df = pd.DataFrame(curve_rows(job.curves))
+    fig = px.line(df, x="epoch", y="test_elbo", color="estimator", markers=True, color_discrete_map=COLORS,
+                  labels={"test_elbo": "test ELBO (nats)"}, title="Test ELBO while training with each estimator")
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    fig.update_xaxes(dtick=1)
+    st.plotly_chart(fig, width="stretch", key="training_chart")
+    final = df[df["epoch"] == df["epoch"].max()].set_index("estimator")["test_elbo"]
+    st.caption("Final test ELBO: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items()) + " nats.")
+
+
+with tab_model:
+    model_tab()
+with tab_toy:
+    toy_tab()
+with tab_train:
+    try:
+        train_tab()
+    except DataError as e:
+        st.error(f"The digits dataset cannot be loaded: {e}")

@@ -1,0 +1,78 @@
+"""Benchmark of the gradient-estimator lab: `python -m bench.estimators`.
+
+Prints measure | median | target | pass/fail. Compute times are medians over repeats with
+time.perf_counter, after one warm-up (the first batched vector–Jacobian product compiles its
+vmap rules); the page's server-side rerun time is the median of 10 AppTest reruns after a warm-up
+run of the comparison (then cached). Timings on a shared machine are indicative only.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.table import print_table  # noqa: E402
+
+K, BATCH = 100, 32  # the page's defaults
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def compute_rows() -> list[list]:
+    import torch
+
+    from vae.checkpoint import load_run
+    from vae.data import load_dataset
+    from vae.estimators import encoder_gradient_estimates, gradient_study, pick_batch
+    from vae.estimators_toy import toy_estimates
+
+    run = load_run(REPO / "checkpoints" / "digits-default")
+    x = pick_batch(load_dataset("digits").test.x, BATCH)
+    encoder_gradient_estimates(run.model, x, "reparam", 1, 8)  # warm-up
+    rows = []
+    for est, L in (("reparam", 1), ("score", 1), ("score_baseline", 1), ("reparam", 16)):
+        gen = torch.Generator().manual_seed(0)
+        t = _median_time(lambda: encoder_gradient_estimates(run.model, x, est, L, K, generator=gen), 3)
+        rows.append([f"{K} estimates, {est}, L={L}, B={BATCH} (digits-default)", f"{t:.3f} s", "≤ 5 s", t <= 5])
+    t = _median_time(lambda: gradient_study(run.model, x, (1, 4, 16), K), 2)
+    rows.append([f"full study: 3 estimators × L∈{{1,4,16}} × {K}", f"{t:.3f} s", "≤ 15 s", t <= 15])
+    t = _median_time(lambda: toy_estimates(1.0, 0.5, 0.0, 1, 2000), 10)
+    rows.append(["1-D example, 2000 estimates × 3", f"{t:.3f} s", "≤ 0.5 s", t <= 0.5])
+    return rows
+
+
+def rerun_row() -> list:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/estimators.py").run()
+    next(b for b in at.button if b.label == "Run comparison").click().run()  # warm-up: computes, then cached
+    if at.exception:
+        raise RuntimeError(f"the estimators page raised: {at.exception}")
+    t = _median_time(lambda: at.run(), 10)
+    return ["estimators page rerun with results (AppTest, cached)", f"{t:.3f} s", "≤ 1 s", t <= 1.0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    rows = compute_rows()
+    rows.append(rerun_row())
+    print_table(["measure", "median", "target", "result"], rows)
+    print("(timings on a shared machine are indicative only)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
