@@ -8,18 +8,19 @@ import streamlit as st
 
 from pages.common import DIM_KEY, _load_run, available_runs, encoded, require_run, run_dataset, run_key
 from vae.checkpoint import CheckpointError, Run
-from vae.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_THRESHOLD, N_MIXTURE, SENS_THRESHOLD, VERDICTS,
-                          CollapseReport, diagnose, kl_history, posterior_histograms, profile, sort_order,
+from vae.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_THRESHOLD, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS,
+                          CollapseReport, diagnose, kl_history, posterior_histograms, profile, sensitivity_threshold,
+                          sort_order,
                           summary, verdicts, wake_and_death)
 from vae.mig import MIGResult, mig
 
 PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
 COLOURS = dict(zip(VERDICTS, ("#1f77b4", "#ff7f0e", "#9467bd", "#c7c7c7")))
-STATS = {  # name -> (chart title, y-axis label, collapse threshold or None for the adjustable AU one)
+STATS = {  # name -> (chart title, y-axis label, collapse threshold, or None where it is computed per report)
     "kl": ("Mean KL per dimension", "E_x KL(q(z_d|x) ‖ N(0,1))  [nats]", KL_THRESHOLD),
     "activity": ("Active-unit statistic", "A_d = Var_x(E_q[z_d])", None),
     "mi": ("Mutual information per dimension", "I_q(x; z_d)  [nats]", MI_THRESHOLD),
-    "sensitivity": ("Decoder sensitivity", f"mean |ΔE[x|z]| per pixel, z_d ± {DELTA:g}", SENS_THRESHOLD),
+    "sensitivity": ("Decoder sensitivity", "mean |ΔE[x|z]| per pixel", None),
 }
 SORT_LABELS = {"kl": "KL", "activity": "A_d", "mi": "MI", "sensitivity": "sensitivity", "index": "dimension"}
 
@@ -140,7 +141,9 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
         "**Active**: the encoder uses x (A_d above the threshold) and the decoder uses z_d. **Encoder ignores x**: "
         "q(z_d|x) is the same for every x, yet the decoder still reacts to z_d. **Decoder ignores z_d**: the posterior "
         "moves with x but the images do not change. **Collapsed**: q(z_d|x) = p(z_d) and the decoder ignores it. "
-        "Dashed lines mark each statistic's collapse threshold. Click a bar to open that dimension's traversal.")
+        f"Dashed lines mark each statistic's collapse threshold; the decoder's is {SENS_REL:.0%} of the largest "
+        f"sensitivity (at least {SENS_FLOOR:g}), measured at z = μ(x) moved by ±{report.delta:g} along z_d alone. "
+        "Click a bar to open that dimension's traversal.")
     if n_coll:
         st.warning(f"{n_coll} of {report.latent_dim} dimensions are not active: "
                    + ", ".join(f"z{d} ({labels[d]})" for d in order if labels[d] != "active"))
@@ -150,7 +153,8 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
     for row in range(0, len(stats), 2):
         cols = st.columns(2)
         for col, stat in zip(cols, stats[row:row + 2]):
-            thr = STATS[stat][2] if STATS[stat][2] is not None else au
+            thr = (STATS[stat][2] if STATS[stat][2] is not None else
+                   au if stat == "activity" else sensitivity_threshold(report))
             key = f"collapse_bars_{stat}"
             col.plotly_chart(bar_figure(report, stat, order, labels, thr), key=key, width="stretch",
                              on_select=lambda k=key: _on_bar_click(k), selection_mode="points")
@@ -239,7 +243,8 @@ def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: 
         t = r_.config.train
         rows[r_.name] = {"dataset": r_.config.data.name, "β": t.beta, "KL warm-up (epochs)": t.kl_warmup,
                          "free bits (nats)": t.free_bits, "epochs": len(r_.history), **summary(rep, au)}
-    st.dataframe(pd.DataFrame(rows), width="stretch")
+    table = pd.DataFrame(rows).map(lambda v: f"{v:.3f}" if isinstance(v, float) else str(v))
+    st.dataframe(table, width="stretch", height="content")
 
 
 def mig_section(run: Run) -> None:

@@ -29,7 +29,11 @@ from .objectives import (active_units, elbo, kl_per_dim, log_normal_diag, log_st
 AU_THRESHOLD = 0.01  # A_d above this is an active unit (Burda et al. 2016)
 KL_THRESHOLD = 0.01  # nats: a dimension with less mean KL carries (almost) nothing
 MI_THRESHOLD = 0.05  # nats: above the Monte-Carlo noise of the MI estimate on a few hundred points
-SENS_THRESHOLD = 0.02  # mean |ΔE[x|z]| per pixel (images in [0, 1]) below which the decoder ignores z_d
+# The decoder ignores z_d when its sensitivity (mean |ΔE[x|z]| per pixel, images in [0, 1]) is below
+# SENS_REL of the most sensitive dimension's, and never counts as used below SENS_FLOOR. Relative,
+# because images that are mostly background (shapes) dilute the per-pixel mean.
+SENS_REL = 0.15
+SENS_FLOOR = 0.005
 N_MIXTURE = 2000  # points (subsampled beyond this) whose posteriors form q(z) in the MI and marginal-KL estimates
 DELTA = 2.0  # how far z_d moves (in prior standard deviations) for the decoder sensitivity
 N_ANCHORS = 256  # data points at which the decoder sensitivity is measured
@@ -189,23 +193,32 @@ def diagnose(mu, logvar, model=None, x: torch.Tensor | None = None, *, n_mixture
 # ---------------------------------------------------------------- flags and verdicts
 
 
+def sensitivity_threshold(report: CollapseReport, rel: float = SENS_REL, floor: float = SENS_FLOOR) -> float:
+    """max(floor, rel × the largest decoder sensitivity): below it the decoder ignores z_d."""
+    top = float(report.sensitivity.max()) if report.sensitivity is not None and len(report.sensitivity) else 0.0
+    return max(floor, rel * top)
+
+
 def collapse_flags(report: CollapseReport, au_threshold: float = AU_THRESHOLD,
                    kl_threshold: float = KL_THRESHOLD, mi_threshold: float = MI_THRESHOLD,
-                   sens_threshold: float = SENS_THRESHOLD) -> dict[str, np.ndarray]:
-    """Per statistic, a (D,) bool array: True where that statistic says the dimension collapsed."""
+                   sens_threshold: float | None = None) -> dict[str, np.ndarray]:
+    """Per statistic, a (D,) bool array: True where that statistic says the dimension collapsed.
+    sens_threshold None: ``sensitivity_threshold(report)``."""
     flags = {"kl": report.kl < kl_threshold, "activity": report.activity <= au_threshold,
              "mi": report.mi < mi_threshold}
     if report.sensitivity is not None:
-        flags["sensitivity"] = report.sensitivity < sens_threshold
+        thr = sensitivity_threshold(report) if sens_threshold is None else sens_threshold
+        flags["sensitivity"] = report.sensitivity < thr
     return flags
 
 
 def verdicts(report: CollapseReport, au_threshold: float = AU_THRESHOLD,
-             sens_threshold: float = SENS_THRESHOLD) -> list[str]:
+             sens_threshold: float | None = None) -> list[str]:
     """One of ``VERDICTS`` per dimension, from A_d (does the encoder use x?) and the
     decoder sensitivity (does the decoder use z_d?)."""
     enc = report.activity > au_threshold
-    dec = report.sensitivity >= sens_threshold if report.sensitivity is not None else np.ones_like(enc)
+    dec = (collapse_flags(report, au_threshold, sens_threshold=sens_threshold)["sensitivity"] == 0
+           if report.sensitivity is not None else np.ones_like(enc))
     return [VERDICTS[0] if e and d else VERDICTS[2] if e else VERDICTS[1] if d else VERDICTS[3]
             for e, d in zip(enc, dec)]
 
