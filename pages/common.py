@@ -123,6 +123,7 @@ def encoded(_run: Run, key: tuple[str, float], split: str = "test") -> tuple[np.
 
 def show_image(x: torch.Tensor, caption: str | None = None, min_size: int = DISPLAY_PX, **kw) -> None:
     """x: (C, H, W) in [0, 1]; enlarged crisply."""
+    kw.setdefault("output_format", "PNG")  # Streamlit's default JPEG would blur the enlarged pixels
     st.image(to_pil(x, min_size), caption=caption, **kw)
 
 
@@ -130,4 +131,5 @@ def show_grid(x: torch.Tensor, nrow: int, caption: str | None = None, min_cell: 
     """x: (N, C, H, W) in [0, 1] as one image, each cell enlarged to ≥ min_cell pixels."""
     factor = max(1, -(-min_cell // x.shape[-1]))
     big = torch.nn.functional.interpolate(x, scale_factor=factor, mode="nearest") if factor > 1 else x
+    kw.setdefault("output_format", "PNG")
     st.image(to_pil(make_grid(big, nrow, pad=2)), caption=caption, **kw)

@@ -33,10 +33,11 @@ def run_picker_ui() -> None:
     if not names:
         st.sidebar.warning("No runs yet: train one on the **Train** page or upload one below.")
         return
-    # The widget has its own key; RUN_KEY is the durable choice (widget state is dropped
-    # when a page without the widget runs, so it is copied back on every change).
-    st.sidebar.selectbox("Run", names, index=names.index(st.session_state[RUN_KEY]),
-                         format_func=lambda n: labels.get(n, n), key="_run_picker",
+    # The widget has its own key; RUN_KEY is the durable choice, which other pages may set
+    # (upload, "Explore this run"). Sync the widget from it before drawing it.
+    if st.session_state.get("_run_picker") != st.session_state[RUN_KEY]:
+        st.session_state["_run_picker"] = st.session_state[RUN_KEY]
+    st.sidebar.selectbox("Run", names, format_func=lambda n: labels.get(n, n), key="_run_picker",
                          on_change=lambda: st.session_state.update({RUN_KEY: st.session_state["_run_picker"]}),
                          help="Every run folder in checkpoints/, newest first: dataset · architecture · "
                               "latent size · test ELBO (nats).")
@@ -63,7 +64,6 @@ def upload_ui() -> None:
                     st.error(f"Upload refused: {e}")
                 else:
                     st.session_state[RUN_KEY] = path.name
-                    st.session_state.pop("_run_picker", None)
                     st.success(f"Uploaded as **{path.name}**.")
                     st.rerun()
 

@@ -153,13 +153,11 @@ def _outcome(job: Job, s: dict) -> None:
         st.success(f"Run **{job.name}** {s['state']} after {s['epoch']} epochs. {s['message']}")
         if st.button("Explore this run", type="primary", icon=":material/arrow_forward:"):
             st.session_state[RUN_KEY] = job.name
-            st.session_state.pop("_run_picker", None)
             st.switch_page("pages/home.py")
     elif s["state"] == "diverged":
         st.warning(f"Run **{job.name}** diverged: {s['message']}")
         if s["saved"] and st.button("Explore its last good epoch"):
             st.session_state[RUN_KEY] = job.name
-            st.session_state.pop("_run_picker", None)
             st.switch_page("pages/home.py")
     else:
         st.error(f"Run **{job.name}** failed: {s['message']}")
@@ -177,6 +175,8 @@ if active is None:
     st.session_state.pop("_watching", None)
 else:
     st.info(f"Run **{active.name}** is training on this server (one run at a time); you can watch it below.")
+st.fragment(run_every=1.0 if active is not None else None)(monitor)(manager)
+st.subheader("New run")
 data = dataset_ui(lim)
 form = form_ui(data, busy=active is not None, lim=lim)
 if form is not None:
@@ -188,5 +188,3 @@ if form is not None:
     else:
         st.session_state["_watching"] = job.name
         st.rerun()
-
-st.fragment(run_every=1.0 if manager.active() is not None else None)(monitor)(manager)

@@ -58,6 +58,8 @@ class ElboTerms:
     rec: torch.Tensor  # (B,) E_q[log p(x|z)], averaged over the L samples
     kl: torch.Tensor  # (B,) KL(q(z|x) ‖ p(z)), analytic
     kl_per_dim: torch.Tensor  # (B, D)
+    mu: torch.Tensor  # (B, D) posterior means, for statistics that need them
+    logvar: torch.Tensor  # (B, D)
 
 
 def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0,
@@ -79,7 +81,7 @@ def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0,
     else:
         kl_term = kl.mean()
     loss = -rec.mean() + beta * kl_term
-    return ElboTerms(loss=loss, elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kld)
+    return ElboTerms(loss=loss, elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kld, mu=mu, logvar=logvar)
 
 
 @torch.no_grad()

@@ -61,7 +61,7 @@ def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_sampl
             sums["rec"] += float(t.rec.sum())
             sums["kl"] += float(t.kl.sum())
             kl_dim += t.kl_per_dim.sum(0).double().cpu()
-            mus.append(model.encode(xb)[0].cpu())
+            mus.append(t.mu.cpu())
             if iwae_k:
                 sums["iwae"] += float(iwae_bound(model, xb, iwae_k).sum())
     model.train(was_training)
