@@ -46,14 +46,14 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, root: Path, env: dict | None = None):
+    def __init__(self, root: Path, env: dict | None = None, script: Path = REPO / "app.py"):
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(root / "server.log", "w")
         self.env = {**os.environ, "VAE_CHECKPOINTS": str(root / "checkpoints"), **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(self.port),
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
