@@ -44,7 +44,8 @@ def _subsample(_labels: np.ndarray, key: tuple, split: str, cap: int) -> np.ndar
 @st.cache_data(max_entries=16, show_spinner=False)
 def _projection(_mu: np.ndarray, key: tuple, split: str, cap: int, method: str, perplexity: float,
                 seed: int) -> Projection:
-    return project(_mu, method, perplexity=perplexity, seed=seed)
+    # t-SNE uses as many threads as the frame gives torch (VAE_TORCH_THREADS): a shared server's budget.
+    return project(_mu, method, perplexity=perplexity, seed=seed, threads=torch.get_num_threads())
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")

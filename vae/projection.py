@@ -101,13 +101,18 @@ def project_pca(mu: np.ndarray) -> Projection:
 
 
 def project_tsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0,
-                 max_iter: int = TSNE_MAX_ITER) -> Projection:
+                 max_iter: int = TSNE_MAX_ITER, threads: int | None = None) -> Projection:
     """scikit-learn's Barnes-Hut t-SNE of μ (N, D), PCA-initialised, seeded.
 
     Perplexity is the effective number of neighbours each point attends to;
-    it must be smaller than N.
+    it must be smaller than N. threads caps OpenMP threads during the fit (None:
+    scikit-learn's default, every core); on a busy shared machine spinning
+    OpenMP threads can make the fit slower than one thread.
     """
+    from contextlib import nullcontext
+
     from sklearn.manifold import TSNE  # imported here: it takes a second or two
+    from threadpoolctl import threadpool_limits
 
     mu = _check_points(mu, least=4)
     if not 1 <= perplexity < len(mu):
@@ -115,18 +120,20 @@ def project_tsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0,
                          f"not {perplexity:g}")
     tsne = TSNE(n_components=2, perplexity=float(perplexity), init="pca", learning_rate="auto",
                 max_iter=max_iter, angle=TSNE_ANGLE, random_state=int(seed))
-    xy = tsne.fit_transform(mu.astype(np.float32))
+    with threadpool_limits(limits=threads, user_api="openmp") if threads else nullcontext():
+        xy = tsne.fit_transform(mu.astype(np.float32))
     return Projection(xy.astype(np.float32), "tsne", mu.shape[1], ("t-SNE 1", "t-SNE 2"))
 
 
-def project(mu: np.ndarray, method: Method, perplexity: float = 30.0, seed: int = 0) -> Projection:
-    """Dispatch on ``method``: 'latent' (D ≤ 2), 'pca' or 'tsne'."""
+def project(mu: np.ndarray, method: Method, perplexity: float = 30.0, seed: int = 0,
+            threads: int | None = None) -> Projection:
+    """Dispatch on ``method``: 'latent' (D ≤ 2), 'pca' or 'tsne' (``threads`` as in project_tsne)."""
     if method == "latent":
         return project_latent(mu)
     if method == "pca":
         return project_pca(mu)
     if method == "tsne":
-        return project_tsne(mu, perplexity, seed)
+        return project_tsne(mu, perplexity, seed, threads=threads)
     raise ValueError(f"unknown projection {method!r}; expected 'latent', 'pca' or 'tsne'")
 
 
@@ -249,7 +256,7 @@ def colour_values(kind: ColourKind, labels: np.ndarray, mu: np.ndarray, logvar: 
     if kind == "rec_error":
         if rec is None:
             raise ValueError("colouring by reconstruction error needs the per-point reconstruction term")
-        return Colour(-np.asarray(rec, dtype=np.float64), "−log p(x|z) (nats)", False)
+        return Colour(-np.asarray(rec, dtype=np.float64), "−E_q[log p(x|z)] (nats)", False)
     raise ValueError(f"unknown colouring {kind!r}")
 
 
