@@ -14,7 +14,7 @@ def _apptest_like_a_server(monkeypatch):
     AppTest re-enters that mode before every run, which would make each widget
     interaction on a page cost a guard rerun that drops the interaction. Start every
     PagesManager as a running server has it. Deep links on a fresh server are tested
-    in a real browser (tests/browser/test_frame.py)."""
+    in a real browser (tests/browser/test_ui_frame.py)."""
     from streamlit.runtime.pages_manager import PagesManager
     orig = PagesManager.__init__
 
