@@ -69,10 +69,11 @@ class ExamplesMNIST(torch.utils.data.Dataset):
 
 
 def examples_loss(model, x):
+    """pytorch/examples' loss_function: BCE on sigmoid outputs, summed, plus the KL."""
     mu, logvar = model.encode(x)
     z = model.reparameterize(mu, logvar)
-    logits = model.decode(z)
-    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    recon = torch.sigmoid(model.decode(z))  # the examples' decoder ends in a sigmoid
+    bce = F.binary_cross_entropy(recon.view(-1, 784), x.view(-1, 784), reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())  # Kingma & Welling, Appendix B
     return bce + kld
 

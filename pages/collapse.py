@@ -83,28 +83,34 @@ def _open_traversal(d: int) -> None:
 
 # ---------------------------------------------------------------- figures (plotly only; numbers come from vae)
 
-def bar_figure(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> go.Figure:
+def bar_figure(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> dict:
+    """Plain-dict figure: plotly validates it once, instead of on every incremental update (≈10× faster)."""
     title, ylabel, _ = STATS[stat]
     values = report.stat(stat)
-    fig = go.Figure()
+    data = []
     for verdict in VERDICTS:
-        dims = [d for d in order if labels[d] == verdict]
+        dims = [int(d) for d in order if labels[d] == verdict]
         if dims:
-            fig.add_bar(x=[f"z{d}" for d in dims], y=values[dims], name=verdict, customdata=dims,
-                        marker_color=COLOURS[verdict], hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>")
-    fig.add_hline(y=threshold, line_dash="dash", line_color="#d62728",
-                  annotation_text=f"threshold {threshold:g}", annotation_position="top right")
-    fig.update_layout(title=title, yaxis_title=ylabel, height=320, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(categoryorder="array", categoryarray=[f"z{d}" for d in order]),
-                      legend=dict(orientation="h", y=-0.2), clickmode="event+select", barmode="overlay")
-    return fig
+            data.append(dict(type="bar", x=[f"z{d}" for d in dims], y=values[dims].tolist(), name=verdict,
+                             customdata=dims, marker=dict(color=COLOURS[verdict]),
+                             hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>"))
+    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
+                line=dict(dash="dash", color="#d62728"))
+    note = dict(xref="paper", x=1, yref="y", y=threshold, text=f"threshold {threshold:g}", showarrow=False,
+                xanchor="right", yanchor="bottom")
+    layout = dict(title=dict(text=title), yaxis=dict(title=dict(text=ylabel)), height=320,
+                  margin=dict(l=10, r=10, t=40, b=10), shapes=[line], annotations=[note],
+                  xaxis=dict(categoryorder="array", categoryarray=[f"z{d}" for d in order]),
+                  legend=dict(orientation="h", y=-0.2), clickmode="event+select", barmode="overlay")
+    return dict(data=data, layout=layout)
 
 
-def heatmap(z: np.ndarray, x, y, title: str, xlabel: str, colorbar: str, **kw) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Viridis", colorbar=dict(title=colorbar), **kw))
-    fig.update_layout(title=title, xaxis_title=xlabel, height=320, margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis=dict(autorange="reversed"))
-    return fig
+def heatmap(z: np.ndarray, x, y, title: str, xlabel: str, colorbar: dict, **kw) -> dict:
+    trace = dict(type="heatmap", z=np.asarray(z).tolist(), x=list(np.asarray(x).tolist()), y=list(y),
+                 colorscale="Viridis", colorbar=colorbar, **kw)
+    layout = dict(title=dict(text=title), xaxis=dict(title=dict(text=xlabel)), height=320,
+                  margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
+    return dict(data=[trace], layout=layout)
 
 
 # ---------------------------------------------------------------- sections
@@ -178,9 +184,9 @@ def posterior_section(run: Run) -> None:
                "deviation σ_d(x). A collapsed dimension sits at μ_d = 0 and σ_d = 1 (the prior) for every x.")
     c1, c2 = st.columns(2)
     c1.plotly_chart(heatmap(h.mu_density, (h.mu_edges[:-1] + h.mu_edges[1:]) / 2, dims, "Histogram of μ_d(x)",
-                            "μ_d", "fraction"), width="stretch")
+                            "μ_d", dict(title=dict(text="fraction"))), width="stretch")
     c2.plotly_chart(heatmap(h.sigma_density, (h.sigma_edges[:-1] + h.sigma_edges[1:]) / 2, dims,
-                            "Histogram of σ_d(x)", "σ_d", "fraction"), width="stretch")
+                            "Histogram of σ_d(x)", "σ_d", dict(title=dict(text="fraction"))), width="stretch")
 
 
 def history_section(run: Run) -> None:
@@ -191,10 +197,11 @@ def history_section(run: Run) -> None:
         return
     st.caption("Test KL per dimension after each epoch, on a log scale: when each dimension woke up or died.")
     z = np.log10(np.maximum(h.kl.T, 1e-4))
-    fig = heatmap(z, h.epochs, [f"z{d}" for d in range(h.kl.shape[1])], "KL per dimension per epoch", "epoch",
-                  "KL (nats)", customdata=h.kl.T, hovertemplate="%{y}, epoch %{x}: KL %{customdata:.4f} nats<extra></extra>")
     ticks = list(range(-4, int(np.ceil(z.max())) + 1))
-    fig.update_traces(colorbar=dict(tickvals=ticks, ticktext=[f"{10.0 ** t:g}" for t in ticks]))
+    colorbar = dict(title=dict(text="KL (nats)"), tickvals=ticks, ticktext=[f"{10.0 ** t:g}" for t in ticks])
+    fig = heatmap(z, h.epochs, [f"z{d}" for d in range(h.kl.shape[1])], "KL per dimension per epoch", "epoch",
+                  colorbar, customdata=h.kl.T.tolist(),
+                  hovertemplate="%{y}, epoch %{x}: KL %{customdata:.4f} nats<extra></extra>")
     st.plotly_chart(fig, width="stretch")
     events = wake_and_death(h, KL_THRESHOLD)
     groups = {"active": [], "died": [], "never active": []}
@@ -262,7 +269,7 @@ def mig_section(run: Run) -> None:
                "means and factors discretised into 20 bins.")
     dims = [f"z{d}" for d in range(len(best))]
     c2.plotly_chart(heatmap(res.normalized, res.factor_names, dims, "I(z_d; v_k) / H(v_k)", "factor",
-                            "share"), width="stretch")
+                            dict(title=dict(text="share"))), width="stretch")
     st.dataframe(pd.DataFrame({"dimension": dims, "best factor": [res.factor_names[k] for k in best],
                                "share of its entropy": share}), hide_index=True, width="stretch")
     st.dataframe(pd.DataFrame({"factor": res.factor_names, "gap / H": res.gaps, "H (nats)": res.entropy}),
@@ -283,14 +290,12 @@ au, by, m, delta = settings_ui(len(splits.test))
 with st.spinner("Computing the diagnostics…"):
     report = report_for(run, run_key(run), m, delta)
 summary_section(report, au)
-tabs = st.tabs(["Per dimension", "Posteriors", "Training history", "Compare runs", "Disentanglement (MIG)"])
-with tabs[0]:
-    per_dim_section(report, au, by)
-with tabs[1]:
-    posterior_section(run)
-with tabs[2]:
-    history_section(run)
-with tabs[3]:
-    compare_section(run, report, m, delta, au)
-with tabs[4]:
-    mig_section(run)
+# Lazy tabs: only the open tab's content runs, so a rerun draws its charts and no others.
+tabs = st.tabs(["Per dimension", "Posteriors", "Training history", "Compare runs", "Disentanglement (MIG)"],
+               key="collapse_tab", on_change="rerun")
+sections = [lambda: per_dim_section(report, au, by), lambda: posterior_section(run), lambda: history_section(run),
+            lambda: compare_section(run, report, m, delta, au), lambda: mig_section(run)]
+for tab, section in zip(tabs, sections):
+    if tab.open:
+        with tab:
+            section()
