@@ -14,17 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.table import median_time  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 N_POINTS = 10_000
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def compute_rows(threads: int) -> list[tuple[str, float, float]]:
@@ -48,11 +41,11 @@ def compute_rows(threads: int) -> list[tuple[str, float, float]]:
 
     all_diagnostics()  # warm-up
     rows = [(f"all diagnostics, {N_POINTS:,} points, D=10 ({threads} thread{'s' if threads > 1 else ''})",
-             _median_time(all_diagnostics, 3), 3.0)]
+             median_time(all_diagnostics, 3), 3.0)]
     rng = np.random.default_rng(0)
     factors = np.stack([rng.integers(0, 3, N_POINTS), *rng.uniform(size=(4, N_POINTS))], 1)
     z = np.concatenate([factors + 0.1 * rng.normal(size=factors.shape), rng.normal(size=(N_POINTS, 5))], 1)
-    rows.append((f"MIG, {N_POINTS:,} points, D=10, 5 factors", _median_time(lambda: mig(z, factors), 3), 1.0))
+    rows.append((f"MIG, {N_POINTS:,} points, D=10, 5 factors", median_time(lambda: mig(z, factors), 3), 1.0))
     return rows
 
 
@@ -64,7 +57,7 @@ def rerun_row() -> tuple[str, float, float]:
     at.switch_page("pages/collapse.py").run()  # warm-up: encodes and computes once, then cached
     if at.exception:
         raise RuntimeError(f"the collapse page raised: {at.exception}")
-    return "collapse page rerun (AppTest, cached)", _median_time(lambda: at.run(), 10), 1.0
+    return "collapse page rerun (AppTest, cached)", median_time(lambda: at.run(), 10), 1.0
 
 
 def main() -> int:

@@ -16,18 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.table import print_table  # noqa: E402
+from bench.table import median_time, print_table  # noqa: E402
 
 K, BATCH = 100, 32  # the page's defaults
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def compute_rows() -> list[list]:
@@ -44,11 +35,11 @@ def compute_rows() -> list[list]:
     rows = []
     for est, L in (("reparam", 1), ("score", 1), ("score_baseline", 1), ("reparam", 16)):
         gen = torch.Generator().manual_seed(0)
-        t = _median_time(lambda: encoder_gradient_estimates(run.model, x, est, L, K, generator=gen), 3)
+        t = median_time(lambda: encoder_gradient_estimates(run.model, x, est, L, K, generator=gen), 3)
         rows.append([f"{K} estimates, {est}, L={L}, B={BATCH} (digits-default)", f"{t:.3f} s", "≤ 5 s", t <= 5])
-    t = _median_time(lambda: gradient_study(run.model, x, (1, 4, 16), K), 2)
+    t = median_time(lambda: gradient_study(run.model, x, (1, 4, 16), K), 2)
     rows.append([f"full study: 3 estimators × L∈{{1,4,16}} × {K}", f"{t:.3f} s", "≤ 15 s", t <= 15])
-    t = _median_time(lambda: toy_estimates(1.0, 0.5, 0.0, 1, 2000), 10)
+    t = median_time(lambda: toy_estimates(1.0, 0.5, 0.0, 1, 2000), 10)
     rows.append(["1-D example, 2000 estimates × 3", f"{t:.3f} s", "≤ 0.5 s", t <= 0.5])
     return rows
 
@@ -62,7 +53,7 @@ def rerun_row() -> list:
     next(b for b in at.button if b.label == "Run comparison").click().run()  # warm-up: computes, then cached
     if at.exception:
         raise RuntimeError(f"the estimators page raised: {at.exception}")
-    t = _median_time(lambda: at.run(), 10)
+    t = median_time(lambda: at.run(), 10)
     return ["estimators page rerun with results (AppTest, cached)", f"{t:.3f} s", "≤ 1 s", t <= 1.0]
 
 

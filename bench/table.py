@@ -1,5 +1,19 @@
-"""A plain-text table for benchmark results."""
+"""A plain-text table for benchmark results, and the timer the benches share."""
 from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of fn() over repeats calls, in seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def verdict(ok) -> str:

@@ -23,3 +23,14 @@ def _apptest_like_a_server(monkeypatch):
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for the test: on a shared, loaded machine OpenMP threads spinning
+    against other jobs make small tensor ops many times slower (the app does the same)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -8,23 +8,13 @@ from streamlit.testing.v1 import AppTest
 
 from pages.common import DIM_KEY, RUN_KEY
 
-pytestmark = pytest.mark.slow  # starts the app frame and encodes the test split (a few seconds)
+# slow: starts the app frame and encodes the test split (a few seconds)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # AppTest runs the page in this process; on a shared, loaded machine OpenMP threads spinning
-    # against other jobs make torch's small ops many times slower than one thread.
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def at(_one_thread):
+def at(one_thread):
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
     app.switch_page("pages/collapse.py").run()

@@ -13,19 +13,10 @@ from vae.checkpoint import save_run
 from vae.config import DataConfig, ModelConfig, RunConfig
 from vae.models import build_model
 
-pytestmark = pytest.mark.slow  # starts the app frame and encodes the test split (a few seconds)
+# slow: starts the app frame and encodes the test split (a few seconds)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SEL_KEY = "latent_map_selection"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # AppTest runs the page in this process; on a loaded machine OpenMP threads fighting other
-    # jobs make torch's small ops many times slower than one thread.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _open(checkpoints: Path | None = None, monkeypatch=None) -> AppTest:

@@ -38,13 +38,7 @@ def constructed_vae(decoder_uses_collapsed: bool = False):
     return model.eval()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The machine's cores are shared: OpenMP threads spinning against other jobs make small ops 30× slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
