@@ -110,3 +110,19 @@ def test_second_training_request_is_told_a_run_is_active(ckpt):
         m.stop()
         m.wait(60)
     assert m.active() is None
+
+
+@pytest.mark.slow
+def test_failed_run_shows_the_trainers_own_words_and_leaves_no_run(ckpt, tmp_path):
+    at = app().run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox[0].set_value("folder").run()  # the dataset choice, outside the form
+    {w.label: w for w in at.text_input}["…or a folder on the server"].set_value(str(tmp_path / "missing")).run()
+    [b for b in at.button if b.label == "Start training"][0].click().run()
+    from vae.jobs import JobManager
+    job = JobManager(ckpt).wait(120)
+    at.run()
+    errors = " ".join(e.value for e in at.error)
+    assert "failed" in errors and "does not exist" in errors, errors
+    assert not at.exception
+    assert not (ckpt / job.name).exists()  # nothing half-made is left behind
