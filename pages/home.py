@@ -13,7 +13,8 @@ cfg = run.config
 last = run.history[-1] if run.history else {}
 
 st.title("VAE Latent Explorer")
-st.caption(f"Run **{run.name}**: a {cfg.model.arch} VAE with {cfg.model.latent_dim} latent dimensions, "
+ARCH = {"mlp": "an MLP", "conv": "a convolutional"}
+st.caption(f"Run **{run.name}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent dimensions, "
            f"trained on **{splits.source or cfg.data.name}**.")
 
 

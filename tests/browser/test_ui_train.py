@@ -28,7 +28,7 @@ def test_training_run_from_the_form_shows_progress_and_becomes_selectable(app_se
     wait_idle(page)
     page.get_by_text("Samples from the prior").wait_for()
     # The home page now describes the new run, and the sidebar picker shows it.
-    assert "Run browser-run: a mlp VAE" in page.locator('[data-testid="stMain"]').inner_text()
+    assert "Run browser-run: an MLP VAE" in page.locator('[data-testid="stMain"]').inner_text()
     picked = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input').input_value()
     assert picked.startswith("browser-run · digits · mlp · D=10"), picked
     assert (app_server.root / "checkpoints" / "browser-run" / "model.safetensors").exists()
