@@ -232,6 +232,7 @@ def test_trainer_killed_from_outside_does_not_break_the_train_page(tmp_path, mon
     root.mkdir()
     shutil.copytree(REPO / "checkpoints" / "digits-default", root / "digits-default")
     monkeypatch.setenv("VAE_CHECKPOINTS", str(root))
+    monkeypatch.setenv("VAE_MAX_ITEMS", "300")  # short epochs: the kill lands a few epochs in
     keep = runs_state(root)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
     at.switch_page("pages/train.py").run()
@@ -244,7 +245,7 @@ def test_trainer_killed_from_outside_does_not_break_the_train_page(tmp_path, mon
         [b for b in at.button if b.label == "Start training"][0].click().run()
         assert not at.exception, [e.value for e in at.exception]
 
-    start(400, "doomed", batch=8)
+    start(400, "doomed", batch=16)
     manager = JobManager(root)
     job = manager.active()
     assert job is not None and job.name == "doomed"
