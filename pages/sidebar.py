@@ -48,7 +48,7 @@ def upload_ui() -> None:
     with st.sidebar.expander("Upload a run"):
         with st.form("upload_run", clear_on_submit=True, border=False):
             files = st.file_uploader("A zip of a run folder, or config.json + model.safetensors",
-                                     accept_multiple_files=True, type=["zip", "json", "safetensors", "jsonl"])
+                                     accept_multiple_files=True, type=["zip", "json", "safetensors", "jsonl", "pt", "pth"])
             name = st.text_input("Name (optional)")
             submitted = st.form_submit_button("Upload")
         if submitted:

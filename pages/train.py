@@ -150,7 +150,8 @@ def monitor(manager: JobManager) -> None:
 
 def _outcome(job: Job, s: dict) -> None:
     if s["state"] in ("finished", "stopped"):
-        st.success(f"Run **{job.name}** {s['state']} after {s['epoch']} epochs. {s['message']}")
+        n = s["epoch"]
+        st.success(f"Run **{job.name}** {s['state']} after {n} epoch{'s' if n != 1 else ''}. {s['message']}")
         if st.button("Explore this run", type="primary", icon=":material/arrow_forward:"):
             st.session_state[RUN_KEY] = job.name
             st.switch_page("pages/home.py")

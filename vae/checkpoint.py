@@ -214,19 +214,23 @@ def load_run(run_dir: Path | str, device: str = "cpu") -> Run:
     return Run(run_dir, cfg, model.to(device), read_history(run_dir), read_status(run_dir))
 
 
-def read_history(run_dir: Path) -> list[dict]:
-    """Epoch records; lines that do not parse are skipped (the history is informative only)."""
-    path = Path(run_dir) / HISTORY
+def parse_history(text: str) -> list[dict]:
+    """Epoch records from history.jsonl text; lines that do not parse are skipped
+    (the history is informative only: weights and config define the run)."""
     out = []
-    if path.is_file():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
     return out
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / HISTORY
+    return parse_history(path.read_text(errors="replace")) if path.is_file() else []
 
 
 def read_status(run_dir: Path) -> dict:

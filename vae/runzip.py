@@ -8,14 +8,13 @@ or interrupted upload leaves nothing behind and never overwrites a run.
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from .checkpoint import (CONFIG, HISTORY, WEIGHTS, CheckpointError, default_runs_root, model_from_state,
-                         parse_config, read_state_dict, save_weights, unique_run_dir, write_history,
+                         parse_config, parse_history, read_state_dict, save_weights, unique_run_dir, write_history,
                          write_json_atomic)
 
 MAX_MEMBERS = 64  # a run folder holds a handful of files
@@ -76,14 +75,7 @@ def validate_files(files: dict[str, bytes]):
         raise CheckpointError(f"the upload has no {WEIGHTS} (or model.pt); a run needs {CONFIG} and {WEIGHTS}")
     cfg = parse_config(files[CONFIG], CONFIG)
     model = model_from_state(cfg, read_state_dict(files[wname], wname), wname)
-    history = []
-    for line in files.get(HISTORY, b"").decode("utf-8", "replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            history.append(rec)
+    history = parse_history(files.get(HISTORY, b"").decode("utf-8", "replace"))
     return cfg, model, history
 
 
