@@ -8,6 +8,7 @@ ever unpickled: weights are safetensors, or a ``.pt`` read with
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -267,17 +268,30 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     if not root.is_dir():
         return out
     for d in root.iterdir():
-        if d.name.startswith(".") or not d.is_dir() or not (d / WEIGHTS).is_file():
+        if d.name.startswith(".") or not d.is_dir():
             continue
         try:
-            cfg = load_config(d)
-        except CheckpointError:
+            stamps = tuple((d / f).stat().st_mtime if (d / f).exists() else 0.0
+                           for f in (WEIGHTS, CONFIG, HISTORY, STATUS))
+        except OSError:
             continue
-        hist = read_history(d)
-        last = hist[-1] if hist else {}
-        out.append(RunInfo(
-            name=d.name, path=d, mtime=(d / WEIGHTS).stat().st_mtime, dataset=cfg.data.name,
-            arch=cfg.model.arch, latent_dim=cfg.model.latent_dim, epochs=len(hist),
-            test_elbo=last.get("test_elbo"), state=read_status(d).get("state", "finished")))
+        if stamps[0] and (info := _run_info(str(d), stamps)) is not None:
+            out.append(info)
     out.sort(key=lambda r: r.mtime, reverse=True)
     return out
+
+
+@functools.lru_cache(maxsize=512)
+def _run_info(path: str, stamps: tuple[float, ...]) -> RunInfo | None:
+    """A run's summary, cached until one of its files changes (stamps are their mtimes):
+    the picker lists every run on every rerun."""
+    d = Path(path)
+    try:
+        cfg = load_config(d)
+    except CheckpointError:
+        return None
+    hist = read_history(d)
+    last = hist[-1] if hist else {}
+    return RunInfo(name=d.name, path=d, mtime=stamps[0], dataset=cfg.data.name, arch=cfg.model.arch,
+                   latent_dim=cfg.model.latent_dim, epochs=len(hist), test_elbo=last.get("test_elbo"),
+                   state=read_status(d).get("state", "finished"))
