@@ -152,8 +152,20 @@ def prepare_sliders(run: Run, key: tuple, n_points: int, radius: float) -> None:
         write_latent(tv.start_point("prior", d, seed=10_000 + draws).tolist(), radius)
     elif action == "start" or kept is None or len(kept) != d:
         write_latent(start_vector(run, key, n_points).tolist(), radius)
-    else:  # coming back from another page: widget state was dropped, the durable copy was not
-        write_latent([st.session_state.get(slider_key(i), kept[i]) for i in range(d)], radius)
+    else:
+        restore_sliders(kept, radius)
+
+
+def restore_sliders(kept: list[float], radius: float) -> None:
+    """Write only what must change: a slider whose state was dropped (coming back from another
+    page; the durable copy was kept) or one outside a shrunken range. Writing a slider's state on
+    every rerun would push the server's value to the browser and drop moves made meanwhile."""
+    for d, v in enumerate(kept):
+        k = slider_key(d)
+        if k not in st.session_state:
+            st.session_state[k] = float(min(radius, max(-radius, round(float(v), 4))))
+        elif abs(st.session_state[k]) > radius:
+            st.session_state[k] = float(min(radius, max(-radius, st.session_state[k])))
 
 
 # ----------------------------------------------------------------------------- widgets
