@@ -45,7 +45,9 @@ independent estimates on the same batch. SNR is $\|g\| / \sqrt{\mathrm{tr}\,\mat
 $\|g\|^2$ estimated without bias as $\|\bar g\|^2 - \mathrm{tr}\,\mathrm{Cov}/K$.
 """)
 
-tab_model, tab_toy, tab_train = st.tabs(["Your model", "1-D worked example", "Training comparison"])
+# Lazy tabs: only the open tab's content runs on a rerun.
+tab_model, tab_toy, tab_train = st.tabs(["Your model", "1-D worked example", "Training comparison"],
+                                        key="est_tab", on_change="rerun")
 
 
 # ------------------------------------------------------------------ your model
@@ -317,12 +319,15 @@ def train_tab() -> None:
     st.caption("Final test ELBO: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items()) + " nats.")
 
 
-with tab_model:
-    model_tab()
-with tab_toy:
-    toy_tab()
-with tab_train:
-    try:
-        train_tab()
-    except DataError as e:
-        st.error(f"The digits dataset cannot be loaded: {e}")
+if tab_model.open:
+    with tab_model:
+        model_tab()
+if tab_toy.open:
+    with tab_toy:
+        toy_tab()
+if tab_train.open:
+    with tab_train:
+        try:
+            train_tab()
+        except DataError as e:
+            st.error(f"The digits dataset cannot be loaded: {e}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 from PIL import Image
@@ -224,7 +223,7 @@ def sliders_ui(order: list[int], info: tv.DimensionInfo, focus: int | None, radi
 
 
 def density_figure(agg: tv.AggregatePosterior, counts: list[float], centres: list[float],
-                   check: tv.DensityCheck) -> go.Figure:
+                   check: tv.DensityCheck) -> dict:
     lo, hi = float(agg.reference[0]), float(agg.reference[-1])
     span = max(hi - lo, 1e-6)
     far = check.log_q < lo - 0.5 * span  # off the chart: pin the marker to the left edge
@@ -234,12 +233,12 @@ def density_figure(agg: tv.AggregatePosterior, counts: list[float], centres: lis
     def vline(x: float, **line) -> dict:
         return dict(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line=line)
 
-    # Built as plain dicts: add_vline's validation costs more than the rest of a slider rerun.
-    return go.Figure(
-        data=[go.Bar(x=centres, y=counts, width=(hi - lo) / len(counts), marker_color="#9bb7d4",
-                     hovertemplate="log q ≈ %{x:.1f}<br>%{y} samples<extra></extra>")],
+    # A plain dict: plotly then validates it once, in st.plotly_chart, instead of twice.
+    return dict(
+        data=[dict(type="bar", x=centres, y=counts, width=(hi - lo) / len(counts), marker=dict(color="#9bb7d4"),
+                   hovertemplate="log q ≈ %{x:.1f}<br>%{y} samples<extra></extra>")],
         layout=dict(height=200, margin=dict(l=10, r=10, t=10, b=40), showlegend=False, bargap=0.05,
-                    xaxis_title="log q(z) (nats)", yaxis_title="samples",
+                    xaxis=dict(title=dict(text="log q(z) (nats)")), yaxis=dict(title=dict(text="samples")),
                     shapes=[vline(check.low, color="#888", width=1, dash="dash"),
                             vline(x_mark, color=colour, width=3, dash="dot" if far else "solid")],
                     annotations=[dict(x=x_mark, y=1, yref="paper", showarrow=False, xanchor="left", yanchor="top",
@@ -410,8 +409,11 @@ st.caption(f"Move through the {run.model.latent_dim}-dimensional latent space of
            "decoder respond. Images are E[x|z], the mean of p(x|z).")
 live_ui(run, key, n_points, info)
 st.divider()
-tab_grid, tab_interp = st.tabs(["Grid traversal", "Interpolation"])
-with tab_grid:
-    grid_ui(run, key, st.session_state["trav_latent"], info.order, n_points)
-with tab_interp:
-    interpolation_ui(run, key, n_points)
+# Lazy tabs: only the open one runs, so a slider move does not redo the grid or the interpolation.
+tab_grid, tab_interp = st.tabs(["Grid traversal", "Interpolation"], key="trav_tab", on_change="rerun")
+if tab_grid.open:
+    with tab_grid:
+        grid_ui(run, key, st.session_state["trav_latent"], info.order, n_points)
+if tab_interp.open:
+    with tab_interp:
+        interpolation_ui(run, key, n_points)

@@ -85,6 +85,8 @@ def test_dimension_sent_from_the_collapse_page_is_shown_first():
 @pytest.mark.slow  # several reruns: about 2–3 s
 def test_build_grid_over_principal_axes_and_the_same_dimension_twice():
     at = open_page()
+    at.session_state["trav_tab"] = "Grid traversal"  # tabs are lazy: open the grid tab
+    at.run()
     at.radio(key="trav_grid_kind").set_value("pca").run()
     at.slider(key="trav_grid_n").set_value(25).run()
     next(b for b in at.button if b.label == "Build grid").click().run()
@@ -100,6 +102,8 @@ def test_build_grid_over_principal_axes_and_the_same_dimension_twice():
 @pytest.mark.slow  # several reruns: about 2–3 s
 def test_interpolation_and_slider_range():
     at = open_page()
+    at.session_state["trav_tab"] = "Interpolation"  # tabs are lazy: open the interpolation tab
+    at.run()
     at.number_input(key="trav_interp_b").set_value(0).run()
     assert any("same image" in w.value for w in at.warning)
     at.slider(key=latent_sliders(at)[0].key).set_value(2.5).run()
