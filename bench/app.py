@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.apptest import app_test
 from bench.table import print_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,22 +65,13 @@ def startup(starts: int) -> tuple[list[float], list[float]]:
 
 def rerun_times(repeats: int) -> dict[str, float]:
     import os
-    from streamlit.testing.v1 import AppTest
-    from streamlit.runtime.pages_manager import PagesManager
     os.environ.setdefault("VAE_NO_DOWNLOAD", "1")
-    orig = PagesManager.__init__
-
-    def init(self, *a, **k):  # a server's steady state (see tests/conftest.py)
-        orig(self, *a, **k)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
     out = {}
     with tempfile.TemporaryDirectory() as d:
         trivial = Path(d) / "trivial.py"
         trivial.write_text("import streamlit as st\nst.write('hello')\n")
         for name, script, page in [("trivial script", trivial, None)] + [(p, REPO / "app.py", p) for p in PAGES]:
-            at = AppTest.from_file(str(script), default_timeout=300)
+            at = app_test(script)
             at.run()
             if page:
                 at.switch_page(page).run()
@@ -90,7 +82,6 @@ def rerun_times(repeats: int) -> dict[str, float]:
                 at.run()
                 times.append(time.perf_counter() - t0)
             out[name] = statistics.median(times)
-    PagesManager.__init__ = orig
     return out
 
 

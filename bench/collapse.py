@@ -6,15 +6,14 @@ warm-up (cached diagnostics). Timings on a shared machine are indicative only.
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.table import median_time  # noqa: E402
+from bench.apptest import app_test  # noqa: E402
+from bench.table import median_time, print_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 N_POINTS = 10_000
@@ -50,9 +49,8 @@ def compute_rows(threads: int) -> list[tuple[str, float, float]]:
 
 
 def rerun_row() -> tuple[str, float, float]:
-    from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at = app_test(timeout=120)
     at.run()
     at.switch_page("pages/collapse.py").run()  # warm-up: encodes and computes once, then cached
     if at.exception:
@@ -67,12 +65,8 @@ def main() -> int:
         rows += compute_rows(1)[:1]
     torch.set_num_threads(default_threads)
     rows.append(rerun_row())
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}} | median   | target  | result")
-    print(f"{'-' * width}-|----------|---------|-------")
-    for name, t, target in rows:
-        print(f"{name:<{width}} | {t:7.3f}s | ≤{target:5.1f}s | {'pass' if t <= target else 'FAIL'}")
-    print("(timings on a shared machine are indicative only)")
+    print_table(["measure", "median", "target", "ok"],
+                [[name, f"{t:.3f} s", f"≤ {target:g} s", t <= target] for name, t, target in rows])
     return 0
 
 

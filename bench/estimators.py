@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.apptest import app_test  # noqa: E402
 from bench.table import median_time, print_table  # noqa: E402
 
 K, BATCH = 100, 32  # the page's defaults
@@ -45,9 +46,8 @@ def compute_rows() -> list[list]:
 
 
 def rerun_row() -> list:
-    from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180)
+    at = app_test(timeout=180)
     at.run()
     at.switch_page("pages/estimators.py").run()
     next(b for b in at.button if b.label == "Run comparison").click().run()  # warm-up: computes, then cached

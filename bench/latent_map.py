@@ -58,11 +58,10 @@ def tsne_rows() -> list[list]:
 
 def click_rows() -> list[list]:
     import torch
-    from streamlit.testing.v1 import AppTest
-
+    from bench.apptest import app_test
     from pages.common import RUN_KEY
 
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at = app_test(timeout=120)
     at.run()
     at.switch_page("pages/latent_map.py").run()  # warm-up: encodes and projects once, then cached
     if at.exception:

@@ -30,17 +30,9 @@ TARGET_MS = 50.0
 
 def worker(reruns: int, ready: Path, go: Path) -> list[float]:
     """One session: warm up, signal ready, wait for go, then time `reruns` slider reruns (ms)."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import AppTest
+    from bench.apptest import app_test
 
-    orig = PagesManager.__init__
-
-    def init(self, *a, **k):  # a running server's steady state (see tests/conftest.py)
-        orig(self, *a, **k)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at = app_test(timeout=120)
     at.run()
     at.switch_page("pages/traversals.py").run()
     if at.exception:

@@ -18,25 +18,22 @@ from typing import Callable
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+from bench.apptest import app_test  # noqa: E402
+from bench.table import median_time, print_table  # noqa: E402
+
 RUN = REPO / "checkpoints" / "digits-default"
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 15, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+    return 1000 * median_time(fn, repeats)
 
 
 def slider_rerun_ms(reruns: int = 12) -> float:
     """Median server-side rerun after moving the top slider, the whole app (frame, sidebar, page)."""
-    from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at = app_test(timeout=60)
     at.run()
     at.switch_page("pages/traversals.py").run()
     if at.exception:
@@ -92,17 +89,10 @@ def main() -> int:
         ("aggregate posterior build (360 test points)", median_ms(lambda: tv.aggregate_posterior(mu, logvar),
                                                                    repeats=5), None),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}} | {'median':>9} | {'target':>9} | result")
-    print(f"{'-' * width}-|-{'-' * 9}-|-{'-' * 9}-|-------")
-    failed = 0
-    for name, ms, target in rows:
-        verdict = "info" if target is None else ("pass" if ms <= target else "FAIL")
-        failed += verdict == "FAIL"
-        tgt = "–" if target is None else f"≤{target:.0f} ms"
-        print(f"{name:<{width}} | {ms:>6.1f} ms | {tgt:>9} | {verdict}")
-    print("(indicative: timed on a shared machine; see the module docstring)")
-    return 1 if failed else 0
+    print_table(["measure", "median", "target", "ok"],
+                [[name, f"{ms:.1f} ms", "–" if target is None else f"≤ {target:.0f} ms",
+                  "" if target is None else ms <= target] for name, ms, target in rows])
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,33 @@
+"""AppTest of the app in the state a running server is in.
+
+A server leaves Streamlit's legacy `pages/`-folder mode on its first run and never
+returns (pages.common.frame_guard); AppTest re-enters it before every run, which would
+add a guard rerun to each timed rerun. tests/conftest.py does the same for the tests.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def server_like() -> None:
+    """Start every PagesManager as a running server has it (idempotent, process-wide)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    if getattr(PagesManager.__init__, "_server_like", False):
+        return
+    orig = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        orig(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    init._server_like = True
+    PagesManager.__init__ = init
+
+
+def app_test(script: Path = APP, timeout: float = 300):
+    """An AppTest of script (default: app.py) in a server's steady state."""
+    from streamlit.testing.v1 import AppTest
+    server_like()
+    return AppTest.from_file(str(script), default_timeout=timeout)
