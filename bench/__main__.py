@@ -13,7 +13,7 @@ def main(names: list[str]) -> int:
             print(f"== bench.{name}: not available ({e})")
             continue
         print(f"\n== bench.{name}", flush=True)
-        mod.main()
+        mod.main([])
     return 0
 
 

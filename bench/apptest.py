@@ -1,8 +1,13 @@
-"""AppTest of the app in the state a running server is in.
+"""AppTest of the app in the state a running server is in, so timed reruns measure
+what a server does on a rerun and nothing AppTest adds:
 
-A server leaves Streamlit's legacy `pages/`-folder mode on its first run and never
-returns (pages.common.frame_guard); AppTest re-enters it before every run, which would
-add a guard rerun to each timed rerun. tests/conftest.py does the same for the tests.
+- A server leaves Streamlit's legacy `pages/`-folder mode on its first run and never
+  returns (pages.common.frame_guard); AppTest re-enters it before every run, which would
+  add a guard rerun to each timed rerun. tests/conftest.py does the same for the tests.
+- A server compiles each script once: one ScriptCache lives as long as its Runtime
+  (streamlit/runtime/runtime.py). AppTest makes a new ScriptCache for every run, so every
+  run re-parses app.py and the page (with the AST rewrite for "magic"). Here the caches
+  share one store, as the server's single cache does.
 """
 from __future__ import annotations
 
@@ -24,6 +29,16 @@ def server_like() -> None:
 
     init._server_like = True
     PagesManager.__init__ = init
+
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    shared: dict = {}
+    orig_cache_init = ScriptCache.__init__
+
+    def cache_init(self) -> None:
+        orig_cache_init(self)
+        self._cache = shared  # guarded by each instance's lock; AppTest runs one script at a time
+
+    ScriptCache.__init__ = cache_init
 
 
 def app_test(script: Path = APP, timeout: float = 300):

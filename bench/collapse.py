@@ -58,7 +58,7 @@ def rerun_row() -> tuple[str, float, float]:
     return "collapse page rerun (AppTest, cached)", median_time(lambda: at.run(), 10), 1.0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     default_threads = torch.get_num_threads()
     rows = compute_rows(default_threads)
     if default_threads > 1:

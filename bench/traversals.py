@@ -53,7 +53,7 @@ def slider_rerun_ms(reruns: int = 12) -> float:
     return 1000 * statistics.median(times)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from vae import traversal as tv
     from vae.checkpoint import load_run
     from vae.data import load_dataset
