@@ -7,9 +7,7 @@ run of the comparison (then cached). Timings on a shared machine are indicative 
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

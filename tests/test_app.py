@@ -1,6 +1,5 @@
 """Headless app tests (streamlit.testing.v1.AppTest): the frame, the picker, training from the UI."""
 import shutil
-import time
 from pathlib import Path
 
 import pytest

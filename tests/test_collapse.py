@@ -1,7 +1,6 @@
 """Tests for vae.collapse and vae.mig on constructed cases whose answers are known."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

@@ -194,7 +194,6 @@ def test_disk_full_on_save_is_reported_and_keeps_the_last_epoch(tmp_path, fault)
 def test_file_size_limit_on_save_is_reported_and_keeps_the_last_epoch(tmp_path, fault):
     """A real kernel limit (RLIMIT_FSIZE, SIGXFSZ ignored): history.jsonl outgrows it after a few
     epochs while weights still fit. A real `python -m vae.train` process."""
-    import io
 
     from safetensors.torch import save
 
