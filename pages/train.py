@@ -42,15 +42,16 @@ def dataset_ui(lim: dict) -> dict:
             if up.size > lim["max_upload_mb"] << 20:
                 st.error(f"{up.name} is larger than this server's {lim['max_upload_mb']} MB upload limit.")
             else:
-                out["data_dir"] = _store_upload(up.name, up.getvalue())
+                out["data_dir"] = _store_upload(up.file_id, up.name, up)
         elif path:
             out["data_dir"] = path
     return out
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _store_upload(name: str, data: bytes) -> str:
-    """Keep an uploaded image zip inside checkpoints/ (the only folder the app writes)."""
+def _store_upload(file_id: str, name: str, _upload) -> str:
+    """Keep an uploaded image zip inside checkpoints/ (the only folder the app writes), once per
+    upload: keyed by Streamlit's file id, not by hashing the bytes again on every rerun."""
     d = runs_root() / ".uploads"
     d.mkdir(parents=True, exist_ok=True)
     try:
@@ -58,7 +59,7 @@ def _store_upload(name: str, data: bytes) -> str:
     except CheckpointError:
         safe = "images.zip"
     path = d / f"{uuid.uuid4().hex[:8]}-{safe}"
-    path.write_bytes(data)
+    path.write_bytes(_upload.getvalue())
     return str(path)
 
 
