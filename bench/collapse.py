@@ -21,10 +21,10 @@ N_POINTS = 10_000
 
 def compute_rows(threads: int) -> list[tuple[str, float, float]]:
     from vae.checkpoint import load_run
-    from vae.collapse import diagnose, posterior_histograms
+    from vae.analysis.collapse import diagnose, posterior_histograms
     from vae.data import load_dataset
-    from vae.mig import mig
-    from vae.training import encode_all
+    from vae.analysis.disentanglement import mig
+    from vae.trainer import encode_all
 
     torch.set_num_threads(threads)
     run = load_run(REPO / "checkpoints" / "digits-default")

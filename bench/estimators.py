@@ -25,8 +25,8 @@ def compute_rows() -> list[list]:
 
     from vae.checkpoint import load_run
     from vae.data import load_dataset
-    from vae.estimators import encoder_gradient_estimates, gradient_study, pick_batch
-    from vae.estimators_toy import toy_estimates
+    from vae.analysis.estimators import encoder_gradient_estimates, gradient_study, pick_batch
+    from vae.analysis.estimators_toy import toy_estimates
 
     run = load_run(REPO / "checkpoints" / "digits-default")
     x = pick_batch(load_dataset("digits").test.x, BATCH)

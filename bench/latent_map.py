@@ -1,6 +1,6 @@
 """Benchmark of the latent map: `python -m bench.latent_map`.
 
-- t-SNE (vae.projection.project_tsne, the page's settings: perplexity 30, seed 0, one
+- t-SNE (vae.analysis.projection.project_tsne, the page's settings: perplexity 30, seed 0, one
   OpenMP thread as under the app frame's default) of 2,000 / 5,000 / 10,000 synthetic
   latents with D = 20 (ten Gaussian clusters), one timed run each with time.perf_counter
   after an import warm-up. Target: 5,000 points ≤ 15 s.
@@ -41,7 +41,7 @@ def synthetic_latents(n: int, d: int = 20, k: int = 10, seed: int = 0) -> np.nda
 
 
 def tsne_rows() -> list[list]:
-    from vae.projection import project_tsne
+    from vae.analysis.projection import project_tsne
 
     project_tsne(synthetic_latents(100), perplexity=10)  # imports scikit-learn's t-SNE
     rows = []
@@ -86,7 +86,7 @@ def click_rows() -> list[list]:
     from vae.checkpoint import load_run
     from vae.data import load_dataset
     from vae.latent_map import point_detail
-    from vae.training import encode_all
+    from vae.trainer import encode_all
 
     run = load_run(REPO / "checkpoints" / "digits-default")
     x = load_dataset("digits").test.x

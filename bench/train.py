@@ -4,7 +4,7 @@ Data: the official MNIST test images (../shared/data/mnist), first 8,000 as the
 train split and last 2,000 as the test split, written as IDX files to a temp dir
 and loaded by vae.data like any MNIST folder. Model: 784-400-20 (pytorch/examples).
 
-- ours:        vae.training.fit: in-memory float tensor, batches by slicing a permutation.
+- ours:        vae.trainer.fit: in-memory float tensor, batches by slicing a permutation.
 - examples:    the pytorch/examples loop: a Dataset holding uint8 images that makes a PIL
                image per item and converts it as ToTensor does, DataLoader(shuffle=True),
                loss BCE(sum) + KL, Adam 1e-3.
@@ -37,7 +37,7 @@ from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset, write_idx
 from vae.datasets_idx import read_idx
 from vae.models import build_model
-from vae.training import evaluate_split, fit
+from vae.trainer import evaluate_split, fit
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO.parent / "shared" / "data" / "mnist"

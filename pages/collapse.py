@@ -8,11 +8,11 @@ import streamlit as st
 
 from pages.common import DIM_KEY, _load_run, available_runs, encoded, require_run, run_dataset, run_key
 from vae.checkpoint import CheckpointError, Run
-from vae.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_THRESHOLD, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS,
+from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_THRESHOLD, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS,
                           CollapseReport, diagnose, kl_history, posterior_histograms, profile, sensitivity_threshold,
                           sort_order,
                           summary, verdicts, wake_and_death)
-from vae.mig import MIGResult, mig
+from vae.analysis.disentanglement import MIGResult, mig
 
 PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
 COLOURS = dict(zip(VERDICTS, ("#1f77b4", "#ff7f0e", "#9467bd", "#c7c7c7")))

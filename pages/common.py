@@ -11,8 +11,8 @@ import torch
 
 from vae.checkpoint import CheckpointError, Run, RunInfo, default_runs_root, list_runs, load_run
 from vae.data import DataError, DataSplits, load_dataset
-from vae.images import make_grid, to_pil
-from vae.training import encode_all
+from vae.render import make_grid, to_pil
+from vae.trainer import encode_all
 
 # Session-state keys shared across pages (per-user choices only, never models).
 RUN_KEY = "run_name"  # folder name of the selected run

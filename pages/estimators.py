@@ -13,8 +13,8 @@ from plotly.subplots import make_subplots
 
 from pages.common import require_run, run_dataset, run_key
 from vae.data import DataError, load_dataset
-from vae.estimators import BASELINE_LABELS, BASELINES, ESTIMATORS, LABELS, gradient_study, pick_batch
-from vae.estimators_toy import toy_estimates
+from vae.analysis.estimators import BASELINE_LABELS, BASELINES, ESTIMATORS, LABELS, gradient_study, pick_batch
+from vae.analysis.estimators_toy import toy_estimates
 from vae.estimators_train import CompareConfig, ComparisonJob, curve_rows
 
 COLORS = {LABELS["reparam"]: "#1f77b4", LABELS["score"]: "#d62728", LABELS["score_baseline"]: "#ff7f0e"}

@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from pages.common import require_run, run_dataset, show_grid
-from vae.home import home_figures
+from vae.analysis.samples import home_figures
 
 run = require_run()
 splits = run_dataset(run)

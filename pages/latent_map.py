@@ -11,7 +11,7 @@ from pages.common import START_KEY, encoded, require_run, run_dataset, run_key, 
 from vae.checkpoint import Run
 from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
                             selection_images)
-from vae.projection import Projection, PointTerms, colour_values, most_varied_dim, point_terms, project, stratified_cap
+from vae.analysis.projection import Projection, PointTerms, colour_values, most_varied_dim, point_terms, project, stratified_cap
 
 CHART_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}

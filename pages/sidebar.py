@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pages.common import RUN_KEY, available_runs, current_run, limits, run_key, runs_root
 from vae.checkpoint import CheckpointError
-from vae.runzip import export_run, import_upload
+from vae.run_archive import export_run, import_upload
 
 DEFAULT_RUN = "digits-default"
 

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from pages.common import RUN_KEY, frame_guard, limits, runs_root
 from vae.checkpoint import sanitize_run_name, CheckpointError
-from vae.collapse import kl_history
+from vae.analysis.collapse import kl_history
 from vae.jobs import NATIVE_SIZE, Job, JobError, JobManager, build_train_args
 
 DATASETS = {"digits": "digits: scikit-learn 8×8 digits (built in)", "shapes": "shapes: procedural, with known factors",

@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from pages.common import DIM_KEY, START_KEY, encoded, require_run, run_dataset, run_key, show_image
-from vae import traversal as tv
+from vae.analysis import traversal as tv
 from vae.checkpoint import Run
-from vae.images import gif_bytes, png_bytes, to_pil
+from vae.render import gif_bytes, png_bytes, to_pil
 
 STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
 MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander

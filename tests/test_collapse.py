@@ -1,4 +1,4 @@
-"""Tests for vae.collapse and vae.mig on constructed cases whose answers are known."""
+"""Tests for vae.analysis.collapse and vae.analysis.disentanglement on constructed cases whose answers are known."""
 from __future__ import annotations
 
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae.collapse import (KL_THRESHOLD, CollapseReport, collapse_flags, diagnose, kl_history, marginal_kl,
+from vae.analysis.collapse import (KL_THRESHOLD, CollapseReport, collapse_flags, diagnose, kl_history, marginal_kl,
                           posterior_histograms, profile, sort_order, verdicts, wake_and_death)
 from vae.config import ModelConfig
-from vae.mig import discretize, mig
+from vae.analysis.disentanglement import discretize, mig
 from vae.models import build_model
 from vae.objectives import kl_per_dim
 

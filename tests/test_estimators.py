@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from vae.config import ModelConfig
-from vae.estimators import (ESTIMATORS, encoder_gradient_estimates, gradient_study, pick_batch, summarize,
+from vae.analysis.estimators import (ESTIMATORS, encoder_gradient_estimates, gradient_study, pick_batch, summarize,
                             surrogate)
-from vae.estimators_toy import toy_estimates, toy_true_gradient
+from vae.analysis.estimators_toy import toy_estimates, toy_true_gradient
 from vae.estimators_train import CompareConfig, ComparisonJob, compare_training, curve_rows
 from vae.models import build_model
 from vae.objectives import elbo, kl_per_dim, log_likelihood

@@ -37,7 +37,7 @@ DRIVER = r'''
 import errno, json, os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)
-import vae.checkpoint, vae.train, vae.training, vae.models, vae.config, vae.objectives
+import vae.checkpoint, vae.train, vae.trainer, vae.models, vae.config, vae.objectives
 from vae.data import load_dataset
 load_dataset("digits", max_items=200)  # warm every import so children start fast
 vae.train.build_parser()
@@ -114,7 +114,7 @@ def check_state(fault, root: Path, out: Path, reference: list[dict], x_test: tor
     from safetensors import safe_open
 
     from vae.checkpoint import CheckpointError, list_runs, load_run
-    from vae.training import evaluate_split
+    from vae.trainer import evaluate_split
     listed = out.name in {r.name for r in list_runs(root)}
     if not listed:
         return "none"

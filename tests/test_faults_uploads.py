@@ -163,7 +163,7 @@ def ckpt(tmp_path, monkeypatch):
 
 def test_hostile_run_files_refused_by_library(ckpt, tmp_path, fault):
     from vae.checkpoint import CheckpointError
-    from vae.runzip import import_upload
+    from vae.run_archive import import_upload
     marker = tmp_path / "PWNED"
     before, outside = runs_state(ckpt), tree(tmp_path, exclude=ckpt)
     inside = tree(ckpt)

@@ -1,4 +1,4 @@
-"""Tests for vae.projection and vae.latent_map: tiny, seeded, CPU-only."""
+"""Tests for vae.analysis.projection and vae.latent_map: tiny, seeded, CPU-only."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from vae.latent_map import (parse_selection, point_detail, posterior_figure, pro
                             selection_images)
 from vae.models import build_model
 from vae.objectives import elbo
-from vae.projection import (colour_values, most_varied_dim, nearest_neighbours, point_terms, posterior_samples,
+from vae.analysis.projection import (colour_values, most_varied_dim, nearest_neighbours, point_terms, posterior_samples,
                             project, project_latent, project_pca, project_tsne, stratified_cap)
 
 

@@ -5,7 +5,7 @@ import torch
 
 from vae.config import ModelConfig, TrainConfig
 from vae.models import build_model
-from vae.training import evaluate_split, fit
+from vae.trainer import evaluate_split, fit
 
 
 def _setup(seed=0):

@@ -1,4 +1,4 @@
-"""Tests for vae.traversal: shapes, endpoints and invariants; tiny, seeded, CPU-only."""
+"""Tests for vae.analysis.traversal: shapes, endpoints and invariants; tiny, seeded, CPU-only."""
 from __future__ import annotations
 
 import math
@@ -11,8 +11,8 @@ import torch
 from vae.config import ModelConfig
 from vae.models import build_model
 from vae.objectives import log_normal_diag
-from vae import traversal as tv
-from vae.traversal import (AggregatePosterior, aggregate_log_density, aggregate_posterior, cell_factor,
+from vae.analysis import traversal as tv
+from vae.analysis.traversal import (AggregatePosterior, aggregate_log_density, aggregate_posterior, cell_factor,
                            decode_images, decode_one, density_check, dimension_axes, dimension_info,
                            focus_first, grid_latents, grid_traversal, interpolation_latents,
                            interpolation_strip, lerp, principal_axes, slerp, strip_sheet, traversal_latents,
@@ -269,7 +269,7 @@ def test_default_run_has_collapsed_dimensions_ranked_last():
         pytest.skip("the default run is not committed here")
     from vae.checkpoint import load_run
     from vae.data import load_dataset
-    from vae.training import encode_all
+    from vae.trainer import encode_all
     run = load_run(DEFAULT_RUN)
     mu, logvar = encode_all(run.model, load_dataset("digits").test.x)
     info = dimension_info(mu, logvar)
@@ -283,7 +283,7 @@ def test_exports_png_sheet_and_traversal_gif(model):
 
     from PIL import Image
 
-    from vae.images import gif_bytes, png_bytes, to_pil
+    from vae.render import gif_bytes, png_bytes, to_pil
     strips = traversal_strips(model, torch.zeros(4), [0, 1], radius=2.0, k=6)
     sheet = tv.sheet_image(strips, factor=4, row_labels=["z0", "z1"])
     back = Image.open(io.BytesIO(png_bytes(Image.open(io.BytesIO(tv.display_png(sheet))))))

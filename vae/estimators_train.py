@@ -1,5 +1,5 @@
 """Training comparison: the same VAE, from the same initial weights and batches, trained with each
-ELBO-gradient estimator for φ (see ``vae.estimators``); the decoder θ always gets its pathwise gradient.
+ELBO-gradient estimator for φ (see ``vae.analysis.estimators``); the decoder θ always gets its pathwise gradient.
 
 ``compare_training`` is a plain function reporting through callbacks; ``ComparisonJob`` runs it on a
 background thread so a UI can poll its progress without blocking (and without losing it on a rerun).
@@ -15,9 +15,9 @@ from typing import Callable
 import torch
 
 from .config import ModelConfig
-from .estimators import ESTIMATORS, LABELS, _check_args, surrogate
+from .analysis.estimators import ESTIMATORS, LABELS, _check_args, surrogate
 from .models import build_model
-from .training import evaluate_split
+from .trainer import evaluate_split
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class CompareConfig:
     batch_size: int = 64  # images per gradient step
     lr: float = 2e-3  # Adam learning rate, shared by all estimators
     mc_samples: int = 1  # L, samples of z per image per step
-    baseline: str = "posterior_mean"  # the control variate of score_baseline (see vae.estimators)
+    baseline: str = "posterior_mean"  # the control variate of score_baseline (see vae.analysis.estimators)
     seed: int = 0  # seeds the initial weights, the batches and the sampling noise
     estimators: tuple[str, ...] = ESTIMATORS  # which estimators to train with
 

@@ -18,7 +18,7 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
     from .checkpoint import load_run
     from .data import load_dataset
     from .objectives import mutual_information
-    from .training import encode_all, evaluate_split
+    from .trainer import encode_all, evaluate_split
 
     run = load_run(run_dir)
     d = run.config.data

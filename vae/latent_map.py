@@ -1,7 +1,7 @@
 """Figures for the latent-map page: the projection scatter, one point's posterior
 and neighbours, a selection's reconstructions, and decoding a probed plot point.
 
-Built from ``vae.projection``; plotly figures are returned, never shown, so tests
+Built from ``vae.analysis.projection``; plotly figures are returned, never shown, so tests
 can inspect them. The model is only read (no_grad, no mode change).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from plotly.colors import qualitative
 
 from .models import VAE
-from .projection import Colour, Projection, nearest_neighbours, point_terms, posterior_samples
+from .analysis.projection import Colour, Projection, nearest_neighbours, point_terms, posterior_samples
 
 PROBE_GRID = 40  # probe points per axis over the plot: a click between clusters lands on one
 SVG_MAX_POINTS = 5_000  # above this the scatter uses WebGL

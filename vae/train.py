@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
     from .data import DataError, load_dataset
     from .models import build_model
-    from .training import fit, resolve_device
+    from .trainer import fit, resolve_device
 
     out = Path(args.out)
     if (out / CONFIG).exists() or (out / WEIGHTS).exists():

@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .models import VAE
-from .objectives import kl_per_dim, log_likelihood
+from ..models import VAE
+from ..objectives import kl_per_dim, log_likelihood
 
 Method = Literal["latent", "pca", "tsne"]
 ColourKind = Literal["label", "mu", "kl", "rec_error"]

@@ -16,9 +16,9 @@ from typing import Literal
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import make_grid, to_pil
-from .models import VAE
-from .objectives import kl_per_dim, log_normal_diag
+from ..render import make_grid, to_pil
+from ..models import VAE
+from ..objectives import kl_per_dim, log_normal_diag
 
 COLLAPSED_KL = 0.01  # nats: a dimension whose mean KL(q(z_d|x) ‖ p(z_d)) is below this carries no information
 MAX_GRID = 25  # N of the largest N×N grid

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .objectives import (active_units, elbo, kl_per_dim, log_normal_diag, log_standard_normal,
+from ..objectives import (active_units, elbo, kl_per_dim, log_normal_diag, log_standard_normal,
                          mutual_information)
 
 AU_THRESHOLD = 0.01  # A_d above this is an active unit (Burda et al. 2016)

@@ -34,8 +34,8 @@ from typing import Callable, Literal
 
 import torch
 
-from .models import VAE
-from .objectives import kl_per_dim, log_likelihood, log_normal_diag
+from ..models import VAE
+from ..objectives import kl_per_dim, log_likelihood, log_normal_diag
 
 Estimator = Literal["reparam", "score", "score_baseline"]
 Baseline = Literal["posterior_mean", "leave_one_out"]
