@@ -5,7 +5,12 @@ model from it, so every field needed to reconstruct the network lives here.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
+import inspect
+import re
+import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -71,7 +76,7 @@ class TrainConfig:
     free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
     mc_samples: int = 1  # L, Monte-Carlo samples of z per image in the training objective
     seed: int = 0  # seeds weights, batching and sampling
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where to train; auto: cuda when available
 
     def validate(self) -> "TrainConfig":
         _check_int(self.epochs, "epochs", 1, 100_000)
@@ -117,6 +122,23 @@ class RunConfig:
         data = _build(DataConfig, d.get("data") or {})
         return cls(model=model, train=train, data=data)
 
+    def to_argv(self) -> list[str]:
+        """The ``python -m vae.train`` arguments that rebuild this config (``from_argv`` inverts it)."""
+        return config_to_argv(self)
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> "RunConfig":
+        """The config a ``python -m vae.train`` command line describes (unvalidated; call ``validate``)."""
+        ns, rest = build_run_parser(argparse.ArgumentParser(add_help=False)).parse_known_args(argv)
+        if rest:
+            raise ConfigError(f"unknown arguments: {' '.join(rest)}")
+        return config_from_namespace(ns)
+
+    def validate(self) -> "RunConfig":
+        self.model.validate()
+        self.train.validate()
+        return self
+
 
 def _build(klass, d: dict):
     names = {f.name for f in dataclasses.fields(klass)}
@@ -140,3 +162,113 @@ def _check(ok: bool, msg: str) -> None:
 def _check_int(v, name: str, lo: int, hi: int) -> None:
     _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an integer, not {v!r}")
     _check(lo <= v <= hi, f"{name} must be between {lo} and {hi}, not {v}")
+
+
+# ---------------------------------------------------------------- command-line flags
+# Every field of the three sections is a flag of ``python -m vae.train``, derived here from
+# the dataclasses (name, type, default, and the field's own comment as help), so an option
+# is added by adding a field. Flags are --field-name, except the renames below; the
+# model's input shape is normally derived from the dataset, so its two flags are hidden.
+_SECTIONS = (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig))
+_FLAG_RENAMES = {("data", "name"): "dataset", ("model", "in_channels"): "model-channels",
+                 ("model", "image_size"): "model-image-size"}
+_HIDDEN = {("model", "in_channels"), ("model", "image_size")}
+# Model fields whose default is None on the command line: the trainer derives them.
+_DERIVED = {("model", "in_channels"), ("model", "image_size")}
+
+
+def _flag(section: str, name: str) -> str:
+    return "--" + _FLAG_RENAMES.get((section, name), name.replace("_", "-"))
+
+
+def _dest(section: str, name: str) -> str:
+    return f"{section}__{name}"
+
+
+@functools.lru_cache(maxsize=None)
+def _field_comments(klass: type) -> dict[str, str]:
+    """``name: type = default  # comment`` lines of a dataclass, as {name: comment}."""
+    out = {}
+    for line in inspect.getsource(klass).splitlines():
+        m = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def _scalar(tp) -> tuple[type, tuple | None]:
+    """(python type, choices) of a field type, looking through Optional and Literal."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) is Literal:
+        return type(args[0]), tuple(args)
+    if args and typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return _scalar(args[0])
+    return tp, None
+
+
+def build_run_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add one flag per config field to ``p`` (defaults None: unset flags keep the field's default)."""
+    for section, klass in _SECTIONS:
+        hints = typing.get_type_hints(klass)
+        comments = _field_comments(klass)
+        group = p.add_argument_group(f"{section} options")
+        for f in dataclasses.fields(klass):
+            tp = hints[f.name]
+            kw: dict[str, Any] = {"dest": _dest(section, f.name), "default": None}
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            help_text = comments.get(f.name, "")
+            if default is not None:
+                help_text += f" (default: {' '.join(map(str, default)) if isinstance(default, list) else default})"
+            kw["help"] = argparse.SUPPRESS if (section, f.name) in _HIDDEN else help_text.replace("%", "%%")
+            if typing.get_origin(tp) is list:
+                kw.update(type=typing.get_args(tp)[0], nargs="+", metavar="N")
+            elif tp is bool:
+                kw["action"] = argparse.BooleanOptionalAction
+            else:
+                base, choices = _scalar(tp)
+                kw["type"] = base
+                if choices:
+                    kw["choices"] = choices
+                else:
+                    kw["metavar"] = f.name.upper()
+            group.add_argument(_flag(section, f.name), **kw)
+    return p
+
+
+def config_from_namespace(ns: argparse.Namespace) -> RunConfig:
+    """A RunConfig from parsed flags; fields whose flag was not given keep their default.
+    The model's in_channels / image_size stay at their defaults when not given (the
+    trainer sets them from the dataset)."""
+    sections = {}
+    for section, klass in _SECTIONS:
+        given = {f.name: getattr(ns, _dest(section, f.name)) for f in dataclasses.fields(klass)}
+        sections[section] = klass(**{k: v for k, v in given.items() if v is not None})
+    return RunConfig(**sections)
+
+
+def given_fields(ns: argparse.Namespace) -> set[tuple[str, str]]:
+    """(section, field) pairs whose flag appeared on the command line."""
+    return {(s, f.name) for s, klass in _SECTIONS for f in dataclasses.fields(klass)
+            if getattr(ns, _dest(s, f.name), None) is not None}
+
+
+def config_to_argv(cfg: RunConfig) -> list[str]:
+    """Flags for every field that differs from its default (values passed as --flag=value,
+    so a value that starts with '-' is never taken for a flag)."""
+    argv: list[str] = []
+    for section, klass in _SECTIONS:
+        obj, ref = getattr(cfg, section), klass()
+        for f in dataclasses.fields(klass):
+            v = getattr(obj, f.name)
+            if v == getattr(ref, f.name) and (section, f.name) not in _DERIVED:
+                continue
+            if v is None:
+                continue
+            flag = _flag(section, f.name)
+            if isinstance(v, bool):
+                argv.append(flag if v else "--no-" + flag[2:])
+            elif isinstance(v, (list, tuple)):
+                argv += [flag, *map(str, v)]
+            else:
+                argv.append(f"{flag}={v!r}" if isinstance(v, float) else f"{flag}={v}")
+    return argv
