@@ -9,6 +9,7 @@ import torch
 st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/explore:", layout="wide")
 
 from pages import sidebar  # noqa: E402  (after set_page_config)
+from ui.errors import report_errors  # noqa: E402
 
 # Explorer work is many small tensor ops from several sessions at once: one thread per
 # op avoids oversubscribing the cores (measured up to 30× faster here under load).
@@ -25,5 +26,6 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
-sidebar.render()
-nav.run()
+with report_errors("app"):  # an unexpected error: an id in the browser, the traceback in the server log
+    sidebar.render()
+    nav.run()

@@ -49,8 +49,11 @@ def limits() -> dict:
             return max(1, int(os.environ.get(name, default)))
         except ValueError:
             return default
+    # Streamlit refuses files over server.maxUploadSize (.streamlit/config.toml) itself: the app's
+    # limit never exceeds it, so the message the app gives and the limit applied agree.
+    server_mb = max(1, int(st.get_option("server.maxUploadSize")))
     return {"max_epochs": _int("VAE_MAX_EPOCHS", 500), "max_items": _int("VAE_MAX_ITEMS", 70_000),
-            "max_upload_mb": _int("VAE_MAX_UPLOAD_MB", 200)}
+            "max_upload_mb": min(_int("VAE_MAX_UPLOAD_MB", server_mb), server_mb)}
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -1,14 +1,14 @@
 """Train: a form that launches `python -m vae.train` as a subprocess, and a live monitor."""
 from __future__ import annotations
 
-import uuid
-
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages.common import RUN_KEY, frame_guard, limits, runs_root
-from vae.checkpoint import sanitize_run_name, CheckpointError
+from ui.errors import report_errors
+from ui.text import escape_md, safe_md, scrub_paths
+from vae.checkpoint import CheckpointError
 from vae.analysis.collapse import kl_history
 from vae.jobs import NATIVE_SIZE, Job, JobError, JobManager, build_train_args
 
@@ -26,7 +26,7 @@ def job_manager(root: str) -> JobManager:
 def dataset_ui(lim: dict) -> dict:
     """Dataset choice, outside the form so the folder options can appear."""
     name = st.selectbox("Dataset", list(DATASETS), format_func=DATASETS.get)
-    out = {"dataset": name, "data_dir": None, "image_size": None, "channels": None}
+    out = {"dataset": name, "data_dir": None, "image_size": None, "channels": None, "upload": None}
     if name in ("mnist", "fashion-mnist"):
         out["data_dir"] = st.text_input("Data folder (optional)", help="Holds the four IDX .gz files; empty: "
                                         "$VAE_DATA_DIR or ~/.cache/vae-latent-explorer. Downloaded when missing and online.") or None
@@ -40,27 +40,12 @@ def dataset_ui(lim: dict) -> dict:
                                    horizontal=True)
         if up is not None:
             if up.size > lim["max_upload_mb"] << 20:
-                st.error(f"{up.name} is larger than this server's {lim['max_upload_mb']} MB upload limit.")
+                st.error(f"{escape_md(up.name)} is larger than this server's {lim['max_upload_mb']} MB upload limit.")
             else:
-                out["data_dir"] = _store_upload(up.file_id, up.name, up)
+                out["upload"] = up  # stored by the job manager only when Start is pressed
         elif path:
             out["data_dir"] = path
     return out
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _store_upload(file_id: str, name: str, _upload) -> str:
-    """Keep an uploaded image zip inside checkpoints/ (the only folder the app writes), once per
-    upload: keyed by Streamlit's file id, not by hashing the bytes again on every rerun."""
-    d = runs_root() / ".uploads"
-    d.mkdir(parents=True, exist_ok=True)
-    try:
-        safe = sanitize_run_name(name)
-    except CheckpointError:
-        safe = "images.zip"
-    path = d / f"{uuid.uuid4().hex[:8]}-{safe}"
-    path.write_bytes(_upload.getvalue())
-    return str(path)
 
 
 def form_ui(data: dict, busy: bool, lim: dict) -> dict | None:
@@ -121,48 +106,93 @@ def kl_heatmap(history: list[dict]) -> go.Figure | None:
     return fig
 
 
+SEEN_KEY = "_train_seen"  # names of jobs this session started or watched running
+STATE_WORDS = {"finished": "finished", "stopped": "stopped", "diverged": "diverged", "failed": "failed",
+               "interrupted": "stopped unexpectedly", "empty": "nothing saved"}
+
+
 def monitor(manager: JobManager) -> None:
+    with report_errors("the Train page's monitor"):
+        _monitor(manager)
+
+
+def _monitor(manager: JobManager) -> None:
     job = manager.current()
     if job is None:
         return
     s = job.summary()
-    running = s["state"] == "running"
-    st.subheader(f"Run {job.name}")
-    if running:
+    seen = st.session_state.setdefault(SEEN_KEY, set())
+    if s["state"] == "running":
+        seen.add(job.name)
+        st.subheader(f"Run {escape_md(job.name)}")
         left = f" · about {s['seconds_left']:.0f} s left" if s["seconds_left"] is not None else ""
         st.progress(s["epoch"] / max(1, s["epochs"]), text=f"Epoch {s['epoch']} of {s['epochs']}{left}")
         if st.button("Stop", icon=":material/stop:", help="Ends the run after saving its last completed epoch."):
             manager.stop()
             st.toast("Stopping after the current batch; the last completed epoch is kept.")
         st.session_state["_watching"] = job.name
+        _charts(job)
+        with st.expander("Trainer output"):
+            st.code(scrub_paths(job.log_tail(3000)) or "(nothing yet)", language=None)
+        return
+    if st.session_state.pop("_watching", None) == job.name:
+        st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
+    if job.name in seen:
+        st.subheader(f"Run {escape_md(job.name)}")
+        _outcome(manager, job, s)
+        _charts(job)
+        with st.expander("Trainer output"):
+            st.code(scrub_paths(job.log_tail(3000)) or "(nothing)", language=None)
     else:
-        if st.session_state.pop("_watching", None) == job.name:
-            st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
-        _outcome(job, s)
+        # Another visitor's past run: kept, but folded away and muted.
+        with st.expander(f"Last run on this server: {escape_md(job.name)}, {STATE_WORDS[s['state']]}"):
+            _outcome(manager, job, s)
+            _charts(job)
+            st.caption("Trainer output")
+            st.code(scrub_paths(job.log_tail(3000)) or "(nothing)", language=None)
+
+
+def _charts(job: Job) -> None:
     hist = job.history()
     if hist:
         st.plotly_chart(curves_figure(hist), width="stretch", key="curves")
         heat = kl_heatmap(hist)
         if heat is not None:
             st.plotly_chart(heat, width="stretch", key="kl_heat")
-    with st.expander("Trainer output"):
-        st.code(job.log_tail(3000) or "(nothing yet)", language=None)
 
 
-def _outcome(job: Job, s: dict) -> None:
-    if s["state"] in ("finished", "stopped"):
-        n = s["epoch"]
-        st.success(f"Run **{job.name}** {s['state']} after {n} epoch{'s' if n != 1 else ''}. {s['message']}")
-        if st.button("Explore this run", type="primary", icon=":material/arrow_forward:"):
-            st.session_state[RUN_KEY] = job.name
-            st.switch_page("pages/home.py")
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'s' if n != 1 else ''}"
+
+
+def _outcome(manager: JobManager, job: Job, s: dict) -> None:
+    """One sentence per outcome; the trainer's words only where they add something."""
+    name, n = escape_md(job.name), s["epoch"]
+    explore = None
+    if s["state"] == "finished":
+        st.success(f"Run **{name}** finished after {_epochs(n)}.")
+        explore = "Explore this run"
+    elif s["state"] == "stopped":
+        st.success(f"Run **{name}** stopped after {_epochs(n)}; the last completed epoch is kept.")
+        explore = "Explore this run"
+    elif s["state"] == "interrupted":
+        cause = f" ({safe_md(s['cause'])})" if s.get("cause") else ""
+        st.error(f"Run **{name}** {safe_md(s['message'])}{cause}.")
+        explore = "Explore its last epoch"
+    elif s["state"] == "empty":
+        st.warning(f"Run **{name}** {safe_md(s['message'])}.")
+        if st.button("Delete it", icon=":material/delete:", key="dismiss_job",
+                     help="Forgets this run and its trainer output; nothing else is touched."):
+            manager.dismiss()
+            st.rerun()
     elif s["state"] == "diverged":
-        st.warning(f"Run **{job.name}** diverged: {s['message']}")
-        if s["saved"] and st.button("Explore its last good epoch"):
-            st.session_state[RUN_KEY] = job.name
-            st.switch_page("pages/home.py")
+        st.warning(f"Run **{name}** diverged: {safe_md(s['message'], 600)}")
+        explore = "Explore its last good epoch" if s["saved"] else None
     else:
-        st.error(f"Run **{job.name}** failed: {s['message']}")
+        st.error(f"Run **{name}** failed: {safe_md(s['message'], 600)}")
+    if explore and s["saved"] and st.button(explore, type="primary", icon=":material/arrow_forward:"):
+        st.session_state[RUN_KEY] = job.name
+        st.switch_page("pages/home.py")
 
 
 frame_guard()
@@ -176,7 +206,7 @@ if active is None:
     # A full run lists every finished run already; only a fragment rerun needs to trigger one.
     st.session_state.pop("_watching", None)
 else:
-    st.info(f"Run **{active.name}** is training on this server (one run at a time); you can watch it below.")
+    st.info(f"Run **{escape_md(active.name)}** is training on this server (one run at a time); you can watch it below.")
 st.fragment(run_every=1.0 if active is not None else None)(monitor)(manager)
 st.subheader("New run")
 data = dataset_ui(lim)
@@ -184,9 +214,12 @@ form = form_ui(data, busy=active is not None, lim=lim)
 if form is not None:
     try:
         args = build_train_args(form, lim)
-        job = manager.start(form["name"], args, form["epochs"])
+        up = form["upload"]
+        job = manager.start(form["name"], args, form["epochs"],
+                            upload=(up.name, up.getvalue()) if up is not None else None)
     except (JobError, CheckpointError) as e:
-        st.error(str(e))
+        st.error(safe_md(e, 600))
     else:
         st.session_state["_watching"] = job.name
+        st.session_state.setdefault(SEEN_KEY, set()).add(job.name)
         st.rerun()

@@ -68,16 +68,21 @@ def unique_run_dir(name: str, root: Path | None = None) -> Path:
 # ---------------------------------------------------------------- atomic writes
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write through a temp file of a unique name in the same folder (``mkstemp``), then
+    rename: two writers of one file, in threads or processes, never share a temp file."""
+    import tempfile
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
-        with open(tmp, "wb") as f:
+        with open(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; run files are as readable as before
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -98,8 +103,12 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
 
 
 def write_status(run_dir: Path, state: str, message: str = "", **extra) -> None:
+    """status.json, stamped with the writing process's identity (pid, pid_start, boot_id,
+    host) so a reader can tell a live trainer from one that was killed (``vae.jobs.effective_status``)."""
+    from .procs import identity
+
     write_json_atomic(Path(run_dir) / STATUS,
-                      {"state": state, "message": message, "updated": time.time(), "pid": os.getpid(), **extra})
+                      {"state": state, "message": message, "updated": time.time(), **identity(), **extra})
 
 
 def save_run(run_dir: Path, model: VAE, config: RunConfig, history: list[dict], epoch: int | None = None) -> None:

@@ -1,30 +1,65 @@
-"""Training jobs launched from the app: ``python -m vae.train … --out <run>`` as a
+"""Training jobs launched from the app: ``python -m vae.train … --out=<run>`` as a
 subprocess, one at a time per checkpoints folder.
 
 The job's record lives on disk (``<root>/.jobs/current.json``), so page switches,
 browser reloads and even a server restart find it again; progress is read from
 the run folder the trainer writes (status.json, history.jsonl) and its log.
+
+A process is known by its pid *and* start time (``vae.procs``), never by a bare pid:
+after a restart the pid may belong to anything. Starting and finalising a job hold
+one lock file per checkpoints folder (``.jobs/lock``, ``fcntl.flock``), so two
+sessions, or two server processes, never start two trainers or finalise one twice.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .checkpoint import WEIGHTS, read_history, read_status, unique_run_dir, write_json_atomic
+from .checkpoint import (WEIGHTS, CheckpointError, read_history, read_status, run_dir_for, sanitize_run_name,
+                         write_json_atomic, write_status)
+from .procs import identity, is_alive, signal_if_same
 
 REPO = Path(__file__).resolve().parents[1]
+TRAINER = ("-m", "vae.train")
+NOTHING_SAVED = "stopped before the first epoch: nothing saved"
 
 
 class JobError(Exception):
     """A job cannot be started (another is active, or the request is invalid)."""
+
+
+def killed_message(epochs_done: int) -> str:
+    return f"stopped unexpectedly — last complete epoch {epochs_done} kept"
+
+
+def effective_status(run_dir: Path | str) -> dict:
+    """A run's status.json checked against its trainer process.
+
+    A status that says 'running' is believed only while the process that wrote it (pid,
+    start time, boot, host) is alive; otherwise the state is 'interrupted' ("stopped
+    unexpectedly — last complete epoch N kept") or, with no epoch saved, 'empty' ("stopped
+    before the first epoch: nothing saved"). Keys: state, message, epoch (complete epochs
+    saved), plus whatever status.json holds. A status missing altogether reads as {}.
+    A trainer on another host cannot be checked from here and is taken at its word."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    if status.get("state") != "running" or is_alive(status) is not False:
+        return status
+    done = len(read_history(run_dir))
+    if done and (run_dir / WEIGHTS).exists():
+        return {**status, "state": "interrupted", "message": killed_message(done), "epoch": done}
+    return {**status, "state": "empty", "message": NOTHING_SAVED, "epoch": 0}
 
 
 @dataclass
@@ -37,10 +72,22 @@ class Job:
     args: list[str] = field(default_factory=list)
     epochs: int = 0
     returncode: int | None = None  # set once the process has ended; -1 if another process launched it
+    pid_start: int | None = None  # the trainer's start time (clock ticks since boot): with pid, its identity
+    boot_id: str | None = None
+    host: str | None = None
+    upload_dir: str | None = None  # a temp folder holding an uploaded zip; removed when the job ends
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Job:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def identity(self) -> dict:
+        return {"pid": self.pid, "pid_start": self.pid_start, "boot_id": self.boot_id, "host": self.host}
 
     # ---- live views, read from disk
     def status(self) -> dict:
-        return read_status(Path(self.run_dir))
+        return effective_status(Path(self.run_dir))
 
     def history(self) -> list[dict]:
         return read_history(Path(self.run_dir))
@@ -55,22 +102,46 @@ class Job:
             return ""
 
     def summary(self) -> dict:
-        """state (running | finished | stopped | diverged | failed), epoch, epochs, seconds left, message."""
+        """state (running | finished | stopped | diverged | failed | interrupted | empty), epoch,
+        epochs, seconds left, message, saved, and cause (why an interrupted run ended, if known)."""
         status, hist = self.status(), self.history()
         done = len(hist)
         elapsed = sum(h.get("seconds", 0.0) for h in hist)
         left = (elapsed / done) * (self.epochs - done) if done else None
         saved = (Path(self.run_dir) / WEIGHTS).exists()
+        cause = ""
         if self.returncode is None:
             state, msg = "running", status.get("message", "starting")
-        elif saved and status.get("state") in ("finished", "stopped", "diverged", "failed"):
-            state, msg = status["state"], status.get("message", "")
+        elif saved and status.get("state") in ("finished", "stopped", "diverged", "failed", "interrupted"):
+            state, msg, cause = status["state"], status.get("message", ""), status.get("cause", "")
+        elif saved:  # weights but no final word: the trainer was killed between saving and saying so
+            state, msg, cause = "interrupted", killed_message(done), self.exit_cause()
+        elif self.ended_before_first_epoch():
+            state, msg = "empty", NOTHING_SAVED
         else:
             state, msg = "failed", self.error_message()
         if state == "diverged" and not saved:
             state = "failed"
         return {"state": state, "epoch": done, "epochs": self.epochs, "seconds_left": left, "message": msg,
-                "saved": saved}
+                "saved": saved, "cause": cause}
+
+    def ended_before_first_epoch(self) -> bool:
+        """Stopped or killed before saving anything, as opposed to failing with an error."""
+        tail = self.log_tail()
+        if any(line.startswith("error: ") for line in tail.splitlines()) or "Traceback" in tail:
+            return False
+        return self.returncode is not None and self.returncode <= 0
+
+    def exit_cause(self) -> str:
+        if self.returncode is None or self.returncode == -1:
+            return "the trainer died unexpectedly"
+        if self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"the trainer died unexpectedly (killed by {name})"
+        return f"the trainer died unexpectedly (exit code {self.returncode})"
 
     def error_message(self) -> str:
         """The trainer's own words: its 'error:' lines, else the end of its log."""
@@ -84,6 +155,9 @@ class Job:
 
 # Image side of each dataset when no size is asked for (the trainer's own default).
 NATIVE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
+# Images a dataset has without a cap (per split at most): a smaller operator cap is passed to
+# the trainer, a larger one would change nothing. shapes: its generator's default count.
+NATURAL_ITEMS = {"digits": 1797, "shapes": 6_000, "mnist": 60_000, "fashion-mnist": 60_000}
 
 
 def parse_hidden(text: str) -> list[int]:
@@ -102,8 +176,10 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
     """Validated ``vae.train`` arguments from the training form's values.
 
     form keys: dataset, data_dir, arch, latent_dim, hidden (text), likelihood, beta,
-    kl_warmup, free_bits, epochs, batch_size, lr, seed, image_size, channels.
-    limits: max_epochs, max_items (the operator's caps for a shared server)."""
+    kl_warmup, free_bits, epochs, batch_size, lr, seed, image_size, channels, and
+    upload (a zip to be stored when the job starts; ``JobManager.start`` adds its --data-dir).
+    limits: max_epochs, max_items (the operator's caps for a shared server).
+    Values that could look like flags (a folder named '-x') are passed as ``--flag=value``."""
     from .config import ConfigError, ModelConfig, TrainConfig
 
     if form["epochs"] > limits["max_epochs"]:
@@ -118,57 +194,62 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
                     in_channels=form.get("channels") or 1).validate()
     except ConfigError as e:
         raise JobError(str(e)) from None
-    if form["dataset"] == "folder" and not form.get("data_dir"):
+    if form["dataset"] == "folder" and not form.get("data_dir") and not form.get("upload"):
         raise JobError("the folder dataset needs a data folder or an uploaded zip of images")
-    args = ["--dataset", form["dataset"], "--arch", form["arch"], "--latent-dim", str(form["latent_dim"]),
-            "--hidden", *map(str, hidden), "--likelihood", form["likelihood"], "--beta", str(form["beta"]),
-            "--kl-warmup", str(form["kl_warmup"]), "--free-bits", str(form["free_bits"]),
-            "--epochs", str(form["epochs"]), "--batch-size", str(form["batch_size"]), "--lr", str(form["lr"]),
-            "--seed", str(form["seed"]), "--max-items", str(limits["max_items"]), "--json"]
-    if form.get("data_dir"):
-        args += ["--data-dir", str(form["data_dir"])]
+    args = [f"--dataset={form['dataset']}", f"--arch={form['arch']}", f"--latent-dim={form['latent_dim']}",
+            "--hidden", *map(str, hidden), f"--likelihood={form['likelihood']}", f"--beta={form['beta']}",
+            f"--kl-warmup={form['kl_warmup']}", f"--free-bits={form['free_bits']}", f"--epochs={form['epochs']}",
+            f"--batch-size={form['batch_size']}", f"--lr={form['lr']}", f"--seed={form['seed']}", "--json"]
+    natural = NATURAL_ITEMS.get(form["dataset"])
+    if natural is None or limits["max_items"] < natural:
+        args.append(f"--max-items={limits['max_items']}")  # a cap only where it cuts something
+    if form.get("data_dir") and not form.get("upload"):
+        args.append(f"--data-dir={form['data_dir']}")
     if form.get("image_size"):
-        args += ["--image-size", str(form["image_size"])]
+        args.append(f"--image-size={form['image_size']}")
     if form.get("channels"):
-        args += ["--channels", str(form["channels"])]
+        args.append(f"--channels={form['channels']}")
     return args
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as ended
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 class JobManager:
     """Starts, follows and stops the one training job of a checkpoints folder."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, trainer: tuple[str, ...] = TRAINER):
         self.root = Path(root)
         self.jobs_dir = self.root / ".jobs"
+        self.trainer = tuple(trainer)  # what follows `python`: the trainer's module (tests may give a script)
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
+
+    @contextmanager
+    def _locked(self):
+        """This folder's job lock: threads of this process, then every process (flock)."""
+        with self._lock:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.jobs_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
 
     # ---- the record on disk
     def _record_path(self) -> Path:
         return self.jobs_dir / "current.json"
 
-    def current(self) -> Job | None:
-        """The most recent job (running or ended), reaping it if it has ended."""
+    def _read(self) -> Job | None:
         try:
-            job = Job(**json.loads(self._record_path().read_text()))
-        except (OSError, ValueError, TypeError):
+            return Job.from_dict(json.loads(self._record_path().read_text()))
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
-        if job.returncode is None and not self._running(job):
-            self._finalise(job)
+
+    def current(self) -> Job | None:
+        """The most recent job (running or ended), finalising it once if it has ended."""
+        job = self._read()
+        if job is not None and job.returncode is None and not self._running(job):
+            with self._locked():
+                job = self._finalise_locked()
         return job
 
     def active(self) -> Job | None:
@@ -179,61 +260,135 @@ class JobManager:
         proc = self._procs.get(job.pid)
         if proc is not None:
             return proc.poll() is None
-        return _alive(job.pid)
+        return is_alive(job.identity()) is not False  # None: on another host, taken as running
 
-    def _finalise(self, job: Job) -> None:
-        """Record the exit; a run that saved no epoch is removed, a stale 'running' status is corrected."""
+    def _finalise_locked(self) -> Job | None:
+        """Record the exit (the lock is held). Idempotent: the record is read again, and a job
+        another session or process has finalised already is left as it is. A run that saved no
+        epoch is removed; a 'running' status the trainer could not correct is corrected; the
+        job's uploaded data is removed."""
+        job = self._read()
+        if job is None or job.returncode is not None or self._running(job):
+            return job
         proc = self._procs.pop(job.pid, None)
         job.returncode = proc.returncode if proc is not None else -1
         run_dir = Path(job.run_dir)
-        status = read_status(run_dir)
         if not (run_dir / WEIGHTS).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # no epoch saved: leave no half-made run
-        elif status.get("state") == "running":
+            self._remove(run_dir, self.root)  # no epoch saved: leave no half-made run
+        elif effective_status(run_dir).get("state") in ("interrupted", "empty"):
             # Killed without a chance to say so (SIGKILL, OOM): the last saved epoch stands.
-            from .checkpoint import write_status
             done = len(read_history(run_dir))
-            write_status(run_dir, "failed", f"the trainer died unexpectedly (exit code {job.returncode}); "
-                                            f"the run keeps its last saved epoch ({done})",
-                         epoch=done, epochs=job.epochs)
+            write_status(run_dir, "interrupted", killed_message(done), epoch=done, epochs=job.epochs,
+                         cause=job.exit_cause())
+        if job.upload_dir:
+            self._remove(Path(job.upload_dir), self.jobs_dir)
         self._save(job)
+        return job
+
+    @staticmethod
+    def _remove(path: Path, parent: Path) -> None:
+        """Delete a folder a job made, only if it lies directly inside ``parent`` (a record is a file
+        on disk: it is not trusted to name anything else)."""
+        if path.resolve().parent == parent.resolve() and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
 
     def _save(self, job: Job) -> None:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self._record_path(), asdict(job))
 
+    def _claim_run_dir(self, run_name: str) -> Path:
+        """A new, empty run folder, made with an exclusive mkdir: never an existing one, even
+        when another process picks the same name at the same moment (-2, -3, … are appended)."""
+        base = run_dir_for(run_name, self.root)
+        for i in range(1, 10_000):
+            path = base if i == 1 else base.with_name(f"{base.name[:58]}-{i}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+        raise CheckpointError(f"too many runs are called {base.name!r}; choose another name")
+
+    def _store_upload(self, run: str, upload: tuple[str, bytes]) -> tuple[str, Path]:
+        """An uploaded zip, written only now that its job starts, into a temp folder of its own."""
+        name, data = upload
+        try:
+            safe = sanitize_run_name(Path(str(name)).name)
+        except CheckpointError:
+            safe = "images.zip"
+        if not safe.lower().endswith(".zip"):
+            safe += ".zip"
+        folder = tempfile.mkdtemp(prefix=f"{run}.upload-", dir=self.jobs_dir)
+        path = Path(folder) / safe
+        path.write_bytes(data)
+        return folder, path
+
     # ---- actions
-    def start(self, run_name: str, train_args: list[str], epochs: int) -> Job:
-        """Launch the trainer into a new run folder (never an existing one)."""
-        with self._lock:
-            active = self.active()
-            if active is not None:
-                raise JobError(f"run {active.name!r} is already training; one training job at a time "
+    def start(self, run_name: str, train_args: list[str], epochs: int,
+              upload: tuple[str, bytes] | None = None) -> Job:
+        """Launch the trainer into a new run folder (never an existing one). ``upload``:
+        (file name, bytes) of an image zip to train on, stored here and removed when the job ends."""
+        with self._locked():
+            job = self._read()
+            if job is not None and job.returncode is None:
+                job = self._finalise_locked()
+            if job is not None and job.returncode is None:
+                raise JobError(f"run {job.name!r} is already training; one training job at a time "
                                "on this server. Watch it, or wait for it to finish.")
-            run_dir = unique_run_dir(run_name, self.root)
-            self.jobs_dir.mkdir(parents=True, exist_ok=True)
-            log = self.jobs_dir / f"{run_dir.name}.log"
-            args = [sys.executable, "-m", "vae.train", *train_args, "--out", str(run_dir)]
-            with open(log, "wb") as f:
-                proc = subprocess.Popen(args, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            run_dir = self._claim_run_dir(run_name)
+            upload_dir = None
+            try:
+                if upload is not None:
+                    upload_dir, path = self._store_upload(run_dir.name, upload)
+                    train_args = [*train_args, f"--data-dir={path}"]
+                log = self.jobs_dir / f"{run_dir.name}.log"
+                args = [sys.executable, *self.trainer, *train_args, f"--out={run_dir}"]
+                with open(log, "wb") as f:
+                    proc = subprocess.Popen(args, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            except BaseException:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                if upload_dir:
+                    shutil.rmtree(upload_dir, ignore_errors=True)
+                raise
             self._procs[proc.pid] = proc
-            job = Job(name=run_dir.name, run_dir=str(run_dir), log=str(log), pid=proc.pid, started=time.time(),
-                      args=train_args, epochs=epochs)
+            job = Job(name=run_dir.name, run_dir=str(run_dir), log=str(log), started=time.time(),
+                      args=list(train_args), epochs=epochs, upload_dir=upload_dir, **identity(proc.pid))
             self._save(job)
             return job
 
     def stop(self) -> bool:
-        """Ask the active trainer to stop (it keeps its last completed epoch)."""
+        """Ask the active trainer to stop (it keeps its last completed epoch). Only the process
+        the record describes is signalled: a pid reused by another process is left alone."""
         job = self.active()
         if job is None:
             return False
-        try:
-            os.kill(job.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
-        return True
+        proc = self._procs.get(job.pid)
+        if proc is not None:
+            if proc.poll() is not None:
+                return False
+            proc.send_signal(signal.SIGTERM)
+            return True
+        return signal_if_same(job.identity(), signal.SIGTERM)
+
+    def dismiss(self) -> bool:
+        """Forget an ended job: its record and log, and its run folder if that holds no saved epoch
+        (a run stopped before its first epoch). A run with weights is never deleted here."""
+        with self._locked():
+            job = self._read()
+            if job is None or job.returncode is None:
+                return False
+            run_dir = Path(job.run_dir)
+            if not (run_dir / WEIGHTS).exists():
+                self._remove(run_dir, self.root)
+            if job.upload_dir:
+                self._remove(Path(job.upload_dir), self.jobs_dir)
+            log = Path(job.log)
+            if log.parent.resolve() == self.jobs_dir.resolve():
+                log.unlink(missing_ok=True)
+            self._record_path().unlink(missing_ok=True)
+            return True
 
     def wait(self, timeout: float) -> Job | None:
         """Block until the current job ends (for tests and the CLI); returns it."""

@@ -54,3 +54,57 @@ def test_bad_upload_shows_an_error_and_changes_nothing(app_server, page):
     assert sorted(p.name for p in (app_server.root / "checkpoints").iterdir()) == before
     # The app is still usable: the home page still shows the default run.
     assert page.get_by_text("Samples from the prior").count() == 1
+
+
+def test_the_toolbar_has_no_deploy_button(app_server, page):
+    """.streamlit/config.toml: client.toolbarMode = "viewer"."""
+    open_page(page, app_server, "train")
+    page.locator('[data-testid="stMainMenu"]').first.wait_for(state="attached")
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+    assert page.get_by_text("Deploy", exact=True).count() == 0
+
+
+CRASH = '''
+import streamlit as st
+from ui.errors import report_errors
+
+SECRET = {secret!r}
+with report_errors("browser test"):
+    if st.button("Guarded crash"):
+        open(SECRET)
+if st.button("Uncaught crash"):
+    raise RuntimeError(f"cannot read {{SECRET}}")
+st.write("ready")
+'''
+
+
+def test_a_forced_exception_shows_no_traceback_or_path(tmp_path, browser):
+    """A real `streamlit run` with the project's config.toml: an uncaught error is redacted by
+    Streamlit (showErrorDetails = none); a page's error shows an id that is in the server log."""
+    from conftest import REPO, AppServer
+    secret = tmp_path / "srv-secret" / "weights.bin"
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH.format(secret=str(secret)))
+    server = AppServer(tmp_path, env={"PYTHONPATH": str(REPO)}, script=script)
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, server)
+        page.get_by_text("ready").wait_for()
+        page.get_by_role("button", name="Guarded crash").click()
+        wait_idle(page)
+        shown = page.locator('[data-testid="stException"]').inner_text()
+        assert "error id" in shown and str(tmp_path) not in shown and "Traceback" not in shown, shown
+        error_id = shown.split("error id ")[1].split(")")[0]
+        log = server.logs()
+        assert f"error id {error_id}" in log and "FileNotFoundError" in log and str(secret) in log
+        page.get_by_role("button", name="Uncaught crash").click()
+        wait_idle(page)
+        body = page.locator('[data-testid="stMain"]').inner_text()
+        assert "This app has encountered an error" in body, body
+        assert str(tmp_path) not in body and "Traceback" not in body and "RuntimeError" not in body, body
+        assert "RuntimeError" in server.logs()  # still logged on the server
+    finally:
+        ctx.close()
+        server.stop()

@@ -1,0 +1,233 @@
+"""The job manager under concurrency: two sessions watching one job end, two server processes
+starting at once, a reused pid, uploads kept only while their job runs, and the arguments
+the Train form passes."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+import io
+from pathlib import Path
+
+import pytest
+
+from vae.checkpoint import write_json_atomic
+from vae.jobs import JobError, JobManager, build_train_args
+from vae.procs import identity
+
+REPO = Path(__file__).resolve().parents[1]
+# A stand-in for the trainer where only the process matters (how it ends), not training.
+QUICK = ("-c", "import sys; print('done'); sys.exit(0)")
+SLEEPY = ("-c", "import time; time.sleep(30)")
+
+
+def _wait_exit(m: JobManager, pid: int, timeout: float = 20) -> None:
+    proc = m._procs[pid]
+    proc.wait(timeout)
+
+
+def test_atomic_writes_from_many_threads_never_collide(tmp_path):
+    """Before: the temp name depended only on the pid, so two threads renamed each other's file."""
+    target = tmp_path / "current.json"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        try:
+            for k in range(40):
+                write_json_atomic(target, {"writer": i, "k": k, "pad": "x" * 2000})
+        except BaseException as e:  # noqa: BLE001 - the test reports any failure
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors, errors
+    assert json.loads(target.read_text())["k"] == 39
+    assert [p.name for p in tmp_path.iterdir()] == ["current.json"]  # no temp file left
+
+
+def test_two_watchers_finalise_one_job_once_with_its_real_exit_code(tmp_path):
+    m = JobManager(tmp_path, trainer=QUICK)
+    job = m.start("quick", [], 1)
+    _wait_exit(m, job.pid)
+    other = JobManager(tmp_path)  # a second server process on the same folder
+    barrier, seen, errors = threading.Barrier(8), [], []
+
+    def watch(manager: JobManager) -> None:
+        barrier.wait()
+        try:
+            for _ in range(5):
+                seen.append(manager.current().returncode)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=watch, args=(m if i % 2 else other,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors, errors
+    rc = json.loads((tmp_path / ".jobs" / "current.json").read_text())["returncode"]
+    assert rc in (0, -1) and set(seen) == {rc}  # every watcher saw the one finalisation
+    assert not [p for p in (tmp_path / ".jobs").iterdir() if ".tmp-" in p.name]
+
+
+def test_finalising_keeps_the_exit_code_when_the_launching_manager_is_asked(tmp_path):
+    m = JobManager(tmp_path, trainer=("-c", "import sys; sys.exit(5)"))
+    job = m.start("five", [], 1)
+    _wait_exit(m, job.pid)
+    threads = [threading.Thread(target=m.current) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert m.current().returncode == 5
+
+
+def test_a_reused_pid_is_reported_ended_and_never_signalled(tmp_path):
+    """The record's pid is alive, but belongs to a process that started at another time."""
+    victim = subprocess.Popen(["sleep", "30"])
+    try:
+        ident = identity(victim.pid)
+        (tmp_path / ".jobs").mkdir()
+        (tmp_path / "old").mkdir()
+        write_json_atomic(tmp_path / ".jobs" / "current.json",
+                          {"name": "old", "run_dir": str(tmp_path / "old"), "log": str(tmp_path / ".jobs" / "old.log"),
+                           "started": time.time() - 3600, "args": [], "epochs": 10,
+                           **ident, "pid_start": ident["pid_start"] - 7})
+        m = JobManager(tmp_path)
+        assert not m.stop()
+        assert m.active() is None and m.current().returncode == -1
+        time.sleep(0.2)
+        assert victim.poll() is None  # the unrelated process was left alone
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_an_old_record_without_a_start_time_still_loads(tmp_path):
+    (tmp_path / ".jobs").mkdir()
+    write_json_atomic(tmp_path / ".jobs" / "current.json",
+                      {"name": "x", "run_dir": str(tmp_path / "x"), "log": "", "pid": 2 ** 22 + 12345,
+                       "started": 0.0, "args": [], "epochs": 1, "returncode": None, "unknown_field": 1})
+    assert JobManager(tmp_path).current().returncode == -1
+
+
+def test_the_folder_lock_makes_start_wait(tmp_path):
+    """A start holds .jobs/lock (flock): while another process holds it, no trainer is launched."""
+    m = JobManager(tmp_path, trainer=QUICK)
+    (tmp_path / ".jobs").mkdir()
+    fd = os.open(tmp_path / ".jobs" / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    t = threading.Thread(target=m.start, args=("locked", [], 1))
+    t.start()
+    time.sleep(0.5)
+    assert not (tmp_path / "locked").exists() and not m._procs
+    os.close(fd)
+    t.join(10)
+    assert (tmp_path / ".jobs" / "current.json").exists()
+
+
+DRIVER = r'''
+import sys, time
+from vae.jobs import JobError, JobManager
+root, at = sys.argv[1], float(sys.argv[2])
+m = JobManager(root, trainer=("-c", "import time; time.sleep(20)"))
+while time.time() < at:
+    pass
+try:
+    job = m.start("race", [], 1)
+    print("started", job.name, job.pid, flush=True)
+except JobError as e:
+    print("refused", e, flush=True)
+'''
+
+
+@pytest.mark.slow
+def test_two_server_processes_starting_at_once_launch_one_trainer(tmp_path):
+    for attempt in range(2):
+        root = tmp_path / f"ck{attempt}"
+        root.mkdir()
+        at = time.time() + 5  # both have imported vae by then
+        procs = [subprocess.Popen([sys.executable, "-c", DRIVER, str(root), str(at)], cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        lines = [o[0].strip() for o in outs]
+        started = [line for line in lines if line.startswith("started")]
+        try:
+            assert len(started) == 1 and sum(line.startswith("refused") for line in lines) == 1, outs
+            assert "already training" in [line for line in lines if line.startswith("refused")][0]
+            assert sorted(p.name for p in root.iterdir()) == [".jobs", "race"]
+        finally:
+            for line in started:
+                os.kill(int(line.split()[-1]), 9)
+
+
+def test_run_folders_are_claimed_exclusively(tmp_path):
+    m = JobManager(tmp_path)
+    got, barrier = [], threading.Barrier(6)
+
+    def claim():
+        barrier.wait()
+        got.append(m._claim_run_dir("same"))
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(got)) == 6 and sorted(p.name for p in got) == ["same", *(f"same-{i}" for i in range(2, 7))]
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a/x.txt", "not an image")
+    return buf.getvalue()
+
+
+def test_an_upload_is_stored_when_its_job_starts_and_removed_when_it_ends(tmp_path):
+    m = JobManager(tmp_path, trainer=("-c", "import sys, time; time.sleep(1); print(sys.argv[1:])"))
+    job = m.start("up", ["--dataset=folder"], 1, upload=("../../my images.zip", _zip()))
+    data = Path(job.args[-1].removeprefix("--data-dir="))
+    assert job.args[-1].startswith("--data-dir=") and data.is_file() and data.read_bytes() == _zip()
+    assert data.parent.parent == tmp_path / ".jobs" and data.name == "my-images.zip"
+    assert Path(job.upload_dir) == data.parent
+    job = m.wait(30)
+    assert job.returncode == 0 and not data.parent.exists()
+    assert not (tmp_path / ".uploads").exists()
+
+
+FORM = {"dataset": "shapes", "data_dir": None, "image_size": None, "channels": None, "upload": None, "arch": "mlp",
+        "latent_dim": 4, "hidden": "32", "likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 0.0, "free_bits": 0.0,
+        "seed": 0, "epochs": 2, "batch_size": 64, "lr": 1e-3}
+LIMITS = {"max_epochs": 500, "max_items": 70_000, "max_upload_mb": 200}
+
+
+def _parsed(args: list[str]):
+    from vae.train import build_parser
+    return build_parser().parse_args([*args, "--out=x"])
+
+
+def test_max_items_is_passed_only_where_it_caps_something():
+    assert _parsed(build_train_args(FORM, LIMITS)).max_items is None  # shapes keeps its 6,000
+    assert _parsed(build_train_args({**FORM, "dataset": "digits"}, LIMITS)).max_items is None
+    assert _parsed(build_train_args(FORM, {**LIMITS, "max_items": 300})).max_items == 300
+    assert _parsed(build_train_args({**FORM, "dataset": "digits"}, {**LIMITS, "max_items": 300})).max_items == 300
+    folder = {**FORM, "dataset": "folder", "data_dir": "imgs"}
+    assert _parsed(build_train_args(folder, LIMITS)).max_items == 70_000  # unknown size: the cap applies
+
+
+def test_a_data_folder_that_looks_like_a_flag_is_passed_as_a_value():
+    args = build_train_args({**FORM, "dataset": "folder", "data_dir": "--help"}, LIMITS)
+    assert _parsed(args).data_dir == "--help"
+    args = build_train_args({**FORM, "dataset": "mnist", "data_dir": "-x"}, LIMITS)
+    assert _parsed(args).data_dir == "-x" and _parsed(args).dataset == "mnist"
+
+
+def test_folder_needs_a_path_or_an_upload():
+    with pytest.raises(JobError, match="needs a data folder"):
+        build_train_args({**FORM, "dataset": "folder"}, LIMITS)
+    args = build_train_args({**FORM, "dataset": "folder", "upload": object()}, LIMITS)
+    assert not any(a.startswith("--data-dir") for a in args)  # the manager adds it at start
