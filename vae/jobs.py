@@ -120,6 +120,12 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
         raise JobError(str(e)) from None
     if form["dataset"] == "folder" and not form.get("data_dir"):
         raise JobError("the folder dataset needs a data folder or an uploaded zip of images")
+    if form.get("data_dir"):  # a path from the form is confined to VAE_DATA_ROOTS (vae.validate)
+        from .validate import check_data_dir
+        try:
+            check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder")
+        except ConfigError as e:
+            raise JobError(str(e)) from None
     args = ["--dataset", form["dataset"], "--arch", form["arch"], "--latent-dim", str(form["latent_dim"]),
             "--hidden", *map(str, hidden), "--likelihood", form["likelihood"], "--beta", str(form["beta"]),
             "--kl-warmup", str(form["kl_warmup"]), "--free-bits", str(form["free_bits"]),
