@@ -8,6 +8,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages.common import RUN_KEY, frame_guard, limits, runs_root
+from ui.text import safe_md
 from vae.checkpoint import sanitize_run_name, CheckpointError
 from vae.collapse import kl_history
 from vae.jobs import NATIVE_SIZE, Job, JobError, JobManager, build_train_args
@@ -162,7 +163,7 @@ def _outcome(job: Job, s: dict) -> None:
             st.session_state[RUN_KEY] = job.name
             st.switch_page("pages/home.py")
     else:
-        st.error(f"Run **{job.name}** failed: {s['message']}")
+        st.error(f"Run **{job.name}** failed: {safe_md(s['message'], 600)}")
 
 
 frame_guard()
@@ -186,7 +187,7 @@ if form is not None:
         args = build_train_args(form, lim)
         job = manager.start(form["name"], args, form["epochs"])
     except (JobError, CheckpointError) as e:
-        st.error(str(e))
+        st.error(safe_md(e, 600))
     else:
         st.session_state["_watching"] = job.name
         st.rerun()

@@ -123,7 +123,7 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
     if form.get("data_dir"):  # a path from the form is confined to VAE_DATA_ROOTS (vae.validate)
         from .validate import check_data_dir
         try:
-            check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder")
+            check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder", must_exist=False)
         except ConfigError as e:
             raise JobError(str(e)) from None
     args = ["--dataset", form["dataset"], "--arch", form["arch"], "--latent-dim", str(form["latent_dim"]),

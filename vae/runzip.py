@@ -67,11 +67,11 @@ def read_zip(data: bytes, max_unpacked: int = MAX_UNPACKED) -> dict[str, bytes]:
         if p.name in files:
             raise CheckpointError(f"the zip holds more than one {p.name}; upload one run at a time")
         limit = MEMBER_LIMIT[p.name]
-        if p.name != HISTORY and info.file_size > limit:
+        if p.name in WEIGHT_NAMES and info.file_size > limit:
             raise CheckpointError(f"{p.name} in the zip is {info.file_size:,} bytes, more than this server "
                                   f"accepts ({limit:,})")
-        want = min(info.file_size, limit)
-        total += want
+        want = min(info.file_size, limit + (p.name == CONFIG))  # a config one byte over: parse_config names it
+        total += info.file_size
         if total > max_unpacked:
             raise CheckpointError(f"the zip unpacks to more than {max_unpacked >> 20} MiB; refused")
         try:
@@ -80,9 +80,9 @@ def read_zip(data: bytes, max_unpacked: int = MAX_UNPACKED) -> dict[str, bytes]:
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
             raise CheckpointError(f"the zip entry {info.filename!r} cannot be read ({e})") from None
         if len(raw) > want:
-            if p.name != HISTORY or want == info.file_size:
+            if want == info.file_size:
                 raise CheckpointError(f"the zip entry {info.filename!r} is larger than it claims; refused")
-            raw = raw[:want]  # a history past its cap: the rest is never inflated
+            raw = raw[:want]  # past its cap (parse_config then names a long config): the rest is never inflated
         files[p.name] = raw
     return files
 
@@ -94,11 +94,10 @@ def validate_files(files: dict[str, bytes]):
     wname = next((n for n in WEIGHT_NAMES if n in files), None)
     if wname is None:
         raise CheckpointError(f"the upload has no {WEIGHTS} (or model.pt); a run needs {CONFIG} and {WEIGHTS}")
-    for n, raw in files.items():
-        if len(raw) > MEMBER_LIMIT.get(n, 0):
-            if n != HISTORY:
-                raise CheckpointError(f"{n} is {len(raw):,} bytes, more than this server accepts")
-            files = files | {HISTORY: raw[:MAX_HISTORY_BYTES]}
+    if len(files[wname]) > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{wname} is {len(files[wname]):,} bytes, more than this server accepts")
+    if len(files.get(HISTORY, b"")) > MAX_HISTORY_BYTES:
+        files = files | {HISTORY: files[HISTORY][:MAX_HISTORY_BYTES]}
     cfg = parse_config(files[CONFIG], CONFIG)
     model = model_from_state(cfg, read_state_dict(files[wname], wname), wname)
     history = parse_history(files.get(HISTORY, b""))
