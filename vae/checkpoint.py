@@ -291,7 +291,7 @@ class RunInfo:
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every run folder under root (a folder with a config or weights), newest first;
+    """Every run folder under root (a folder with weights), newest first;
     those that fail validation carry an ``error`` instead of their figures."""
     root = Path(root or default_runs_root())
     out = []
@@ -305,7 +305,7 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
                            for f in (WEIGHTS, CONFIG, HISTORY, STATUS))
         except OSError:
             continue
-        if stamps[0] or stamps[1]:
+        if stamps[0]:  # no weights yet (a first epoch still training): not a run
             out.append(_run_info(str(d), stamps))
     out.sort(key=lambda r: r.mtime, reverse=True)
     return out
@@ -337,11 +337,9 @@ def _run_info(path: str, stamps: tuple[float, ...]) -> RunInfo:
     """A run's summary, cached until one of its files changes (stamps are their mtimes):
     the picker lists every run on every rerun. Never raises: a bad run gets an error."""
     d = Path(path)
-    mtime = stamps[0] or stamps[1]
+    mtime = stamps[0]
     try:
         cfg = load_config(d)
-        if not stamps[0]:
-            raise CheckpointError(f"{WEIGHTS} is missing: the run has no saved epoch yet")
         check_weights_header(cfg, d / WEIGHTS)
         hist = read_history(d)
         status = read_status(d).get("state", "finished")
