@@ -9,10 +9,12 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError, Run, RunInfo, default_runs_root, list_runs, load_run
 from vae.data import DataError, DataSplits, load_dataset
 from vae.render import make_grid, to_pil
 from vae.trainer import encode_all
+from vae.validate import max_items_limit
 
 # Session-state keys shared across pages (per-user choices only, never models).
 RUN_KEY = "run_name"  # folder name of the selected run
@@ -52,7 +54,7 @@ def limits() -> dict:
     # Streamlit refuses files over server.maxUploadSize (.streamlit/config.toml) itself: the app's
     # limit never exceeds it, so the message the app gives and the limit applied agree.
     server_mb = max(1, int(st.get_option("server.maxUploadSize")))
-    return {"max_epochs": _int("VAE_MAX_EPOCHS", 500), "max_items": _int("VAE_MAX_ITEMS", 70_000),
+    return {"max_epochs": _int("VAE_MAX_EPOCHS", 500), "max_items": max_items_limit(),
             "max_upload_mb": min(_int("VAE_MAX_UPLOAD_MB", server_mb), server_mb)}
 
 
@@ -80,8 +82,9 @@ def current_run() -> Run | None:
     path = runs_root() / name
     try:
         return _load_run(str(path), (path / "model.safetensors").stat().st_mtime)
-    except (CheckpointError, OSError) as e:
-        st.error(f"Run **{name}** cannot be loaded: {e}")
+    except (CheckpointError, OSError, ValueError, RuntimeError) as e:
+        reason = safe_md(e) if isinstance(e, CheckpointError) else "its files cannot be read"
+        st.error(f"Run **{escape_md(name)}** cannot be loaded: {reason}")
         return None
 
 
@@ -105,12 +108,16 @@ def run_dataset(run: Run, stop_on_error: bool = True) -> DataSplits | None:
     """The dataset the run was trained on (cached, read-only), checked against the model's input."""
     d = run.config.data
     try:
-        splits = _load_splits(d.name, d.data_dir, d.image_size, d.channels, d.max_items)
+        # The run's config passed vae.validate when it was loaded; the item cap keeps a
+        # dataset without one (a whole folder) within this server's limit per request.
+        cap = min(d.max_items, max_items_limit()) if d.max_items is not None else max_items_limit()
+        splits = _load_splits(d.name, d.data_dir, d.image_size, d.channels, cap)
     except DataError as e:
-        st.error(f"The dataset of run **{run.name}** ({d.name}) cannot be loaded: {e}")
+        st.error(f"The dataset of run **{escape_md(run.name)}** ({escape_md(d.name)}) cannot be loaded: "
+                 f"{safe_md(e)}")
         return st.stop() if stop_on_error else None
     if splits.test.image_shape != run.model.image_shape:
-        st.error(f"The dataset's images are {splits.test.image_shape} but run **{run.name}** expects "
+        st.error(f"The dataset's images are {splits.test.image_shape} but run **{escape_md(run.name)}** expects "
                  f"{run.model.image_shape}.")
         return st.stop() if stop_on_error else None
     return splits

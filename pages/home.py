@@ -1,10 +1,13 @@
 """Home: the current run's model card, samples from the prior, and reconstructions."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 from pages.common import require_run, run_dataset, show_grid
+from ui.text import escape_md, safe_md
 from vae.analysis.samples import home_figures
 
 run = require_run()
@@ -14,21 +17,31 @@ last = run.history[-1] if run.history else {}
 
 st.title("VAE Latent Explorer")
 ARCH = {"mlp": "an MLP", "conv": "a convolutional"}
-st.caption(f"Run **{run.name}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent dimensions, "
-           f"trained on **{splits.source or cfg.data.name}**.")
+st.caption(f"Run **{escape_md(run.name)}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent "
+           f"dimensions, trained on **{safe_md(splits.source or cfg.data.name)}**.")
+
+
+def _fmt(key: str, spec: str = ".2f") -> str:
+    """A history figure, or '–' when the run's history lacks it (histories are typed, not complete)."""
+    v = last.get(key)
+    return "–" if v is None else format(v, spec)
 
 
 def card_ui() -> None:
     cols = st.columns(5)
-    cols[0].metric("Test ELBO (nats)", f"{last['test_elbo']:.2f}" if last else "–",
+    cols[0].metric("Test ELBO (nats)", _fmt("test_elbo"),
                    help="E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), per test image, in nats.")
-    cols[1].metric("Reconstruction", f"{last['test_rec']:.2f}" if last else "–", help="E_q[log p(x|z)], nats.")
-    cols[2].metric("KL", f"{last['test_kl']:.2f}" if last else "–", help="KL(q(z|x) ‖ p(z)), nats.")
-    cols[3].metric("Active units", f"{last['active_units']} of {cfg.model.latent_dim}" if last else "–",
+    cols[1].metric("Reconstruction", _fmt("test_rec"), help="E_q[log p(x|z)], nats.")
+    cols[2].metric("KL", _fmt("test_kl"), help="KL(q(z|x) ‖ p(z)), nats.")
+    au = _fmt("active_units", "d")
+    cols[3].metric("Active units", f"{au} of {cfg.model.latent_dim}" if au != "–" else "–",
                    help="Dimensions with Var_x(E_q[z_d]) > 0.01 (Burda et al. 2016).")
     cols[4].metric("Epochs", f"{len(run.history)}")
     with st.expander("Configuration"):
-        st.json(cfg.to_dict(), expanded=True)
+        shown = cfg.to_dict()
+        if shown["data"]["data_dir"]:  # the folder's name only: no server path reaches the browser
+            shown["data"]["data_dir"] = f"‹{Path(shown['data']['data_dir']).name}›"
+        st.json(shown, expanded=True)
 
 
 card_ui()

@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 from pages.common import START_KEY, encoded, require_run, run_dataset, run_key, show_grid, show_image
+from ui.text import escape_md
 from vae.checkpoint import Run
 from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
                             selection_images)
@@ -118,7 +119,7 @@ def current_selection(ctx: tuple, view: tuple, n: int) -> dict:
 def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split: str) -> None:
     det = point_detail(run.model, ds.x, mu, logvar, i, n_samples=N_SAMPLES, k=K_NEIGHBOURS)
     label = ds.class_names[int(ds.y[i])] if int(ds.y[i]) < len(ds.class_names) else str(int(ds.y[i]))
-    st.subheader(f"{split.capitalize()} image #{i} · label {label}")
+    st.subheader(f"{split.capitalize()} image #{i} · label {escape_md(label)}")
     a, b = st.columns(2)
     with a:
         show_image(det.original, caption=f"Original #{i}", width=IMAGE_PX)

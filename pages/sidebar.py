@@ -1,4 +1,4 @@
-"""The sidebar every page shares: run picker, dataset and device, upload and download."""
+"""The sidebar every page shares: run picker, dataset and device, upload, download and delete."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,7 +7,8 @@ import torch
 from pathlib import Path
 
 from pages.common import RUN_KEY, available_runs, current_run, limits, run_key, runs_root
-from vae.checkpoint import CheckpointError
+from ui.text import escape_md, plain_text, safe_md
+from vae.checkpoint import CheckpointError, can_delete, delete_run
 from vae.run_archive import export_run, import_upload
 
 DEFAULT_RUN = "digits-default"
@@ -18,18 +19,22 @@ def _run_zip(path: str, mtime: float) -> bytes:
     return export_run(Path(path))
 
 
-def pick_default(names: list[str]) -> str | None:
+def pick_default(names: list[str], readable: set[str] | None = None) -> str | None:
+    """The default run if present, else the newest readable one, else the newest."""
     if DEFAULT_RUN in names:
         return DEFAULT_RUN
-    return names[0] if names else None
+    ok = [n for n in names if readable is None or n in readable]
+    return (ok or names or [None])[0]
 
 
 def run_picker_ui() -> None:
     runs = available_runs()
     names = [r.name for r in runs]
-    labels = {r.name: r.label for r in runs}
+    # Selectbox options are plain text (no markdown); run names are sanitized folder names, and
+    # the one free-text part, an unreadable run's reason, is scrubbed of paths and folded.
+    labels = {r.name: plain_text(r.label) for r in runs}
     if st.session_state.get(RUN_KEY) not in names:
-        st.session_state[RUN_KEY] = pick_default(names)
+        st.session_state[RUN_KEY] = pick_default(names, {r.name for r in runs if r.error is None})
     if not names:
         st.sidebar.warning("No runs yet: train one on the **Train** page or upload one below.")
         return
@@ -37,10 +42,11 @@ def run_picker_ui() -> None:
     # (upload, "Explore this run"). Sync the widget from it before drawing it.
     if st.session_state.get("_run_picker") != st.session_state[RUN_KEY]:
         st.session_state["_run_picker"] = st.session_state[RUN_KEY]
-    st.sidebar.selectbox("Run", names, format_func=lambda n: labels.get(n, n), key="_run_picker",
+    st.sidebar.selectbox("Run", names, format_func=lambda n: labels.get(n, plain_text(n)), key="_run_picker",
                          on_change=lambda: st.session_state.update({RUN_KEY: st.session_state["_run_picker"]}),
                          help="Every run folder in checkpoints/, newest first: dataset · architecture · "
-                              "latent size · test ELBO (nats).")
+                              "latent size · test ELBO (nats). A run that fails validation is listed as "
+                              "unreadable, with the reason.")
 
 
 def upload_ui() -> None:
@@ -56,16 +62,34 @@ def upload_ui() -> None:
             if not files:
                 st.error("Choose a file first.")
             elif too_big:
-                st.error(f"{', '.join(too_big)}: larger than the {lim['max_upload_mb']} MB upload limit.")
+                st.error(f"{escape_md(', '.join(too_big))}: larger than the {lim['max_upload_mb']} MB upload limit.")
             else:
                 try:
                     path = import_upload([(f.name, f.getvalue()) for f in files], runs_root(), name or None)
                 except CheckpointError as e:
-                    st.error(f"Upload refused: {e}")
+                    st.error(f"Upload refused: {safe_md(e, 400)}")
                 else:
                     st.session_state[RUN_KEY] = path.name
-                    st.success(f"Uploaded as **{path.name}**.")
+                    st.success(f"Uploaded as **{escape_md(path.name)}**.")
                     st.rerun()
+
+
+def delete_ui(name: str) -> None:
+    """Delete the selected run, after a confirmation; never a run that ships with the project."""
+    path = runs_root() / name
+    if not path.is_dir() or can_delete(path) is not None:
+        return
+    with st.sidebar.expander("Delete this run"):
+        sure = st.checkbox(f"Delete run **{escape_md(name)}** and its files for good", key=f"_delete_ok_{name}")
+        if st.button("Delete run", icon=":material/delete:", disabled=not sure, key=f"_delete_{name}"):
+            try:
+                delete_run(name, runs_root())
+            except CheckpointError as e:
+                st.error(safe_md(e))
+            else:
+                st.session_state.pop(RUN_KEY, None)
+                st.toast(f"Deleted run {escape_md(name)}.")
+                st.rerun()
 
 
 def render() -> None:
@@ -73,12 +97,14 @@ def render() -> None:
     run = current_run()
     if run is not None:
         d, m = run.config.data, run.config.model
-        st.sidebar.caption(f"Dataset **{d.name}** · {m.in_channels}×{m.image_size}×{m.image_size} · "
+        st.sidebar.caption(f"Dataset **{escape_md(d.name)}** · {m.in_channels}×{m.image_size}×{m.image_size} · "
                            f"{m.arch} · D={m.latent_dim} · {m.likelihood}")
         try:
             st.sidebar.download_button("Download run (.zip)", _run_zip(*run_key(run)), f"{run.name}.zip",
                                        mime="application/zip", width="stretch")
-        except OSError as e:
-            st.sidebar.error(f"Cannot read the run for download: {e}")
+        except OSError:
+            st.sidebar.error("Cannot read the run's files for download.")
+    if st.session_state.get(RUN_KEY):
+        delete_ui(st.session_state[RUN_KEY])
     upload_ui()
     st.sidebar.caption(f"Device: {'cuda' if torch.cuda.is_available() else 'cpu'} (explorer pages run on the CPU)")

@@ -112,7 +112,8 @@ def test_second_training_request_is_told_a_run_is_active(ckpt):
 
 
 @pytest.mark.slow
-def test_failed_run_shows_the_trainers_own_words_and_leaves_no_run(ckpt, tmp_path):
+def test_failed_run_shows_the_trainers_own_words_and_leaves_no_run(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_ROOTS", str(tmp_path))  # the form's folder must lie under the data roots
     at = app().run()
     at.switch_page("pages/train.py").run()
     at.selectbox[0].set_value("folder").run()  # the dataset choice, outside the form
@@ -125,3 +126,18 @@ def test_failed_run_shows_the_trainers_own_words_and_leaves_no_run(ckpt, tmp_pat
     assert "failed" in errors and "does not exist" in errors, errors
     assert not at.exception
     assert not (ckpt / job.name).exists()  # nothing half-made is left behind
+
+
+@pytest.mark.parametrize("path", ["/etc", "/dev/zero", "/root/.ssh", "/nonexistent"])
+def test_train_form_refuses_a_server_folder_outside_the_data_roots(ckpt, path):
+    at = app().run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox[0].set_value("folder").run()
+    {w.label: w for w in at.text_input}["…or a folder on the server"].set_value(path).run()
+    [b for b in at.button if b.label == "Start training"][0].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("not an allowed data folder" in e for e in errors), errors
+    from vae.jobs import JobManager
+    assert JobManager(ckpt).current() is None  # no trainer was started
+    assert not any(path in e for e in errors)

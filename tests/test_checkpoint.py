@@ -7,13 +7,13 @@ import torch
 
 from vae.checkpoint import (CheckpointError, list_runs, load_run, read_state_dict, run_dir_for, sanitize_run_name,
                             save_run, unique_run_dir)
-from vae.config import ModelConfig, RunConfig
+from vae.config import DataConfig, ModelConfig, RunConfig
 from vae.models import build_model
 
 
 def _run(tmp_path, name="r"):
     torch.manual_seed(0)
-    cfg = RunConfig(model=ModelConfig(image_size=4, latent_dim=3, hidden=[8]))
+    cfg = RunConfig(model=ModelConfig(image_size=4, latent_dim=3, hidden=[8]), data=DataConfig(image_size=4))
     m = build_model(cfg.model).eval()
     d = tmp_path / name
     save_run(d, m, cfg, [{"epoch": 1, "test_elbo": -3.5}], epoch=1)

@@ -41,3 +41,10 @@ def scrub_paths(text: object) -> str:
 def safe_md(text: object, max_len: int = 300) -> str:
     """Paths scrubbed, then escaped: the one call for a message that may quote data."""
     return escape_md(scrub_paths(text), max_len)
+
+
+def plain_text(text: object, max_len: int = 200) -> str:
+    """For places Streamlit shows as plain text (selectbox options): paths scrubbed,
+    whitespace folded and cut to ``max_len``, nothing escaped (a backslash would show)."""
+    s = _WS.sub(" ", scrub_paths(text)).strip()
+    return s[: max_len - 1] + "…" if len(s) > max_len else s

@@ -12,7 +12,9 @@ import functools
 import json
 import os
 import re
+import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,14 @@ import torch
 
 from .config import ConfigError, RunConfig
 from .models import VAE, build_model
+from .validate import check_data_config, open_regular, parse_history as _parse_history, read_history_file
 
 WEIGHTS, CONFIG, HISTORY, STATUS = "model.safetensors", "config.json", "history.jsonl", "status.json"
 MAX_CONFIG_BYTES = 1 << 20
 MAX_PARAMS = 50_000_000  # ≈200 MB of float32: far above any model this app trains
+MAX_WEIGHTS_BYTES = 8 * MAX_PARAMS + (1 << 20)  # float64 weights of the largest model, plus a header
+# Runs committed with the project: never deleted from the UI, never counted as uploads.
+PROTECTED = frozenset({"digits-default", "shapes-default"})
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -127,15 +133,21 @@ def save_run(run_dir: Path, model: VAE, config: RunConfig, history: list[dict], 
 
 # ---------------------------------------------------------------- reading
 
-def parse_config(raw: bytes | str, source: str = CONFIG) -> RunConfig:
+def parse_config(raw: bytes | str, source: str = CONFIG, *, confined: bool = True) -> RunConfig:
+    """A run's config, validated whole: model, training and dataset settings (see
+    ``vae.validate.check_data_config``; ``confined=False`` only for a data_dir the
+    person at the command line typed themselves)."""
     if len(raw) > MAX_CONFIG_BYTES:
         raise CheckpointError(f"{source} is {len(raw):,} bytes; a config is a few hundred bytes")
     try:
         d = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{source} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{source} is nested too deeply to be a config") from None
     try:
         cfg = RunConfig.from_dict(d)
+        check_data_config(cfg.data, cfg.model, confined=confined)
     except ConfigError as e:
         raise CheckpointError(f"{source}: {e}") from None
     n = count_parameters(cfg)
@@ -150,11 +162,25 @@ def count_parameters(cfg: RunConfig) -> int:
         return sum(p.numel() for p in build_model(cfg.model).parameters())
 
 
+def _read_capped(path: Path, limit: int, what: str) -> bytes:
+    """A regular file's bytes, refusing more than ``limit`` (never a device or fifo)."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise CheckpointError(f"{path.name} is missing: a run folder needs {CONFIG} and {WEIGHTS}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError(f"{path.name} is not a regular file")
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise CheckpointError(f"{path.name} is larger than {limit:,} bytes, too large for {what}")
+    return raw
+
+
 def load_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing: a run folder needs {CONFIG} and {WEIGHTS}")
-    return parse_config(path.read_bytes(), str(path))
+    return parse_config(_read_capped(path, MAX_CONFIG_BYTES, "a config"), CONFIG)
 
 
 def read_state_dict(raw: bytes, source: str) -> dict[str, torch.Tensor]:
@@ -192,9 +218,13 @@ def model_from_state(cfg: RunConfig, state: dict[str, torch.Tensor], source: str
         if tuple(state[k].shape) != tuple(v.shape):
             raise CheckpointError(f"{source}: tensor {k} has shape {tuple(state[k].shape)} but config.json "
                                   f"implies {tuple(v.shape)}")
-        if not state[k].is_floating_point() or not torch.isfinite(state[k]).all():
-            raise CheckpointError(f"{source}: tensor {k} is not finite floating point")
-    model.load_state_dict({k: state[k].to(v.dtype) for k, v in expected.items()})
+        if not state[k].is_floating_point():
+            raise CheckpointError(f"{source}: tensor {k} is not floating point")
+    cast = {k: state[k].to(v.dtype) for k, v in expected.items()}
+    for k, v in cast.items():  # after the cast: 1e300 in float64 is inf in float32
+        if not torch.isfinite(v).all():
+            raise CheckpointError(f"{source}: tensor {k} is not finite (in {expected[k].dtype})")
+    model.load_state_dict(cast)
     return model.eval()
 
 
@@ -218,60 +248,60 @@ def load_run(run_dir: Path | str, device: str = "cpu") -> Run:
         raise CheckpointError(f"run folder {run_dir} does not exist")
     cfg = load_config(run_dir)
     wpath = run_dir / WEIGHTS
-    if not wpath.is_file():
-        raise CheckpointError(f"{wpath} is missing: the run has no saved epoch yet")
-    model = model_from_state(cfg, read_state_dict(wpath.read_bytes(), str(wpath)), str(wpath))
+    raw = _read_capped(wpath, MAX_WEIGHTS_BYTES, "the weights of a model this server loads")
+    model = model_from_state(cfg, read_state_dict(raw, WEIGHTS), WEIGHTS)
     return Run(run_dir, cfg, model.to(device), read_history(run_dir), read_status(run_dir))
 
 
-def parse_history(text: str) -> list[dict]:
-    """Epoch records from history.jsonl text; lines that do not parse are skipped
-    (the history is informative only: weights and config define the run)."""
-    out = []
-    for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
+def parse_history(text: bytes | str) -> list[dict]:
+    """Typed epoch records from history.jsonl content, capped (``vae.validate.parse_history``):
+    lines that do not parse are skipped (the history is informative only: weights and config
+    define the run), known keys hold numbers or None, unknown keys are dropped."""
+    return _parse_history(text)
 
 
 def read_history(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / HISTORY
-    return parse_history(path.read_text(errors="replace")) if path.is_file() else []
+    return read_history_file(Path(run_dir) / HISTORY)
 
 
 def read_status(run_dir: Path) -> dict:
+    f = open_regular(Path(run_dir) / STATUS)
+    if f is None:
+        return {}
     try:
-        d = json.loads((Path(run_dir) / STATUS).read_text())
+        with f:
+            d = json.loads(f.read(MAX_CONFIG_BYTES))
         return d if isinstance(d, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 
 @dataclass
 class RunInfo:
-    """What the run picker shows, read without building the model."""
+    """What the run picker shows, read without building the model. A run that fails
+    validation is listed too, with ``error`` saying why, so the picker never breaks."""
     name: str
     path: Path
     mtime: float
-    dataset: str
-    arch: str
-    latent_dim: int
-    epochs: int
-    test_elbo: float | None
-    state: str
+    dataset: str = ""
+    arch: str = ""
+    latent_dim: int = 0
+    epochs: int = 0
+    test_elbo: float | None = None
+    state: str = ""
+    error: str | None = None  # why the run cannot be used; None when it passed validation
 
     @property
     def label(self) -> str:
+        if self.error is not None:
+            return f"{self.name} · unreadable: {self.error}"
         elbo = f"{self.test_elbo:.1f}" if self.test_elbo is not None else "–"
         return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim} · ELBO {elbo}"
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every run folder under root with a readable config and weights, newest first."""
+    """Every run folder under root (a folder with weights), newest first;
+    those that fail validation carry an ``error`` instead of their figures."""
     root = Path(root or default_runs_root())
     out = []
     if not root.is_dir():
@@ -284,23 +314,132 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
                            for f in (WEIGHTS, CONFIG, HISTORY, STATUS))
         except OSError:
             continue
-        if stamps[0] and (info := _run_info(str(d), stamps)) is not None:
-            out.append(info)
+        if stamps[0]:  # no weights yet (a first epoch still training): not a run
+            out.append(_run_info(str(d), stamps))
     out.sort(key=lambda r: r.mtime, reverse=True)
     return out
 
 
+def check_weights_header(cfg: RunConfig, path: Path) -> None:
+    """Tensor names and shapes in a safetensors file against the model ``cfg`` describes,
+    read from the header only (no tensor data): what the picker can afford for every run."""
+    import stat
+    from safetensors import safe_open
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{WEIGHTS} is not a regular file")
+    if st.st_size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{WEIGHTS} is larger than {MAX_WEIGHTS_BYTES:,} bytes")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(cfg.model).state_dict().items()}
+    try:
+        with safe_open(str(path), "pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception:  # noqa: BLE001 - safetensors raises several types on a corrupt header
+        raise CheckpointError(f"{WEIGHTS} is not a valid safetensors file") from None
+    if shapes != expected:
+        raise CheckpointError(f"{WEIGHTS} does not match {CONFIG} (tensor names or shapes differ)")
+
+
 @functools.lru_cache(maxsize=512)
-def _run_info(path: str, stamps: tuple[float, ...]) -> RunInfo | None:
+def _run_info(path: str, stamps: tuple[float, ...]) -> RunInfo:
     """A run's summary, cached until one of its files changes (stamps are their mtimes):
-    the picker lists every run on every rerun."""
+    the picker lists every run on every rerun. Never raises: a bad run gets an error."""
     d = Path(path)
+    mtime = stamps[0]
     try:
         cfg = load_config(d)
-    except CheckpointError:
-        return None
-    hist = read_history(d)
+        check_weights_header(cfg, d / WEIGHTS)
+        hist = read_history(d)
+        status = read_status(d).get("state", "finished")
+    except Exception as e:  # noqa: BLE001 - one bad run must never break the listing of the others
+        return RunInfo(name=d.name, path=d, mtime=mtime, error=run_error_text(e))
     last = hist[-1] if hist else {}
-    return RunInfo(name=d.name, path=d, mtime=stamps[0], dataset=cfg.data.name, arch=cfg.model.arch,
+    return RunInfo(name=d.name, path=d, mtime=mtime, dataset=cfg.data.name, arch=cfg.model.arch,
                    latent_dim=cfg.model.latent_dim, epochs=len(hist), test_elbo=last.get("test_elbo"),
-                   state=read_status(d).get("state", "finished"))
+                   state=status if isinstance(status, str) else "unknown")
+
+
+def run_error_text(e: BaseException, max_len: int = 160) -> str:
+    """A one-line reason for a run's failure, without server paths."""
+    text = " ".join(str(e).split()) if isinstance(e, (CheckpointError, ConfigError)) else type(e).__name__
+    text = re.sub(r"(?<![\w.~-])(?:/[^\s/'\"]+){2,}/?", "‹path›", text)
+    return text[:max_len - 1] + "…" if len(text) > max_len else text
+
+
+# ---------------------------------------------------------------- uploads: quota and delete
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(0, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def upload_quota() -> tuple[int, int]:
+    """(runs, bytes) this server keeps of uploaded runs: ``$VAE_MAX_UPLOADED_RUNS``
+    (default 50) and ``$VAE_MAX_UPLOADED_MB`` (default 1000)."""
+    return _env_int("VAE_MAX_UPLOADED_RUNS", 50), _env_int("VAE_MAX_UPLOADED_MB", 1000) << 20
+
+
+def is_upload(run_dir: Path) -> bool:
+    return read_status(run_dir).get("origin") == "upload"
+
+
+def folder_bytes(run_dir: Path) -> int:
+    total = 0
+    for p in Path(run_dir).iterdir():
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def upload_usage(root: Path | None = None) -> tuple[int, int]:
+    """(number, bytes) of uploaded runs under root."""
+    root = Path(root or default_runs_root())
+    n = size = 0
+    if root.is_dir():
+        for d in root.iterdir():
+            if not d.name.startswith(".") and d.is_dir() and is_upload(d):
+                n += 1
+                size += folder_bytes(d)
+    return n, size
+
+
+def can_delete(run_dir: Path) -> str | None:
+    """None if the run may be deleted from the UI, else why not."""
+    run_dir = Path(run_dir)
+    if run_dir.name in PROTECTED:
+        return "it ships with the project"
+    status = read_status(run_dir)
+    pid = status.get("pid")
+    if status.get("state") == "running" and isinstance(pid, int) and pid > 0:
+        try:
+            os.kill(pid, 0)
+            return "it is training"
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            return "it is training"
+    return None
+
+
+def delete_run(name: str, root: Path | None = None) -> None:
+    """Delete a user's run folder (uploaded or trained); never a protected one. The folder
+    is first renamed to a hidden name, so it leaves the picker at once, then removed."""
+    root = Path(root or default_runs_root()).resolve()
+    path = run_dir_for(name, root)
+    if path.name != name or not path.is_dir() or path.is_symlink():
+        raise CheckpointError(f"there is no run {sanitize_run_name(name)!r} to delete")
+    why = can_delete(path)
+    if why:
+        raise CheckpointError(f"run {path.name!r} cannot be deleted: {why}")
+    trash = root / f".deleted-{uuid.uuid4().hex}"
+    try:
+        path.rename(trash)
+    except OSError as e:
+        raise CheckpointError(f"could not delete run {path.name!r} ({e.strerror})") from None
+    shutil.rmtree(trash, ignore_errors=True)

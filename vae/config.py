@@ -24,6 +24,8 @@ MAX_LAYERS = 8
 MAX_CHANNELS = 3
 CONV_SIZES = (28, 32, 64)
 MAX_MLP_PIXELS = 64 * 64 * 3
+DATASET_NAMES = ("digits", "shapes", "mnist", "fashion-mnist", "folder")
+MAX_IMAGE_SIZE = 64
 
 
 class ConfigError(ValueError):
@@ -48,7 +50,7 @@ class ModelConfig:
         _check(self.obs_var in ("learned", "fixed"), f"obs_var must be 'learned' or 'fixed', not {self.obs_var!r}")
         _check_int(self.in_channels, "in_channels", 1, MAX_CHANNELS)
         _check(self.in_channels in (1, 3), f"in_channels must be 1 or 3, not {self.in_channels}")
-        _check_int(self.image_size, "image_size", 2, 64)
+        _check_int(self.image_size, "image_size", 2, MAX_IMAGE_SIZE)
         _check_int(self.latent_dim, "latent_dim", 1, MAX_LATENT_DIM)
         _check(isinstance(self.hidden, (list, tuple)) and 1 <= len(self.hidden) <= MAX_LAYERS,
                f"hidden must be a list of 1 to {MAX_LAYERS} layer widths, not {self.hidden!r}")
@@ -99,6 +101,21 @@ class DataConfig:
     channels: int | None = None  # folder only: 1 or 3
     max_items: int | None = None  # cap on images per split (shapes: total generated)
 
+    def validate(self) -> "DataConfig":
+        """Types and ranges only; ``vae.validate.check_data_config`` adds the data roots,
+        the match with the model and the server's limits."""
+        _check(isinstance(self.name, str) and self.name in DATASET_NAMES,
+               f"unknown dataset {str(self.name)[:40]!r}; valid names are: {', '.join(DATASET_NAMES)}")
+        _check(self.data_dir is None or (isinstance(self.data_dir, str) and 0 < len(self.data_dir) <= 4096),
+               "data_dir must be a path or null")
+        if self.image_size is not None:
+            _check_int(self.image_size, "data.image_size", 2, MAX_IMAGE_SIZE)
+        _check(self.channels in (None, 1, 3) and not isinstance(self.channels, bool),
+               "data.channels must be 1, 3 or null")
+        if self.max_items is not None:
+            _check_int(self.max_items, "data.max_items", 1, 10**9)
+        return self
+
 
 @dataclass
 class RunConfig:
@@ -118,8 +135,10 @@ class RunConfig:
         _check(fmt == FORMAT, f"unknown config format {fmt!r}; expected {FORMAT!r}")
         _check(isinstance(d.get("model"), dict), "config has no 'model' section")
         model = _build(ModelConfig, d["model"]).validate()
+        _check(isinstance(d.get("train") or {}, dict), "config's 'train' section must be an object")
         train = _build(TrainConfig, d.get("train") or {}).validate()
-        data = _build(DataConfig, d.get("data") or {})
+        _check(isinstance(d.get("data") or {}, dict), "config's 'data' section must be an object")
+        data = _build(DataConfig, d.get("data") or {}).validate()
         return cls(model=model, train=train, data=data)
 
     def to_argv(self) -> list[str]:
@@ -161,7 +180,7 @@ def _check(ok: bool, msg: str) -> None:
 
 def _check_int(v, name: str, lo: int, hi: int) -> None:
     _check(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an integer, not {v!r}")
-    _check(lo <= v <= hi, f"{name} must be between {lo} and {hi}, not {v}")
+    _check(lo <= v <= hi, f"{name} must be between {lo} and {hi}, not {v if abs(v) < 10**12 else 'a huge number'}")
 
 
 # ---------------------------------------------------------------- command-line flags

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "folder")
+from .config import DATASET_NAMES as DATASETS  # one list of names for configs and loaders
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 SHAPE_CLASSES = ["square", "ellipse", "triangle"]

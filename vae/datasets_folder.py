@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import torch
 from PIL import Image
 
 from .data import DataError, Dataset, DataSplits, split_fixed
+from .validate import open_regular, zip_entry_count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 DEFAULT_IMAGE_SIZE = 28
@@ -54,8 +56,12 @@ def load_folder(data_dir: str | os.PathLike | None, *, image_size: int | None = 
     if data_dir is None or str(data_dir) == "":
         raise DataError("the folder dataset needs a path to a folder or .zip of images: pass --data-dir")
     path = Path(data_dir).expanduser()
-    if not path.exists():
-        raise DataError(f"folder {path} does not exist")
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        raise DataError(f"folder {path} does not exist") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):  # a device, fifo or socket is never read
+        raise DataError(f"{path} is neither a folder nor a .zip file")
     size = DEFAULT_IMAGE_SIZE if image_size is None else int(image_size)
     rgb = channels == 3
 
@@ -89,7 +95,7 @@ def load_folder(data_dir: str | os.PathLike | None, *, image_size: int | None = 
     ds = Dataset(x, y, class_names)
     train_idx, test_idx = split_fixed(n)
     k = len(class_names)
-    source = f"folder {path} ({n:,} images, {k} {'class' if k == 1 else 'classes'}"
+    source = f"folder {path.name} ({n:,} images, {k} {'class' if k == 1 else 'classes'}"  # no server path
     source += f", {skipped:,} unreadable files skipped)" if skipped else ")"
     return DataSplits("folder", ds.subset(train_idx), ds.subset(test_idx), skipped=skipped, source=source)
 
@@ -145,34 +151,48 @@ def _open_entries(path: Path) -> Iterator[tuple[list[_Entry], int]]:
     if path.is_dir():
         yield _list_dir(path), 0
         return
-    if not zipfile.is_zipfile(path):
+    f = open_regular(path)  # never a device: is_zipfile would read /dev/zero to the end
+    if f is None:
         raise DataError(f"{path} is neither a folder nor a valid .zip file")
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise DataError(f"cannot open {path} as a zip file: {e}") from None
-    with zf:
-        yield _list_zip(zf, path)
+    with f:
+        count = zip_entry_count(f)  # from the end record, before zipfile parses every entry
+        if count is None:
+            raise DataError(f"{path} is neither a folder nor a valid .zip file")
+        if count > MAX_ZIP_MEMBERS:
+            raise DataError(f"{path} has {count:,} members, more than the limit of {MAX_ZIP_MEMBERS:,}")
+        try:
+            f.seek(0)
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise DataError(f"cannot open {path} as a zip file: {e}") from None
+        with zf:
+            yield _list_zip(zf, path)
 
 
 def _list_dir(root: Path) -> list[_Entry]:
     entries = []
+    real_root = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root):  # does not follow directory symlinks: no loops
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # e.g. .ipynb_checkpoints copies
         for fname in filenames:
             if fname.startswith(".") or not _is_image_name(fname):
                 continue
             full = Path(dirpath) / fname
+            if full.is_symlink() and not os.path.realpath(full).startswith(real_root + os.sep):
+                continue  # a link out of the folder is not one of its images
             parts = list(full.relative_to(root).parts)
             entries.append(_Entry("/".join(parts), _label(parts), lambda p=full: _read_file(p)))
     return sorted(entries, key=lambda e: e.relpath)
 
 
 def _read_file(p: Path) -> bytes | None:
+    fh = open_regular(p)  # a fifo or device named like an image is skipped, never waited on
+    if fh is None:
+        return None
     try:
-        if not 0 < p.stat().st_size <= MAX_FILE_BYTES:
-            return None
-        with open(p, "rb") as fh:
+        with fh:
+            if not 0 < os.fstat(fh.fileno()).st_size <= MAX_FILE_BYTES:
+                return None
             data = fh.read(MAX_FILE_BYTES + 1)  # the file may grow after stat
     except OSError:
         return None

@@ -136,13 +136,19 @@ def _kind(magic: int) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
+    from .validate import open_regular
+    raw = open_regular(path)  # a device or fifo under an IDX name is never read
+    if raw is None:
+        raise DataError(f"file {path} is not a regular file")
     try:
-        if not path.name.endswith(".gz"):
-            if path.stat().st_size > MAX_IDX_BYTES:
-                raise DataError(f"file {path} is larger than {MAX_IDX_BYTES:,} bytes; not an MNIST file")
-            return path.read_bytes()
-        with gzip.open(path, "rb") as fh:
-            data = fh.read(MAX_IDX_BYTES + 1)
+        with raw:
+            if not path.name.endswith(".gz"):
+                data = raw.read(MAX_IDX_BYTES + 1)
+                if len(data) > MAX_IDX_BYTES:
+                    raise DataError(f"file {path} is larger than {MAX_IDX_BYTES:,} bytes; not an MNIST file")
+                return data
+            with gzip.open(raw, "rb") as fh:
+                data = fh.read(MAX_IDX_BYTES + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise DataError(f"file {path} is not a valid gzip file ({e}); it may be corrupt or a partial "
                         f"download: delete it and try again") from None

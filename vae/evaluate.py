@@ -12,16 +12,31 @@ import sys
 
 def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None = None,
                  iwae_k: int = 0, max_items: int | None = None, seed: int = 0) -> dict:
-    """All test-split figures for a run folder, as a dict of plain numbers."""
+    """All test-split figures for a run folder, as a dict of plain numbers.
+
+    The run is validated whole by ``load_run`` (its config's data_dir must lie under
+    VAE_DATA_ROOTS); a ``data_dir`` passed here is the caller's own choice and is only
+    checked to be a folder or file. Raises CheckpointError, DataError or ValueError."""
     import torch
 
     from .checkpoint import load_run
-    from .data import load_dataset
+    from .config import ConfigError
+    from .data import DATASETS, DataError, load_dataset
     from .objectives import mutual_information
     from .trainer import encode_all, evaluate_split
+    from .validate import check_data_dir, max_items_limit
 
     run = load_run(run_dir)
     d = run.config.data
+    try:
+        if dataset is not None and dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {dataset!r}; valid names are: {', '.join(DATASETS)}")
+        if data_dir:
+            check_data_dir(data_dir, confined=False, zip_ok=(dataset or d.name) == "folder")
+        if max_items is not None and not 1 <= max_items <= max_items_limit():
+            raise ConfigError(f"--max-items must be between 1 and {max_items_limit():,} (VAE_MAX_ITEMS)")
+    except ConfigError as e:
+        raise DataError(str(e)) from None
     splits = load_dataset(dataset or d.name, data_dir or d.data_dir, image_size=d.image_size,
                           channels=d.channels, max_items=max_items if max_items is not None else d.max_items)
     x = splits.test.x

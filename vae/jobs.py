@@ -196,6 +196,12 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
         raise JobError(str(e)) from None
     if form["dataset"] == "folder" and not form.get("data_dir") and not form.get("upload"):
         raise JobError("the folder dataset needs a data folder or an uploaded zip of images")
+    if form.get("data_dir") and not form.get("upload"):  # a path from the form is confined to VAE_DATA_ROOTS
+        from .validate import check_data_dir
+        try:
+            check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder", must_exist=False)
+        except ConfigError as e:
+            raise JobError(str(e)) from None
     args = [f"--dataset={form['dataset']}", f"--arch={form['arch']}", f"--latent-dim={form['latent_dim']}",
             "--hidden", *map(str, hidden), f"--likelihood={form['likelihood']}", f"--beta={form['beta']}",
             f"--kl-warmup={form['kl_warmup']}", f"--free-bits={form['free_bits']}", f"--epochs={form['epochs']}",

@@ -64,13 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError, load_dataset
     from .models import build_model
     from .trainer import fit, resolve_device
+    from .validate import check_data_config, check_data_dir
 
     out = Path(args.out)
     if (out / CONFIG).exists() or (out / WEIGHTS).exists():
         return _fail(f"{out} already holds a run; choose another --out (runs are never overwritten)",
                      EXIT_USAGE, args.json)
-    data_cfg = DataConfig(name=args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-                          channels=args.channels, max_items=args.max_items)
+    # The run's dataset settings are checked before any data is read (an image size or item
+    # count beyond the limits would otherwise be allocated first). A --data-dir typed here is
+    # the user's own choice: checked to be a folder or file, not confined to VAE_DATA_ROOTS.
+    data_cfg = DataConfig(name=str(args.dataset).strip().lower().replace("_", "-"), data_dir=args.data_dir,
+                          image_size=args.image_size, channels=args.channels, max_items=args.max_items)
+    try:
+        check_data_config(data_cfg, None, confined=False)
+    except ConfigError as e:
+        return _fail(str(e), EXIT_USAGE, args.json)
     try:
         train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
                                 kl_warmup=args.kl_warmup, free_bits=args.free_bits, mc_samples=args.mc_samples,
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RuntimeError) as e:
         return _fail(str(e), EXIT_USAGE, args.json)
     try:
-        splits = load_dataset(args.dataset, args.data_dir, image_size=args.image_size, channels=args.channels,
+        splits = load_dataset(data_cfg.name, args.data_dir, image_size=args.image_size, channels=args.channels,
                               max_items=args.max_items)
     except DataError as e:
         return _fail(str(e), EXIT_USAGE, args.json)
@@ -89,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                                 hidden=args.hidden or ModelConfig().hidden, likelihood=args.likelihood,
                                 obs_var=args.obs_var, obs_std=args.obs_std).validate()
         cfg = RunConfig(model=model_cfg, train=train_cfg, data=data_cfg)
+        check_data_config(cfg.data, cfg.model, confined=False)
         n_params = count_parameters(cfg)
         if n_params > MAX_PARAMS:
             raise ConfigError(f"the model would have {n_params:,} parameters; the limit is {MAX_PARAMS:,}")

@@ -1,0 +1,235 @@
+"""The rules a run must pass before the server uses it: config with its dataset part,
+weights and history. One set of rules for every way in (upload, run picker, CLI, trainer);
+``vae.checkpoint`` applies them (``parse_config``, ``model_from_state``, ``parse_history``).
+
+Data paths. A ``data_dir`` read from a run's ``config.json`` (uploaded, or found by the
+picker) must lie under one of the allowed roots, ``$VAE_DATA_ROOTS`` (os.pathsep-separated;
+default: ``data/`` beside ``vae/`` and ``<checkpoints>/.uploads``), and be a regular folder
+or file: never a device, fifo or socket. A path outside the roots gets one message whether
+it exists or not, so errors are no oracle for the server's files. A path typed on the
+command line (``--data-dir``) by the person running it is theirs to choose: it is checked
+for its type, not confined (``confined=False``).
+
+Limits come from the environment and are read on each call, never at import time.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import stat
+import struct
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from .config import DATASET_NAMES, ConfigError, DataConfig, ModelConfig
+
+NATIVE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
+NOT_ALLOWED = "not an allowed data folder"
+MAX_HISTORY_LINES = 10_000  # a history holds one line per epoch
+MAX_HISTORY_BYTES = 8 << 20  # ≈ 10,000 epochs of a 512-dimensional kl_per_dim
+MAX_DATA_DIR_CHARS = 4096
+
+# history.jsonl: known keys and their types; everything else is dropped.
+HISTORY_NUMBERS = ("train_elbo", "train_rec", "train_kl", "test_elbo", "test_rec", "test_kl", "beta", "seconds")
+HISTORY_INTS = ("active_units",)
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def max_items_limit() -> int:
+    """``$VAE_MAX_ITEMS``: images per split a request may load (default 70,000)."""
+    return _env_int("VAE_MAX_ITEMS", 70_000)
+
+
+def data_roots() -> list[Path]:
+    """The folders a run's ``data_dir`` may point into, resolved."""
+    env = os.environ.get("VAE_DATA_ROOTS", "").strip()
+    if env:
+        roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    else:
+        from .checkpoint import default_runs_root
+        roots = [Path(__file__).resolve().parents[1] / "data", default_runs_root() / ".uploads"]
+    return [Path(os.path.realpath(r)) for r in roots]
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_data_dir(data_dir: str | os.PathLike, *, confined: bool = True, zip_ok: bool = True,
+                   must_exist: bool = True) -> Path:
+    """``data_dir`` as a path the loaders may read, or ConfigError.
+
+    confined: the path must resolve (symlinks followed) under ``data_roots()``; if not,
+    the message is the same whether or not it exists. Under the roots (or unconfined),
+    it must be a folder, or a regular file when ``zip_ok``; it may be missing only when
+    not ``must_exist`` (a folder the MNIST loader will download into)."""
+    s = str(data_dir)
+    if not s or len(s) > MAX_DATA_DIR_CHARS or "\0" in s:
+        raise ConfigError(f"data_dir: {NOT_ALLOWED}")
+    path = Path(s).expanduser()
+    if confined:
+        real = Path(os.path.realpath(path))
+        if not any(_under(real, r) for r in data_roots()):
+            raise ConfigError(f"data_dir: {NOT_ALLOWED} (the server reads data only under VAE_DATA_ROOTS)")
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        if not must_exist:
+            return path
+        raise ConfigError(f"data_dir {s!r} does not exist") from None
+    if stat.S_ISDIR(st.st_mode) or (zip_ok and stat.S_ISREG(st.st_mode)):
+        return path
+    kind = "a folder or a .zip file" if zip_ok else "a folder"
+    raise ConfigError(f"data_dir {s!r} is not {kind}")
+
+
+def check_data_config(data: DataConfig, model: ModelConfig | None = None, *, confined: bool = True) -> DataConfig:
+    """The dataset part of a run: a known dataset, an allowed data folder, and images of
+    the model's shape within the server's limits. Raises ConfigError."""
+    data.validate()
+    if data.max_items is not None and data.max_items > max_items_limit():
+        raise ConfigError(f"data.max_items is {data.max_items:,}; this server loads at most "
+                          f"{max_items_limit():,} images per split (VAE_MAX_ITEMS)")
+    if model is not None:
+        size = data.image_size if data.image_size is not None else NATIVE_SIZE[data.name]
+        if size != model.image_size:
+            raise ConfigError(f"the dataset's images are {size}×{size} but the model expects "
+                              f"{model.image_size}×{model.image_size}")
+        channels = data.channels if data.channels is not None else 1
+        if channels != model.in_channels:
+            raise ConfigError(f"the dataset's images have {channels} channel(s) but the model expects "
+                              f"{model.in_channels}")
+    if data.name == "folder" and not data.data_dir:
+        raise ConfigError("the folder dataset needs a data_dir")
+    if data.data_dir is not None and data.name in ("folder", "mnist", "fashion-mnist"):
+        check_data_dir(data.data_dir, confined=confined, zip_ok=data.name == "folder",
+                       must_exist=confined or data.name == "folder")
+    return data
+
+
+# ---------------------------------------------------------------- history
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def history_record(rec) -> dict | None:
+    """One typed epoch record, or None when it has no usable epoch number. Known keys keep
+    a finite number (else None); ``kl_per_dim`` a list of numbers; other keys are dropped."""
+    if not isinstance(rec, dict):
+        return None
+    ep = rec.get("epoch")
+    if isinstance(ep, bool) or not isinstance(ep, int) or not 1 <= ep <= 10_000_000:
+        return None
+    out: dict = {"epoch": ep}
+    for k in HISTORY_NUMBERS:
+        if k in rec:
+            out[k] = _number(rec[k])
+    for k in HISTORY_INTS:
+        if k in rec:
+            v = rec[k]
+            out[k] = v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1_000_000 else None
+    kl = rec.get("kl_per_dim")
+    if isinstance(kl, list) and len(kl) <= 4096:
+        vals = [_number(v) for v in kl]
+        out["kl_per_dim"] = vals if all(v is not None for v in vals) else None
+    elif "kl_per_dim" in rec:
+        out["kl_per_dim"] = None
+    return out
+
+
+def parse_history_lines(lines: Iterable[str | bytes]) -> list[dict]:
+    """Typed records from history lines, at most ``MAX_HISTORY_LINES`` lines and
+    ``MAX_HISTORY_BYTES`` read; lines that do not parse or have no epoch are skipped, and
+    an epoch seen again replaces its earlier record (one record per epoch, in order)."""
+    by_epoch: dict[int, dict] = {}
+    total = 0
+    for n, line in enumerate(lines):
+        total += len(line)
+        if n >= MAX_HISTORY_LINES or total > MAX_HISTORY_BYTES:
+            break
+        try:
+            rec = history_record(json.loads(line))
+        except (ValueError, RecursionError):
+            continue
+        if rec is not None:
+            by_epoch.pop(rec["epoch"], None)
+            by_epoch[rec["epoch"]] = rec
+    return sorted(by_epoch.values(), key=lambda r: r["epoch"])
+
+
+def _lines(f: IO[bytes]) -> Iterator[bytes]:
+    """Lines of a binary stream, never more than ``MAX_HISTORY_BYTES`` read in all."""
+    left = MAX_HISTORY_BYTES + 1
+    while left > 0:
+        line = f.readline(left)
+        if not line:
+            return
+        left -= len(line)
+        yield line
+
+
+def parse_history(raw: bytes | str) -> list[dict]:
+    """Typed records from history.jsonl content (see ``parse_history_lines``)."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    return parse_history_lines(_lines(io.BytesIO(raw)))
+
+
+def read_history_file(path: Path) -> list[dict]:
+    """Like ``parse_history`` on a file, reading no more than the caps allow."""
+    f = open_regular(path)
+    if f is None:
+        return []
+    with f:
+        return parse_history_lines(_lines(f))
+
+
+def open_regular(path: Path) -> IO[bytes] | None:
+    """``path`` opened for reading if it is a regular file (a fifo or device is never
+    waited on or read), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        return None
+    return f
+
+
+# ---------------------------------------------------------------- zip archives
+
+def zip_entry_count(f: IO[bytes]) -> int | None:
+    """The number of entries a zip's end-of-central-directory record declares (zip64
+    aware), read from the end of the file before anything parses the central directory.
+    None when there is no such record (not a zip)."""
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    tail_len = min(size, 22 + 65535)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    i = tail.rfind(b"PK\x05\x06")
+    if i < 0 or len(tail) - i < 22:
+        return None
+    count = struct.unpack("<H", tail[i + 10:i + 12])[0]
+    if count == 0xFFFF and i >= 20 and tail[i - 20:i - 16] == b"PK\x06\x07":
+        off = struct.unpack("<Q", tail[i - 12:i - 4])[0]
+        if off + 56 <= size:
+            f.seek(off)
+            rec = f.read(56)
+            if rec[:4] == b"PK\x06\x06":
+                count = struct.unpack("<Q", rec[32:40])[0]
+    return count
