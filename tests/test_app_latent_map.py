@@ -98,6 +98,30 @@ def test_tsne_view(at):
     at.selectbox(key="lm_method_10").set_value("pca").run()
 
 
+def test_an_over_limit_perplexity_in_session_state_is_refused_with_the_limit(at):
+    at.session_state["lm_perplexity"] = 500  # what a crafted session or a stale widget could send
+    at.selectbox(key="lm_method_10").set_value("tsne").run()
+    assert not at.exception, at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "perplexity of 500 refused" in warning and "at most 100" in warning
+    assert at.slider(key="lm_perplexity").max == 100 and at.slider(key="lm_perplexity").value == 100
+    assert "Click a point" in _text(at)  # the map was drawn at the allowed value
+    at.session_state["lm_perplexity"] = 30
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+
+
+def test_tsne_point_cap_bounds_the_slider_and_refuses_more(monkeypatch):
+    monkeypatch.setenv("VAE_MAX_TSNE_POINTS", "200")
+    app = _open()
+    assert app.slider(key="lm_cap_test_360").max == 360  # PCA is not limited by the t-SNE cap
+    app.selectbox(key="lm_method_10").set_value("tsne").run()
+    assert not app.exception, app.exception
+    assert app.slider(key="lm_cap_test_360").max == 200
+    assert any("VAE_MAX_TSNE_POINTS" in w.value for w in app.warning), [w.value for w in app.warning]
+    assert "Showing **200 of 360** test images" in _text(app)
+    assert not any(n.label == "t-SNE seed" for n in app.number_input)  # no knob that only multiplies fits
+
+
 def test_send_to_traversals(at):
     at.number_input(key="lm_index").set_value(9).run()
     next(b for b in at.button if b.label == "Start a traversal here").click().run()
