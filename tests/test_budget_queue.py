@@ -100,3 +100,8 @@ def test_stop_drops_a_waiting_task_and_stops_a_running_one():
     assert second.state == "stopped" and q.waiting == 0
     first.stop()
     assert first.wait(10) and first.state == "stopped"
+
+
+def test_the_shared_queue_is_one_per_process():
+    from vae.work_queue import shared_queue
+    assert shared_queue() is shared_queue()

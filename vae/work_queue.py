@@ -71,6 +71,7 @@ class Task:
         except Exception as e:  # reported to the UI; failed work must not take the server down
             self.error, self.state = f"{type(e).__name__}: {e}", "failed"
         finally:
+            self._fn = None  # let go of what the work held (models, data): only the result is kept
             self._done.set()
 
 
@@ -164,3 +165,16 @@ class WorkQueue:
         done = [k for k, t in self._tasks.items() if t.done]
         for k in done[:max(0, len(done) - self.keep_done)]:
             del self._tasks[k]
+
+
+_SHARED: WorkQueue | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_queue() -> WorkQueue:
+    """The server's one queue, made on first use (its limits read from the environment then)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = WorkQueue()
+        return _SHARED
