@@ -1,6 +1,7 @@
 """Latent map: where the data lands in latent space; click a point to see what the model makes of it."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,11 +10,13 @@ import torch
 
 from pages.common import START_KEY, encoded, require_run, run_dataset, run_key, show_grid, show_image
 from ui.text import safe_md
-from vae.budget import TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, limit_int, max_perplexity
+from vae.budget import (BACKGROUND_JOBS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, check_tsne, limit_int,
+                        max_perplexity)
 from vae.checkpoint import Run
 from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
                             selection_images)
 from vae.projection import Projection, PointTerms, colour_values, most_varied_dim, point_terms, project, stratified_cap
+from vae.work_queue import shared_queue
 
 CHART_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}
@@ -48,6 +51,35 @@ def _subsample(_labels: np.ndarray, key: tuple, split: str, cap: int) -> np.ndar
 def _projection(_mu: np.ndarray, key: tuple, split: str, cap: int, method: str, perplexity: float) -> Projection:
     # t-SNE uses as many threads as the frame gives torch (VAE_TORCH_THREADS): a shared server's budget.
     return project(_mu, method, perplexity=perplexity, seed=TSNE_SEED, threads=torch.get_num_threads())
+
+
+def tsne_task(mu: np.ndarray, key: tuple, split: str, cap: int, perplexity: float):
+    """The t-SNE fit (up to ~30 s at the caps) as a task on the server's one work queue, shared by every
+    session asking for the same run, split, cap and perplexity; refused at once past the budget."""
+    check_tsne(len(mu), perplexity)
+    tkey = ("tsne", key, split, cap, perplexity)
+    q = shared_queue()
+    task = q.get(tkey)
+    if task is None:
+        threads = torch.get_num_threads()  # the frame's per-operation budget (VAE_TORCH_THREADS)
+        task = q.submit(tkey, lambda progress, should_stop: project(mu, "tsne", perplexity=perplexity,
+                                                                    seed=TSNE_SEED, threads=threads))
+    return task
+
+
+@st.fragment(run_every=1.0)
+def wait_for(tkey: tuple, what: str) -> None:
+    """Where a background fit stands; the whole page reruns once it is done."""
+    task = shared_queue().get(tkey)
+    if task is None or task.done:
+        st.rerun()
+    pos = task.position
+    if pos:
+        st.info(f"{what}: waiting for the server's background worker, position {pos} in the queue (at most "
+                f"{limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).", icon=":material/hourglass_top:")
+    else:
+        st.info(f"{what}: running in the background for {time.time() - task.submitted:.0f} s; the map appears when "
+                "it is done (up to half a minute at the largest settings).", icon=":material/hourglass_top:")
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
@@ -230,10 +262,20 @@ mu, logvar = encoded(run, key, view.split)
 labels = ds.y.numpy()
 idx = _subsample(labels, key, view.split, view.cap)
 
-spinner = f"Running t-SNE on {len(idx):,} points…" if view.method == "tsne" else "Projecting…"
 try:
-    with st.spinner(spinner):
-        proj = _projection(mu[idx], key, view.split, view.cap, view.method, view.perplexity)
+    if view.method == "tsne":
+        task = tsne_task(mu[idx], key, view.split, view.cap, view.perplexity)
+        if not task.done:
+            wait_for(task.key, f"t-SNE of {len(idx):,} points at perplexity {view.perplexity:g}")
+            st.stop()
+        if task.error:
+            raise ValueError(task.error)
+        if task.result is None:
+            raise ValueError("the fit was stopped; change a setting or reload to start it again")
+        proj = task.result
+    else:
+        with st.spinner("Projecting…"):
+            proj = _projection(mu[idx], key, view.split, view.cap, view.method, view.perplexity)
 except BudgetError as e:
     st.error(f"This projection was refused: {safe_md(e)}")
     st.stop()
