@@ -47,7 +47,7 @@ def compute_rows() -> list[list]:
                    key=lambda c: estimator_work(p, *c))
     xb = pick_batch(load_dataset("digits").test.x, b)
     t = median_time(lambda: gradient_study(run.model, xb, mc, k), 1)
-    rows.append([f"study at the budget: B={b}, K={k}, L∈{{{",".join(map(str, mc))}}} ({estimator_work(p, b, k, mc):.2g} of "
+    rows.append([f"study at the budget: B={b}, K={k}, L∈{{{','.join(map(str, mc))}}} ({estimator_work(p, b, k, mc):.2g} of "
                  f"{ESTIMATOR_WORK.value():.2g})", f"{t:.3f} s", "(info)", ""])
     t = median_time(lambda: toy_estimates(1.0, 0.5, 0.0, 1, 2000), 10)
     rows.append(["1-D example, 2000 estimates × 3", f"{t:.3f} s", "≤ 0.5 s", t <= 0.5])
