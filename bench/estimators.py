@@ -38,6 +38,17 @@ def compute_rows() -> list[list]:
         rows.append([f"{K} estimates, {est}, L={L}, B={BATCH} (digits-default)", f"{t:.3f} s", "≤ 5 s", t <= 5])
     t = median_time(lambda: gradient_study(run.model, x, (1, 4, 16), K), 2)
     rows.append([f"full study: 3 estimators × L∈{{1,4,16}} × {K}", f"{t:.3f} s", "≤ 15 s", t <= 15])
+    # The largest study the page's form can send within the budget (VAE_MAX_ESTIMATOR_WORK) on this run.
+    from vae.budget import ESTIMATOR_WORK, estimator_work
+    p = sum(q.numel() for q in run.model.parameters())
+    combos = [(b, k, mc) for b in (8, 16, 32, 64, 128) for k in (20, 50, 100, 200, 400)
+              for mc in ((1,), (1, 4, 16), (1, 2, 4, 8, 16, 32, 64))]
+    b, k, mc = max((c for c in combos if estimator_work(p, *c) <= ESTIMATOR_WORK.value()),
+                   key=lambda c: estimator_work(p, *c))
+    xb = pick_batch(load_dataset("digits").test.x, b)
+    t = median_time(lambda: gradient_study(run.model, xb, mc, k), 1)
+    rows.append([f"study at the budget: B={b}, K={k}, L∈{{{','.join(map(str, mc))}}} ({estimator_work(p, b, k, mc):.2g} of "
+                 f"{ESTIMATOR_WORK.value():.2g})", f"{t:.3f} s", "(info)", ""])
     t = median_time(lambda: toy_estimates(1.0, 0.5, 0.0, 1, 2000), 10)
     rows.append(["1-D example, 2000 estimates × 3", f"{t:.3f} s", "≤ 0.5 s", t <= 0.5])
     return rows
@@ -48,11 +59,16 @@ def rerun_row() -> list:
     at = app_test(timeout=180)
     at.run()
     at.switch_page("pages/estimators.py").run()
-    next(b for b in at.button if b.label == "Run comparison").click().run()  # warm-up: computes, then cached
-    if at.exception:
-        raise RuntimeError(f"the estimators page raised: {at.exception}")
+    next(b for b in at.button if b.label == "Run comparison").click().run()  # queued; returns at once
+    import time
+    end = time.monotonic() + 180
+    while not any(m.label.startswith("Score / reparam") for m in at.metric) and time.monotonic() < end:
+        if at.exception:
+            raise RuntimeError(f"the estimators page raised: {at.exception}")
+        time.sleep(0.5)
+        at.run()  # what the page's polling fragment does; the result is then held by the work queue
     t = median_time(lambda: at.run(), 10)
-    return ["estimators page rerun with results (AppTest, cached)", f"{t:.3f} s", "≤ 1 s", t <= 1.0]
+    return ["estimators page rerun with results (AppTest, held by the queue)", f"{t:.3f} s", "≤ 1 s", t <= 1.0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,6 @@
 measured on the current run, on a 1-D example with a known answer, and in training."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -12,18 +10,24 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages.common import require_run, run_dataset, run_key
+from ui.text import safe_md
+from vae.budget import BACKGROUND_JOBS, BudgetError, check_estimators, limit_int
 from vae.data import DataError, load_dataset
 from vae.analysis.estimators import BASELINE_LABELS, BASELINES, ESTIMATORS, LABELS, gradient_study, pick_batch
 from vae.analysis.estimators_toy import toy_estimates
-from vae.estimators_train import CompareConfig, ComparisonJob, curve_rows
+from vae.estimators_train import CompareConfig, compare_training, curve_rows
+from vae.work_queue import Task, shared_queue
 
 COLORS = {LABELS["reparam"]: "#1f77b4", LABELS["score"]: "#d62728", LABELS["score_baseline"]: "#ff7f0e"}
 SETTINGS_KEY = "estimators_settings"  # the lab settings last submitted (per user)
 TRAIN_KEY = "estimators_train_cfg"  # the CompareConfig of the training comparison last started
-MAX_JOBS = 6
+LAB_SEED = 0  # fixed: a seed knob would only multiply cached studies
+BATCHES, ESTIMATES, MCS = [8, 16, 32, 64, 128], [20, 50, 100, 200, 400], [1, 2, 4, 8, 16, 32, 64]
 
 run = require_run()
 splits = run_dataset(run)
+N_PARAMS = sum(p.numel() for p in run.model.parameters())  # the lab's budget scales with these
+N_PHI = sum(p.numel() for p in run.model.encoder_parameters())
 
 st.title("Gradient estimators")
 st.caption("Why VAEs use the reparameterization trick: measure the variance of the score-function (REINFORCE) "
@@ -52,33 +56,90 @@ tab_model, tab_toy, tab_train = st.tabs(["Your model", "1-D worked example", "Tr
 
 # ------------------------------------------------------------------ your model
 
+def _fits(batch: int, k: int, mc: tuple[int, ...]) -> bool:
+    try:
+        check_estimators(N_PARAMS, N_PHI, batch, k, mc, len(ESTIMATORS))
+        return True
+    except BudgetError:
+        return False
+
+
 def settings_ui() -> dict | None:
-    """The lab's settings, as submitted; None until the user presses Run."""
+    """The lab's settings, as submitted; None until the user presses Run. Each widget offers only
+    values that fit the server's budget with the other settings at their smallest."""
+    ks = [k for k in ESTIMATES if _fits(BATCHES[0], k, (MCS[0],))]
+    batches = [b for b in BATCHES if _fits(b, ESTIMATES[0], (MCS[0],))]
+    mcs = [L for L in MCS if _fits(BATCHES[0], ESTIMATES[0], (L,))]
+    if not (ks and batches and mcs):
+        try:
+            check_estimators(N_PARAMS, N_PHI, BATCHES[0], ESTIMATES[0], (MCS[0],), len(ESTIMATORS))
+        except BudgetError as e:
+            st.error(f"Run **{safe_md(run.name)}** is too large for the gradient lab on this server: {safe_md(e)}.")
+        return None
     with st.form("estimator_settings", border=True):
-        c = st.columns([1, 1, 2, 2, 1])
-        batch = c[0].select_slider("Batch size B", [8, 16, 32, 64, 128], value=32,
+        c = st.columns([1, 1, 2, 2])
+        batch = c[0].select_slider("Batch size B", batches, value=32 if 32 in batches else batches[-1],
                                    help="Test images in the batch whose gradient is estimated.")
-        k = c[1].select_slider("Estimates K", [20, 50, 100, 200, 400], value=100,
+        k = c[1].select_slider("Estimates K", ks, value=100 if 100 in ks else ks[-1],
                                help="Independent gradient estimates per estimator and L.")
-        mc = c[2].multiselect("Monte-Carlo samples L", [1, 2, 4, 8, 16, 32, 64], default=[1, 4, 16],
-                              help="Samples of z per image in one estimate. Large L·K·B takes longer.")
+        mc = c[2].multiselect("Monte-Carlo samples L", mcs, default=[L for L in (1, 4, 16) if L in mcs],
+                              help="Samples of z per image in one estimate. Large L·K·B takes longer; this "
+                                   "server refuses a study whose work (parameters × K × B × Σ(L + 1) × 3) exceeds "
+                                   "its budget (VAE_MAX_ESTIMATOR_WORK).")
         baseline = c[3].selectbox("Baseline b", BASELINES, format_func=BASELINE_LABELS.get,
                                   help="The control variate of the third estimator.")
-        seed = c[4].number_input("Seed", 0, 10_000, 0, help="Seeds the batch and the noise.")
         if st.form_submit_button("Run comparison", type="primary", icon=":material/play_arrow:"):
             st.session_state[SETTINGS_KEY] = {"batch_size": int(batch), "n_estimates": int(k),
-                                              "mc_list": tuple(sorted(mc)), "baseline": baseline, "seed": int(seed)}
+                                              "mc_list": tuple(sorted(mc)), "baseline": baseline}
+            st.session_state["estimators_submitted"] = True
     return st.session_state.get(SETTINGS_KEY)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def study_tables(_run, _x_test, key: tuple, batch_size: int, n_estimates: int, mc_list: tuple[int, ...], baseline: str,
-                 seed: int) -> dict:
-    """Everything the lab shows for one setting, as plain rows (cached per run and setting)."""
-    x = pick_batch(_x_test, batch_size, seed)
-    s = gradient_study(_run.model, x, mc_list, n_estimates, ESTIMATORS, baseline, seed)
+def _lab_args(settings: dict) -> tuple[int, int, tuple[int, ...], str]:
+    """(B, K, L's, baseline) from stored settings, which may have come from anywhere: ValueError if malformed."""
+    try:
+        batch, k = int(settings["batch_size"]), int(settings["n_estimates"])
+        mc = tuple(sorted({int(L) for L in settings["mc_list"]}))
+        baseline = str(settings["baseline"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the stored settings are malformed; choose them again and press Run comparison") from None
+    if batch < 1 or k < 2 or any(L < 1 for L in mc):
+        raise ValueError("B, K and every L must be positive (and K at least 2)")
+    return batch, k, mc, baseline
+
+
+def study_tables(model, x_test, batch_size: int, n_estimates: int, mc_list: tuple[int, ...], baseline: str,
+                 progress, should_stop) -> dict:
+    """Everything the lab shows for one setting, as plain rows (run on the server's work queue)."""
+    x = pick_batch(x_test, batch_size, LAB_SEED)
+    s = gradient_study(model, x, mc_list, n_estimates, ESTIMATORS, baseline, LAB_SEED,
+                       on_progress=lambda f, what: progress(f, f"drawing {n_estimates} estimates: {what}"))
     return {"variance": s.variance_rows(), "agreement": s.agreement_rows(), "batch": s.batch_size,
             "n_params": sum(s.sizes), "tensors": {L: s.tensor_rows(L) for L in mc_list}}
+
+
+@st.fragment(run_every=1.0)
+def _poll(key: tuple, what: str) -> None:
+    """Progress of a queued task, or its place in the queue; the whole page reruns once it is done."""
+    task = shared_queue().get(key)
+    if task is None or task.done:
+        st.rerun()
+    pos = task.position
+    if pos:
+        st.info(f"{what}: waiting for the server's background worker, position {pos} in the queue "
+                f"(at most {limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).",
+                icon=":material/hourglass_top:")
+    else:
+        st.progress(min(1.0, task.progress), text=f"{what}: {task.message} ({task.progress:.0%})")
+
+
+def _submit(key: tuple, fn) -> Task | None:
+    """Queue ``fn`` under ``key`` (or find it there); None with a message when the queue is full."""
+    try:
+        return shared_queue().submit(key, fn)
+    except BudgetError as e:
+        st.error(f"Not started: {safe_md(e)}.")
+        return None
 
 
 def variance_figures(rows: list[dict]) -> tuple[go.Figure, go.Figure]:
@@ -127,24 +188,44 @@ def model_tab() -> None:
     if settings is None:
         st.info("Choose the settings and press **Run comparison** to draw the gradient estimates.")
         return
-    if not settings["mc_list"]:
+    try:
+        batch, k, mc, baseline = _lab_args(settings)
+    except ValueError as e:
+        st.error(f"These settings cannot be used: {safe_md(e)}")
+        return
+    if not mc:
         st.warning("Choose at least one number of Monte-Carlo samples L.")
         return
-    if settings["baseline"] == "leave_one_out" and 1 in settings["mc_list"]:
+    if baseline == "leave_one_out" and 1 in mc:
         st.error("The leave-one-out baseline needs L ≥ 2 samples per image: remove L = 1 or choose the "
                  "posterior-mean baseline.")
         return
+    try:
+        check_estimators(N_PARAMS, N_PHI, min(batch, len(splits.test.x)), k, mc, len(ESTIMATORS))
+    except BudgetError as e:
+        st.error(f"This comparison was refused: {safe_md(e)}. Choose a smaller B, K or fewer/smaller L.")
+        return
     n_test = len(splits.test.x)
-    if settings["batch_size"] > n_test:
+    if batch > n_test:
         st.warning(f"The test split has only {n_test} images; the batch uses all of them.")
-    with st.spinner("Drawing gradient estimates…"):
-        try:
-            t = study_tables(run, splits.test.x, run_key(run), **settings)
-        except (ValueError, RuntimeError) as e:
-            st.error(f"The estimates could not be computed: {e}")
+    key = ("gradient-lab", run_key(run), batch, k, mc, baseline)
+    model, x_test = run.model, splits.test.x
+    again = st.session_state.pop("estimators_submitted", False)  # a click retries a failed run
+    task = shared_queue().get(key)
+    if task is None or (again and task.state in ("failed", "stopped")):
+        task = _submit(key, lambda progress, should_stop: study_tables(model, x_test, batch, k, mc, baseline,
+                                                                       progress, should_stop))
+        if task is None:
             return
+    if not task.done:
+        _poll(key, f"Gradient estimates (B = {batch}, K = {k}, L ∈ {{{', '.join(map(str, mc))}}})")
+        return
+    if task.error:
+        st.error(f"The estimates could not be computed: {safe_md(task.error)}")
+        return
+    t = task.result
     var = t["variance"]
-    lmin = min(settings["mc_list"])
+    lmin = min(mc)
     at = {r["estimator"]: r for r in var if r["L"] == lmin}
     c = st.columns(4)
     c[0].metric("Encoder parameters φ", f"{t['n_params']:,}")
@@ -152,7 +233,7 @@ def model_tab() -> None:
                 help="tr Cov of the score-function estimate over tr Cov of the reparameterized one.")
     c[2].metric(f"Baseline / reparam variance (L = {lmin})", f"{at[LABELS['score_baseline']]['var_ratio']:,.1f}×")
     c[3].metric(f"Time for K reparam estimates (L = {lmin})", f"{at[LABELS['reparam']]['seconds']:.2f} s")
-    st.caption(f"{settings['n_estimates']} independent estimates of g per estimator and L, on one batch of "
+    st.caption(f"{k} independent estimates of g per estimator and L, on one batch of "
                f"{t['batch']} test images. Dotted lines fall as 1/L: averaging L independent samples divides the "
                "variance by L.")
     fig_v, fig_s = variance_figures(var)
@@ -180,7 +261,7 @@ def model_tab() -> None:
                                     "snr": st.column_config.NumberColumn("SNR", format="%.3f"),
                                     "var_ratio": st.column_config.NumberColumn("variance / reparam", format="%.1f"),
                                     "seconds": st.column_config.NumberColumn("seconds", format="%.2f")})
-        L = st.selectbox("Per tensor at L =", settings["mc_list"], key="estimators_tensor_L")
+        L = st.selectbox("Per tensor at L =", mc, key="estimators_tensor_L")
         tens = pd.DataFrame(t["tensors"][L]).pivot(index=["tensor", "size"], columns="estimator", values="trace_var")
         st.dataframe(tens.reset_index(), hide_index=True, width="stretch")
 
@@ -238,29 +319,21 @@ def toy_tab() -> None:
 
 # ------------------------------------------------------------------ training comparison
 
-@st.cache_resource(show_spinner=False)
-def _job_registry() -> tuple[dict, threading.Lock]:
-    """Training-comparison jobs shared by all sessions, keyed by their (frozen) config: a rerun, a reload
-    or a second user asking for the same comparison finds the job, running or done, instead of redoing it."""
-    return {}, threading.Lock()
-
-
 @st.cache_resource(show_spinner="Loading digits…")
 def _digits():
     return load_dataset("digits")
 
 
-def get_job(cfg: CompareConfig, start: bool = False) -> ComparisonJob | None:
-    jobs, lock = _job_registry()
-    with lock:
-        job = jobs.get(cfg)
-        if job is None and start:
-            data = _digits()
-            job = jobs[cfg] = ComparisonJob(data.train.x, data.test.x, cfg).start()
-            finished = [k for k, j in jobs.items() if j.done]
-            for k in finished[:max(0, len(jobs) - MAX_JOBS)]:
-                del jobs[k]
-        return job
+def _comparison_key(cfg: CompareConfig) -> tuple:
+    return ("training-comparison", cfg)
+
+
+def start_comparison(cfg: CompareConfig) -> Task | None:
+    """Queue the comparison for ``cfg`` on the server's one work queue (or find it there, running or done:
+    a rerun, a reload or a second user asking for the same comparison shares it)."""
+    data = _digits()
+    return _submit(_comparison_key(cfg), lambda progress, should_stop: compare_training(
+        data.train.x, data.test.x, cfg, on_progress=progress, should_stop=should_stop))
 
 
 def train_ui() -> CompareConfig | None:
@@ -275,17 +348,9 @@ def train_ui() -> CompareConfig | None:
                 st.error("The leave-one-out baseline needs L ≥ 2.")
             else:
                 cfg = CompareConfig(epochs=int(epochs), lr=float(lr), mc_samples=int(mc), baseline=baseline)
-                get_job(cfg, start=True)
-                st.session_state[TRAIN_KEY] = cfg
+                if start_comparison(cfg) is not None:
+                    st.session_state[TRAIN_KEY] = cfg
     return st.session_state.get(TRAIN_KEY)
-
-
-@st.fragment(run_every=1.0)
-def _poll(cfg: CompareConfig) -> None:
-    job = get_job(cfg)
-    if job is None or job.done:
-        st.rerun()  # the whole page then shows the result, without polling
-    st.progress(job.progress, text=f"Training with each estimator: {job.message} ({job.progress:.0%})")
 
 
 def train_tab() -> None:
@@ -296,20 +361,26 @@ def train_tab() -> None:
     if cfg is None:
         st.info("Press **Run training comparison** to train one model per estimator (takes seconds to a minute).")
         return
-    job = get_job(cfg)
+    if not isinstance(cfg, CompareConfig):
+        st.error("The stored training settings are malformed; press **Run training comparison** again.")
+        return
+    job = shared_queue().get(_comparison_key(cfg))
     if job is None:
         st.info("That comparison is no longer held on the server; press **Run training comparison** again.")
         return
     if not job.done:
-        _poll(cfg)
+        _poll(_comparison_key(cfg), "Training with each estimator")
         return
     if job.error:
-        st.error(f"The training comparison failed: {job.error}")
+        st.error(f"The training comparison failed: {safe_md(job.error)}")
         return
-    for c in job.curves:
+    if job.result is None:
+        st.info("That comparison was stopped; press **Run training comparison** to start it again.")
+        return
+    for c in job.result:
         if c.state != "finished":
             st.warning(f"{LABELS[c.estimator]}: {c.message}")
-    df = pd.DataFrame(curve_rows(job.curves))
+    df = pd.DataFrame(curve_rows(job.result))
     fig = px.line(df, x="epoch", y="test_elbo", color="estimator", markers=True, color_discrete_map=COLORS,
                   labels={"test_elbo": "test ELBO (nats)"}, title="Test ELBO while training with each estimator")
     fig.update_layout(legend={"orientation": "h", "y": -0.2})

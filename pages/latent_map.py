@@ -1,6 +1,7 @@
 """Latent map: where the data lands in latent space; click a point to see what the model makes of it."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -8,11 +9,14 @@ import streamlit as st
 import torch
 
 from pages.common import START_KEY, encoded, require_run, run_dataset, run_key, show_grid, show_image
-from ui.text import escape_md
+from ui.text import escape_md, safe_md
+from vae.budget import (BACKGROUND_JOBS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, check_tsne, limit_int,
+                        max_perplexity)
 from vae.checkpoint import Run
 from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
                             selection_images)
 from vae.analysis.projection import Projection, PointTerms, colour_values, most_varied_dim, point_terms, project, stratified_cap
+from vae.work_queue import shared_queue
 
 CHART_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}
@@ -20,6 +24,7 @@ METHODS = {"latent": "Latents directly", "pca": "PCA", "tsne": "t-SNE"}
 COLOURS = {"label": "Label", "mu": "μ of one dimension", "kl": "KL per point", "rec_error": "Reconstruction error"}
 DEFAULT_CAP, MAX_CAP, MIN_CAP = 2_000, 10_000, 100
 SAMPLE_SEED = 0  # the subsample is fixed, so changing the view never reshuffles the points
+TSNE_SEED = 0  # fixed: a seed knob would only multiply cached t-SNE fits (each up to a minute)
 N_SAMPLES, K_NEIGHBOURS, GRID_LIMIT = 8, 8, 32
 IMAGE_PX = 140  # display width of the original and its reconstruction
 
@@ -32,7 +37,7 @@ class View:
     colour: str
     dim: int
     perplexity: float
-    seed: int
+    seed: int  # always TSNE_SEED; kept in the view's signature
 
 
 # ---------------------------------------------------------------- cached computations
@@ -43,10 +48,38 @@ def _subsample(_labels: np.ndarray, key: tuple, split: str, cap: int) -> np.ndar
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _projection(_mu: np.ndarray, key: tuple, split: str, cap: int, method: str, perplexity: float,
-                seed: int) -> Projection:
+def _projection(_mu: np.ndarray, key: tuple, split: str, cap: int, method: str, perplexity: float) -> Projection:
     # t-SNE uses as many threads as the frame gives torch (VAE_TORCH_THREADS): a shared server's budget.
-    return project(_mu, method, perplexity=perplexity, seed=seed, threads=torch.get_num_threads())
+    return project(_mu, method, perplexity=perplexity, seed=TSNE_SEED, threads=torch.get_num_threads())
+
+
+def tsne_task(mu: np.ndarray, key: tuple, split: str, cap: int, perplexity: float):
+    """The t-SNE fit (up to ~30 s at the caps) as a task on the server's one work queue, shared by every
+    session asking for the same run, split, cap and perplexity; refused at once past the budget."""
+    check_tsne(len(mu), perplexity)
+    tkey = ("tsne", key, split, cap, perplexity)
+    q = shared_queue()
+    task = q.get(tkey)
+    if task is None:
+        threads = torch.get_num_threads()  # the frame's per-operation budget (VAE_TORCH_THREADS)
+        task = q.submit(tkey, lambda progress, should_stop: project(mu, "tsne", perplexity=perplexity,
+                                                                    seed=TSNE_SEED, threads=threads))
+    return task
+
+
+@st.fragment(run_every=1.0)
+def wait_for(tkey: tuple, what: str) -> None:
+    """Where a background fit stands; the whole page reruns once it is done."""
+    task = shared_queue().get(tkey)
+    if task is None or task.done:
+        st.rerun()
+    pos = task.position
+    if pos:
+        st.info(f"{what}: waiting for the server's background worker, position {pos} in the queue (at most "
+                f"{limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).", icon=":material/hourglass_top:")
+    else:
+        st.info(f"{what}: running in the background for {time.time() - task.submitted:.0f} s; the map appears when "
+                "it is done (up to half a minute at the largest settings).", icon=":material/hourglass_top:")
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
@@ -55,6 +88,24 @@ def _terms(_run: Run, _x: torch.Tensor, key: tuple, split: str, cap: int) -> Poi
 
 
 # ---------------------------------------------------------------- widgets
+
+def refuse_over(key: str, lo: int, hi: int, what: str, limit: str) -> None:
+    """A value for widget ``key`` that arrived through session state (or a stale widget) outside
+    [lo, hi] is refused with the limit named and replaced by the nearest allowed value, before the
+    widget is drawn (Streamlit would raise on it)."""
+    v = st.session_state.get(key)
+    if v is None:
+        return
+    number = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    if number and lo <= v <= hi:
+        return
+    if number:
+        st.session_state[key] = int(min(max(v, lo), hi))
+        st.warning(f"{what} of {v:,.0f} refused: {limit}. Using {st.session_state[key]:,}.")
+    else:
+        del st.session_state[key]
+        st.warning(f"{what} {safe_md(repr(v), 40)} refused: it must be a number from {lo:,} to {hi:,}.")
+
 
 def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
     c = st.columns([0.8, 1.1, 1.4, 1.0, 1.6])
@@ -71,22 +122,35 @@ def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
     if colour == "mu":
         dim = c[3].selectbox("Dimension", range(d), index=best_dim, format_func=lambda k: f"z{k}",
                              key=f"lm_dim_{d}", help="Defaults to the dimension whose μ varies most.")
+    tsne_cap = limit_int(TSNE_POINTS)
     if n > MIN_CAP:
-        top = min(n, MAX_CAP)
+        top = max(MIN_CAP, min(n, MAX_CAP, tsne_cap if method == "tsne" else MAX_CAP))
+        cap_key = f"lm_cap_{split}_{n}"
+        limit = (f"this server runs t-SNE on {TSNE_POINTS.describe()}" if method == "tsne" and top < min(n, MAX_CAP)
+                 else f"the map shows at most {top:,} points")
+        refuse_over(cap_key, MIN_CAP, top, "A map", limit)
         cap = c[4].slider("Points shown at most", MIN_CAP, top, min(top, DEFAULT_CAP), step=50 if top > 500 else 10,
-                          key=f"lm_cap_{split}_{n}",
-                          help="Larger sets are subsampled per class in proportion (seeded, every class kept).")
+                          key=cap_key,
+                          help="Larger sets are subsampled per class in proportion (seeded, every class kept)."
+                               + (f" t-SNE is limited to {tsne_cap:,} points on this server." if method == "tsne"
+                                  else ""))
     else:
         cap = n
-    perplexity, seed = 30.0, 0
+    perplexity = 30.0
     if method == "tsne":
-        a, b, _ = st.columns([2, 1, 2])
-        top = int(min(100, max(2, min(cap, n) - 1)))
-        perplexity = a.slider("Perplexity", 2, top, min(30, top), key="lm_perplexity",
-                              help="Roughly how many neighbours each point keeps close (must be below the number "
-                                   "of points).")
-        seed = int(b.number_input("t-SNE seed", 0, 2**31 - 1, 0, key="lm_seed"))
-    return View(split, method, int(cap), colour, int(dim), float(perplexity), seed)
+        a, _ = st.columns([2, 3])
+        points = min(cap, n)
+        top = int(max_perplexity(points))
+        if top >= 2:
+            refuse_over("lm_perplexity", 2, top, "A perplexity",
+                        f"t-SNE allows {TSNE_PERPLEXITY.describe()} and below a third of the {points:,} points")
+            perplexity = a.slider("Perplexity", 2, top, min(30, top), key="lm_perplexity",
+                                  help=f"Roughly how many neighbours each point keeps close: at most "
+                                       f"{int(TSNE_PERPLEXITY.value())}, and below a third of the points (the fit "
+                                       f"grows with points × perplexity). The fit is seeded, so it is reproducible.")
+        else:
+            perplexity = 1.0
+    return View(split, method, int(cap), colour, int(dim), float(perplexity), TSNE_SEED)
 
 
 def remember(selection: dict, ctx: tuple, view: tuple) -> None:
@@ -198,12 +262,25 @@ mu, logvar = encoded(run, key, view.split)
 labels = ds.y.numpy()
 idx = _subsample(labels, key, view.split, view.cap)
 
-spinner = f"Running t-SNE on {len(idx):,} points…" if view.method == "tsne" else "Projecting…"
 try:
-    with st.spinner(spinner):
-        proj = _projection(mu[idx], key, view.split, view.cap, view.method, view.perplexity, view.seed)
+    if view.method == "tsne":
+        task = tsne_task(mu[idx], key, view.split, view.cap, view.perplexity)
+        if not task.done:
+            wait_for(task.key, f"t-SNE of {len(idx):,} points at perplexity {view.perplexity:g}")
+            st.stop()
+        if task.error:
+            raise ValueError(task.error)
+        if task.result is None:
+            raise ValueError("the fit was stopped; change a setting or reload to start it again")
+        proj = task.result
+    else:
+        with st.spinner("Projecting…"):
+            proj = _projection(mu[idx], key, view.split, view.cap, view.method, view.perplexity)
+except BudgetError as e:
+    st.error(f"This projection was refused: {safe_md(e)}")
+    st.stop()
 except ValueError as e:
-    st.error(f"This projection cannot be computed: {e}")
+    st.error(f"This projection cannot be computed: {safe_md(e)}")
     st.stop()
 
 rec = None

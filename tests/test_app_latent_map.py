@@ -2,6 +2,7 @@
 and on two broken setups (no run; a run whose dataset does not fit its model)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,14 @@ def at():
 def _text(app: AppTest) -> str:
     parts = [m.value for m in app.markdown] + [c.value for c in app.caption] + [s.value for s in app.subheader]
     return " ".join(parts + [i.value for i in app.info] + [e.value for e in app.error] + [w.value for w in app.warning])
+
+
+def _rerun_until_drawn(app: AppTest, timeout: float = 120.0) -> None:
+    """t-SNE runs on the server's work queue; rerun as the page's polling fragment would until the map is drawn."""
+    end = time.monotonic() + timeout
+    while "Showing **" not in _text(app) and not app.exception and time.monotonic() < end:
+        time.sleep(0.3)
+        app.run()
 
 
 def test_page_shows_the_map_and_a_hint(at):
@@ -91,10 +100,52 @@ def test_a_click_on_empty_pca_space_decodes_it(at):
 
 def test_tsne_view(at):
     at.selectbox(key="lm_method_10").set_value("tsne").run()
+    _rerun_until_drawn(at)
     assert not at.exception, at.exception
     assert not at.error
     assert at.slider(key="lm_perplexity").value == 30
     assert "Click a point" in _text(at)  # the PCA probe does not carry over to t-SNE
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+
+
+def test_an_over_limit_perplexity_in_session_state_is_refused_with_the_limit(at):
+    at.session_state["lm_perplexity"] = 500  # what a crafted session or a stale widget could send
+    at.selectbox(key="lm_method_10").set_value("tsne").run()
+    assert not at.exception, at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "perplexity of 500 refused" in warning and "at most 100" in warning
+    _rerun_until_drawn(at)
+    assert at.slider(key="lm_perplexity").max == 100 and at.slider(key="lm_perplexity").value == 100
+    assert "Click a point" in _text(at)  # the map was drawn at the allowed value
+    at.session_state["lm_perplexity"] = 30
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+
+
+def test_tsne_point_cap_bounds_the_slider_and_refuses_more(monkeypatch):
+    monkeypatch.setenv("VAE_MAX_TSNE_POINTS", "200")
+    app = _open()
+    assert app.slider(key="lm_cap_test_360").max == 360  # PCA is not limited by the t-SNE cap
+    app.selectbox(key="lm_method_10").set_value("tsne").run()
+    assert not app.exception, app.exception
+    assert app.slider(key="lm_cap_test_360").max == 200
+    assert any("VAE_MAX_TSNE_POINTS" in w.value for w in app.warning), [w.value for w in app.warning]
+    _rerun_until_drawn(app)
+    assert "Showing **200 of 360** test images" in _text(app)
+    assert not any(n.label == "t-SNE seed" for n in app.number_input)  # no knob that only multiplies fits
+
+
+def test_tsne_runs_in_the_background_and_the_page_returns_at_once(at):
+    at.slider(key="lm_cap_test_360").set_value(300)
+    at.session_state["lm_perplexity"] = 30
+    at.selectbox(key="lm_method_10").set_value("tsne")
+    t0 = time.monotonic()
+    at.run()
+    assert time.monotonic() - t0 < 2.0  # the fit (seconds) does not hold the page
+    assert not at.exception, at.exception
+    assert any("t-SNE of 300 points at perplexity 30" in i.value for i in at.info), [i.value for i in at.info]
+    _rerun_until_drawn(at)
+    assert "Showing **300 of 360** test images" in _text(at)
+    at.slider(key="lm_cap_test_360").set_value(360)
     at.selectbox(key="lm_method_10").set_value("pca").run()
 
 

@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+from vae.budget import BudgetError
 from vae.config import ModelConfig
 from vae.analysis.estimators import (ESTIMATORS, encoder_gradient_estimates, gradient_study, pick_batch, summarize,
                             surrogate)
@@ -120,6 +121,27 @@ def test_invalid_settings_raise_clear_errors():
         encoder_gradient_estimates(m, x, "pathwise", 1, 4)
     with pytest.raises(ValueError, match="at least one"):
         gradient_study(m, x, mc_list=(), n_estimates=4)
+
+
+def test_gradient_study_refuses_work_past_the_budget(monkeypatch):
+    m, x = _small()
+    n_params = sum(p.numel() for p in m.parameters())
+    # K = 50, B = 8, L ∈ {1, 4}: 3 × 50 × 8 × (2 + 5) parameter-samples per parameter.
+    work = 3 * 50 * 8 * 7 * n_params
+    monkeypatch.setenv("VAE_MAX_ESTIMATOR_WORK", str(work - 1))
+    with pytest.raises(BudgetError, match=r"VAE_MAX_ESTIMATOR_WORK") as e:
+        gradient_study(m, x, mc_list=(1, 4), n_estimates=50)
+    assert f"{work - 1:,}" in str(e.value)  # the limit itself is named
+    monkeypatch.setenv("VAE_MAX_ESTIMATOR_WORK", str(work))
+    assert len(gradient_study(m, x, mc_list=(1, 4), n_estimates=50).stats) == 6  # at the limit: runs
+
+
+def test_gradient_study_refuses_holding_too_many_estimates(monkeypatch):
+    m, x = _small()
+    n_phi = sum(p.numel() for p in m.encoder_parameters())
+    monkeypatch.setenv("VAE_MAX_ESTIMATOR_FLOATS", str(3 * 2 * 50 * n_phi - 1))
+    with pytest.raises(BudgetError, match="VAE_MAX_ESTIMATOR_FLOATS"):
+        gradient_study(m, x, mc_list=(1, 4), n_estimates=50)
 
 
 def test_pick_batch_is_seeded_and_capped():

@@ -20,7 +20,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from vae.checkpoint import CheckpointError
-from vae.runzip import import_upload
+from vae.run_archive import import_upload
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "checkpoints" / "digits-default"

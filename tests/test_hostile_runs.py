@@ -24,7 +24,7 @@ import torch
 
 from vae.checkpoint import (CheckpointError, PROTECTED, delete_run, list_runs, load_run, parse_config,
                             read_history)
-from vae.runzip import import_upload
+from vae.run_archive import import_upload
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "checkpoints" / "digits-default"
@@ -70,7 +70,7 @@ import io, json, resource, sys, zipfile
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression fails here, not the machine
 from vae.data import DataError, load_dataset
 from vae.checkpoint import CheckpointError
-from vae.runzip import import_upload
+from vae.run_archive import import_upload
 cfg = json.loads(open(sys.argv[1]).read())
 cfg["data"].update(name="folder", data_dir="/dev/zero", image_size=8)
 buf = io.BytesIO()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from vae.budget import BudgetError
 from vae.config import ModelConfig
 from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
                             selection_images)
@@ -257,3 +258,21 @@ def test_posterior_figure():
     fig = posterior_figure(np.zeros(3), np.ones(3))
     assert [t.name for t in fig.data] == ["μ", "σ"] and list(fig.data[0].x) == ["z0", "z1", "z2"]
     assert len(posterior_figure(np.zeros(3)).data) == 1
+
+
+# ---------------------------------------------------------------- budgets (vae.budget)
+
+def test_tsne_refuses_a_perplexity_over_100_before_any_work():
+    mu, _ = _clusters(n=160)  # scikit-learn alone would accept both (perplexity < N)
+    with pytest.raises(BudgetError, match="limit on t-SNE perplexity of 100"):
+        project_tsne(mu, perplexity=150, max_iter=250)
+    with pytest.raises(BudgetError, match="a third of the 90 points"):
+        project(mu[:90], "tsne", perplexity=40)
+
+
+def test_tsne_refuses_more_points_than_the_cap(monkeypatch):
+    monkeypatch.setenv("VAE_MAX_TSNE_POINTS", "50")
+    mu, _ = _clusters(n=60)
+    with pytest.raises(BudgetError, match=r"60 points.*VAE_MAX_TSNE_POINTS"):
+        project_tsne(mu, perplexity=10)
+    project_pca(mu)  # PCA is cheap and not limited by the t-SNE cap

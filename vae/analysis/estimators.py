@@ -34,6 +34,7 @@ from typing import Callable, Literal
 
 import torch
 
+from ..budget import check_estimators
 from ..models import VAE
 from ..objectives import kl_per_dim, log_likelihood, log_normal_diag
 
@@ -280,6 +281,10 @@ def gradient_study(model: VAE, x: torch.Tensor, mc_list: tuple[int, ...] = (1, 4
     summarize them, and compare each score-function mean with the reparameterized mean.
 
     Each (estimator, L) uses its own seeded noise, so the estimators' errors are independent.
+    The request is budgeted before any work (``vae.budget.check_estimators``): model parameters ×
+    K × B × Σ_L (L + 1) × estimators ≤ VAE_MAX_ESTIMATOR_WORK and the estimates held ≤
+    VAE_MAX_ESTIMATOR_FLOATS, else BudgetError naming the limit. on_progress(fraction, what)
+    is called before each (estimator, L), naming it.
     """
     if n_estimates < 2:
         raise ValueError("at least 2 estimates per estimator are needed to measure a variance")
@@ -288,6 +293,9 @@ def gradient_study(model: VAE, x: torch.Tensor, mc_list: tuple[int, ...] = (1, 4
     for est in estimators:
         for L in mc_list:
             _check_args(est, L, baseline)
+    check_estimators(sum(p.numel() for p in model.parameters()),
+                     sum(p.numel() for p in model.encoder_parameters()), x.shape[0], n_estimates,
+                     tuple(mc_list), len(estimators))
     prepared = _encoder_copy(model)
     names = prepared[1]
     sizes = [p.numel() for p in prepared[2]]

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..budget import check_tsne
 from ..models import VAE
 from ..objectives import kl_per_dim, log_likelihood
 
@@ -104,20 +105,23 @@ def project_tsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0,
                  max_iter: int = TSNE_MAX_ITER, threads: int | None = None) -> Projection:
     """scikit-learn's Barnes-Hut t-SNE of μ (N, D), PCA-initialised, seeded.
 
-    Perplexity is the effective number of neighbours each point attends to;
-    it must be smaller than N. threads caps OpenMP threads during the fit (None:
-    scikit-learn's default, every core); on a busy shared machine spinning
-    OpenMP threads can make the fit slower than one thread.
+    Perplexity is the effective number of neighbours each point attends to. The fit costs
+    O(N · 3·perplexity), so both are budgeted (``vae.budget.check_tsne``, BudgetError naming the
+    limit): N ≤ VAE_MAX_TSNE_POINTS (10,000), perplexity ≤ 100 and below N/3. threads caps
+    OpenMP threads during the fit (None: scikit-learn's default, every core); on a busy shared
+    machine spinning OpenMP threads can make the fit slower than one thread.
     """
+    mu = _check_points(mu, least=4)
+    if not 1 <= perplexity < len(mu):
+        raise ValueError(f"perplexity must be at least 1 and less than the number of points ({len(mu)}), "
+                         f"not {perplexity:g}")
+    check_tsne(len(mu), perplexity)  # before importing scikit-learn: a refused request costs nothing
+
     from contextlib import nullcontext
 
     from sklearn.manifold import TSNE  # imported here: it takes a second or two
     from threadpoolctl import threadpool_limits
 
-    mu = _check_points(mu, least=4)
-    if not 1 <= perplexity < len(mu):
-        raise ValueError(f"perplexity must be at least 1 and less than the number of points ({len(mu)}), "
-                         f"not {perplexity:g}")
     tsne = TSNE(n_components=2, perplexity=float(perplexity), init="pca", learning_rate="auto",
                 max_iter=max_iter, angle=TSNE_ANGLE, random_state=int(seed))
     with threadpool_limits(limits=threads, user_api="openmp") if threads else nullcontext():
