@@ -1,5 +1,5 @@
 """Issue 16: the trust boundary of a whole run, driven through the real upload path
-(``vae.runzip.import_upload``), the picker (``vae.checkpoint.list_runs``) and the loaders.
+(``vae.run_archive.import_upload``), the picker (``vae.checkpoint.list_runs``) and the loaders.
 
 Each case here was reproduced against the code before the validator: a device file as a
 dataset, any server path as a dataset (and an oracle for its existence), image sizes and
@@ -254,11 +254,11 @@ def test_deeply_nested_config_is_a_clear_error(root):
 
 
 def test_zip_entry_count_is_checked_before_the_zip_is_parsed(root, monkeypatch):
-    import vae.runzip
+    import vae.run_archive
     data = _zip({f"r/{i}": b"" for i in range(200)}, zipfile.ZIP_STORED)
     parsed = []
     real = zipfile.ZipFile
-    monkeypatch.setattr(vae.runzip.zipfile, "ZipFile", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    monkeypatch.setattr(vae.run_archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(1) or real(*a, **k))
     with pytest.raises(CheckpointError, match="200 entries"):
         import_upload([("r.zip", data)], root)
     assert parsed == []

@@ -187,16 +187,32 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def test_an_upload_is_stored_when_its_job_starts_and_removed_when_it_ends(tmp_path):
+def test_an_upload_is_stored_when_its_job_starts_and_removed_when_nothing_was_saved(tmp_path):
     m = JobManager(tmp_path, trainer=("-c", "import sys, time; time.sleep(1); print(sys.argv[1:])"))
     job = m.start("up", ["--dataset=folder"], 1, upload=("../../my images.zip", _zip()))
     data = Path(job.args[-1].removeprefix("--data-dir="))
     assert job.args[-1].startswith("--data-dir=") and data.is_file() and data.read_bytes() == _zip()
-    assert data.parent.parent == tmp_path / ".jobs" and data.name == "my-images.zip"
+    # Under the uploads root, the one place a run's data_dir may point to besides data/.
+    assert data.parent.parent == tmp_path / ".uploads" and data.name == "my-images.zip"
+    assert data.parent.name.startswith("up.upload-")
     assert Path(job.upload_dir) == data.parent
     job = m.wait(30)
     assert job.returncode == 0 and not data.parent.exists()
-    assert not (tmp_path / ".uploads").exists()
+
+
+SAVES = ("-c", "import sys, pathlib; out = pathlib.Path(sys.argv[-1].removeprefix('--out=')); "
+               "(out / 'model.safetensors').write_bytes(b'x')")
+
+
+def test_an_upload_stays_with_the_run_it_trained_until_that_run_is_deleted(tmp_path):
+    from vae.checkpoint import delete_run
+    m = JobManager(tmp_path, trainer=SAVES)
+    job = m.start("kept", ["--dataset=folder"], 1, upload=("imgs.zip", _zip()))
+    data = Path(job.args[-1].removeprefix("--data-dir="))
+    job = m.wait(30)
+    assert job.returncode == 0 and data.is_file()  # the explorer pages read the run's images from here
+    delete_run("kept", tmp_path)
+    assert not (tmp_path / "kept").exists() and not data.parent.exists()
 
 
 FORM = {"dataset": "shapes", "data_dir": None, "image_size": None, "channels": None, "upload": None, "arch": "mlp",
@@ -210,7 +226,9 @@ def _parsed(args: list[str]):
     return build_parser().parse_args([*args, "--out=x"])
 
 
-def test_max_items_is_passed_only_where_it_caps_something():
+def test_max_items_is_passed_only_where_it_caps_something(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_ROOTS", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     assert _parsed(build_train_args(FORM, LIMITS)).max_items is None  # shapes keeps its 6,000
     assert _parsed(build_train_args({**FORM, "dataset": "digits"}, LIMITS)).max_items is None
     assert _parsed(build_train_args(FORM, {**LIMITS, "max_items": 300})).max_items == 300
@@ -219,11 +237,13 @@ def test_max_items_is_passed_only_where_it_caps_something():
     assert _parsed(build_train_args(folder, LIMITS)).max_items == 70_000  # unknown size: the cap applies
 
 
-def test_a_data_folder_that_looks_like_a_flag_is_passed_as_a_value():
+def test_a_data_folder_that_looks_like_a_flag_is_passed_as_a_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_ROOTS", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # a folder typed relative to the server's folder reaches the trainer whole
     args = build_train_args({**FORM, "dataset": "folder", "data_dir": "--help"}, LIMITS)
-    assert _parsed(args).data_dir == "--help"
+    assert _parsed(args).data_dir == str(tmp_path / "--help")
     args = build_train_args({**FORM, "dataset": "mnist", "data_dir": "-x"}, LIMITS)
-    assert _parsed(args).data_dir == "-x" and _parsed(args).dataset == "mnist"
+    assert _parsed(args).data_dir == str(tmp_path / "-x") and _parsed(args).dataset == "mnist"
 
 
 def test_folder_needs_a_path_or_an_upload():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vae.checkpoint import write_status
-from vae.jobs import NOTHING_SAVED, effective_status
+from vae.checkpoint import NOTHING_SAVED, effective_status, list_runs
 from vae.procs import identity, is_alive, signal_if_same, start_time
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,6 +120,7 @@ def test_trainer_sigkilled_from_the_command_line_is_reported_as_stopped_unexpect
                                              if (out / "history.jsonl").exists() else []) < 2:
             time.sleep(0.1)
         assert effective_status(out)["state"] == "running"
+        assert [(r.name, r.state) for r in list_runs(tmp_path)] == [("cli-run", "running")]
     finally:
         p.kill()
         p.wait()
@@ -128,3 +129,6 @@ def test_trainer_sigkilled_from_the_command_line_is_reported_as_stopped_unexpect
     s = effective_status(out)
     done = len((out / "history.jsonl").read_text().splitlines())
     assert s["state"] == "interrupted" and s["message"] == f"stopped unexpectedly — last complete epoch {done} kept"
+    # The run picker says so too, though none of the run's files changed when it died.
+    [info] = list_runs(tmp_path)
+    assert info.state == "interrupted" and "stopped unexpectedly" in info.label

@@ -8,6 +8,7 @@ ever unpickled: weights are safetensors, or a ``.pt`` read with
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,8 +24,11 @@ import torch
 
 from .config import ConfigError, RunConfig
 from .models import VAE, build_model
+from .procs import is_alive as _is_alive
 from .validate import check_data_config, open_regular, parse_history as _parse_history, read_history_file
 
+UPLOADS = ".uploads"  # <checkpoints>/.uploads: image zips that runs trained from the Train page read
+UPLOAD_INFIX = ".upload-"  # <checkpoints>/.uploads/<run>.upload-XXXX/<file>.zip belongs to run <run>
 WEIGHTS, CONFIG, HISTORY, STATUS = "model.safetensors", "config.json", "history.jsonl", "status.json"
 MAX_CONFIG_BYTES = 1 << 20
 MAX_PARAMS = 50_000_000  # ≈200 MB of float32: far above any model this app trains
@@ -110,7 +114,7 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
 
 def write_status(run_dir: Path, state: str, message: str = "", **extra) -> None:
     """status.json, stamped with the writing process's identity (pid, pid_start, boot_id,
-    host) so a reader can tell a live trainer from one that was killed (``vae.jobs.effective_status``)."""
+    host) so a reader can tell a live trainer from one that was killed (``effective_status``)."""
     from .procs import identity
 
     write_json_atomic(Path(run_dir) / STATUS,
@@ -296,7 +300,8 @@ class RunInfo:
         if self.error is not None:
             return f"{self.name} · unreadable: {self.error}"
         elbo = f"{self.test_elbo:.1f}" if self.test_elbo is not None else "–"
-        return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim} · ELBO {elbo}"
+        note = {"running": " · training…", "interrupted": " · stopped unexpectedly"}.get(self.state, "")
+        return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim} · ELBO {elbo}{note}"
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
@@ -315,9 +320,40 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
         except OSError:
             continue
         if stamps[0]:  # no weights yet (a first epoch still training): not a run
-            out.append(_run_info(str(d), stamps))
+            info = _run_info(str(d), stamps)
+            if info.state == "running":  # believed only while its trainer lives (not cached: it can die)
+                info = dataclasses.replace(info, state=effective_status(d).get("state", "running"))
+            out.append(info)
     out.sort(key=lambda r: r.mtime, reverse=True)
     return out
+
+
+NOTHING_SAVED = "stopped before the first epoch: nothing saved"
+
+
+def killed_message(epochs_done: int) -> str:
+    return f"stopped unexpectedly — last complete epoch {epochs_done} kept"
+
+
+def effective_status(run_dir: Path | str) -> dict:
+    """A run's status.json checked against its trainer process.
+
+    A status that says 'running' is believed only while the process that wrote it (pid,
+    start time, boot, host) is alive; otherwise the state is 'interrupted' ("stopped
+    unexpectedly — last complete epoch N kept") or, with no epoch saved, 'empty' ("stopped
+    before the first epoch: nothing saved"). Keys: state, message, epoch (complete epochs
+    saved), plus whatever status.json holds. A status missing altogether reads as {}.
+    A trainer on another host cannot be checked from here and is taken at its word."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    if status.get("state") != "running" or _is_alive(status) is not False:
+        return status
+    done = len(read_history(run_dir))
+    if done and (run_dir / WEIGHTS).exists():
+        return {**status, "state": "interrupted", "message": killed_message(done), "epoch": done}
+    return {**status, "state": "empty", "message": NOTHING_SAVED, "epoch": 0}
+
+
 
 
 def check_weights_header(cfg: RunConfig, path: Path) -> None:
@@ -443,3 +479,6 @@ def delete_run(name: str, root: Path | None = None) -> None:
     except OSError as e:
         raise CheckpointError(f"could not delete run {path.name!r} ({e.strerror})") from None
     shutil.rmtree(trash, ignore_errors=True)
+    for data in (root / UPLOADS).glob(f"{path.name}{UPLOAD_INFIX}*"):  # the images it trained on
+        if data.is_dir() and not data.is_symlink():
+            shutil.rmtree(data, ignore_errors=True)

@@ -26,40 +26,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .checkpoint import (WEIGHTS, CheckpointError, read_history, read_status, run_dir_for, sanitize_run_name,
+from .checkpoint import (NOTHING_SAVED, UPLOAD_INFIX, effective_status, killed_message, UPLOADS, WEIGHTS, CheckpointError, read_history, read_status, run_dir_for, sanitize_run_name,
                          write_json_atomic, write_status)
 from .procs import identity, is_alive, signal_if_same
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINER = ("-m", "vae.train")
-NOTHING_SAVED = "stopped before the first epoch: nothing saved"
 
 
 class JobError(Exception):
     """A job cannot be started (another is active, or the request is invalid)."""
-
-
-def killed_message(epochs_done: int) -> str:
-    return f"stopped unexpectedly — last complete epoch {epochs_done} kept"
-
-
-def effective_status(run_dir: Path | str) -> dict:
-    """A run's status.json checked against its trainer process.
-
-    A status that says 'running' is believed only while the process that wrote it (pid,
-    start time, boot, host) is alive; otherwise the state is 'interrupted' ("stopped
-    unexpectedly — last complete epoch N kept") or, with no epoch saved, 'empty' ("stopped
-    before the first epoch: nothing saved"). Keys: state, message, epoch (complete epochs
-    saved), plus whatever status.json holds. A status missing altogether reads as {}.
-    A trainer on another host cannot be checked from here and is taken at its word."""
-    run_dir = Path(run_dir)
-    status = read_status(run_dir)
-    if status.get("state") != "running" or is_alive(status) is not False:
-        return status
-    done = len(read_history(run_dir))
-    if done and (run_dir / WEIGHTS).exists():
-        return {**status, "state": "interrupted", "message": killed_message(done), "epoch": done}
-    return {**status, "state": "empty", "message": NOTHING_SAVED, "epoch": 0}
 
 
 @dataclass
@@ -75,7 +51,7 @@ class Job:
     pid_start: int | None = None  # the trainer's start time (clock ticks since boot): with pid, its identity
     boot_id: str | None = None
     host: str | None = None
-    upload_dir: str | None = None  # a temp folder holding an uploaded zip; removed when the job ends
+    upload_dir: str | None = None  # the folder holding an uploaded zip; kept with the run it trained, else removed
 
     @classmethod
     def from_dict(cls, d: dict) -> Job:
@@ -196,10 +172,13 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
         raise JobError(str(e)) from None
     if form["dataset"] == "folder" and not form.get("data_dir") and not form.get("upload"):
         raise JobError("the folder dataset needs a data folder or an uploaded zip of images")
+    data_dir = None
     if form.get("data_dir") and not form.get("upload"):  # a path from the form is confined to VAE_DATA_ROOTS
         from .validate import check_data_dir
         try:
-            check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder", must_exist=False)
+            # Absolute: the trainer runs in the project folder, not the server's working folder.
+            data_dir = os.path.abspath(check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder",
+                                                      must_exist=False))
         except ConfigError as e:
             raise JobError(str(e)) from None
     args = [f"--dataset={form['dataset']}", f"--arch={form['arch']}", f"--latent-dim={form['latent_dim']}",
@@ -209,8 +188,8 @@ def build_train_args(form: dict, limits: dict) -> list[str]:
     natural = NATURAL_ITEMS.get(form["dataset"])
     if natural is None or limits["max_items"] < natural:
         args.append(f"--max-items={limits['max_items']}")  # a cap only where it cuts something
-    if form.get("data_dir") and not form.get("upload"):
-        args.append(f"--data-dir={form['data_dir']}")
+    if data_dir:
+        args.append(f"--data-dir={data_dir}")
     if form.get("image_size"):
         args.append(f"--image-size={form['image_size']}")
     if form.get("channels"):
@@ -224,6 +203,7 @@ class JobManager:
     def __init__(self, root: Path, trainer: tuple[str, ...] = TRAINER):
         self.root = Path(root)
         self.jobs_dir = self.root / ".jobs"
+        self.uploads_dir = self.root / UPLOADS
         self.trainer = tuple(trainer)  # what follows `python`: the trainer's module (tests may give a script)
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen] = {}
@@ -286,8 +266,8 @@ class JobManager:
             done = len(read_history(run_dir))
             write_status(run_dir, "interrupted", killed_message(done), epoch=done, epochs=job.epochs,
                          cause=job.exit_cause())
-        if job.upload_dir:
-            self._remove(Path(job.upload_dir), self.jobs_dir)
+        if job.upload_dir and not (run_dir / WEIGHTS).exists():
+            self._remove(Path(job.upload_dir), self.uploads_dir)  # kept only while a run uses it
         self._save(job)
         return job
 
@@ -316,7 +296,9 @@ class JobManager:
         raise CheckpointError(f"too many runs are called {base.name!r}; choose another name")
 
     def _store_upload(self, run: str, upload: tuple[str, bytes]) -> tuple[str, Path]:
-        """An uploaded zip, written only now that its job starts, into a temp folder of its own."""
+        """An uploaded zip, written only now that its job starts, into a folder of its own under the
+        uploads root (an allowed data root: the explorer pages read the run's data from there).
+        It stays while the run exists (``vae.checkpoint.delete_run`` removes it with the run)."""
         name, data = upload
         try:
             safe = sanitize_run_name(Path(str(name)).name)
@@ -324,7 +306,8 @@ class JobManager:
             safe = "images.zip"
         if not safe.lower().endswith(".zip"):
             safe += ".zip"
-        folder = tempfile.mkdtemp(prefix=f"{run}.upload-", dir=self.jobs_dir)
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.mkdtemp(prefix=f"{run}{UPLOAD_INFIX}", dir=self.uploads_dir)
         path = Path(folder) / safe
         path.write_bytes(data)
         return folder, path
@@ -388,8 +371,8 @@ class JobManager:
             run_dir = Path(job.run_dir)
             if not (run_dir / WEIGHTS).exists():
                 self._remove(run_dir, self.root)
-            if job.upload_dir:
-                self._remove(Path(job.upload_dir), self.jobs_dir)
+            if job.upload_dir and not (run_dir / WEIGHTS).exists():
+                self._remove(Path(job.upload_dir), self.uploads_dir)
             log = Path(job.log)
             if log.parent.resolve() == self.jobs_dir.resolve():
                 log.unlink(missing_ok=True)

@@ -54,8 +54,8 @@ def data_roots() -> list[Path]:
     if env:
         roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
     else:
-        from .checkpoint import default_runs_root
-        roots = [Path(__file__).resolve().parents[1] / "data", default_runs_root() / ".uploads"]
+        from .checkpoint import UPLOADS, default_runs_root
+        roots = [Path(__file__).resolve().parents[1] / "data", default_runs_root() / UPLOADS]
     return [Path(os.path.realpath(r)) for r in roots]
 
 
