@@ -10,7 +10,10 @@ from ui.errors import report_errors
 from ui.text import escape_md, safe_md, scrub_paths
 from vae.checkpoint import CheckpointError
 from vae.analysis.collapse import kl_history
-from vae.jobs import NATIVE_SIZE, Job, JobError, JobManager, build_train_args
+from ui.widgets import FormError, parse_hidden
+from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vae.jobs import Job, JobError, JobManager, prepare_run
+from vae.validate import data_shape
 
 DATASETS = {"digits": "digits: scikit-learn 8×8 digits (built in)", "shapes": "shapes: procedural, with known factors",
             "mnist": "mnist: IDX files (downloaded if online)", "fashion-mnist": "fashion-mnist: IDX files",
@@ -48,9 +51,10 @@ def dataset_ui(lim: dict) -> dict:
     return out
 
 
-def form_ui(data: dict, busy: bool, lim: dict) -> dict | None:
-    """The training settings; returns them when Start is pressed."""
-    size = data["image_size"] or NATIVE_SIZE[data["dataset"]]
+def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig] | None:
+    """The training settings; returns (run name, config) when Start is pressed (FormError when a
+    field cannot be read)."""
+    _, size = data_shape(DataConfig(name=data["dataset"], image_size=data["image_size"]))
     with st.form("train_form"):
         c = st.columns(4)
         arch = c[0].selectbox("Architecture", ["mlp", "conv"], disabled=False,
@@ -76,9 +80,13 @@ def form_ui(data: dict, busy: bool, lim: dict) -> dict | None:
         start = st.form_submit_button("Start training", type="primary", disabled=busy, icon=":material/play_arrow:")
     if not start:
         return None
-    return {**data, "arch": arch, "latent_dim": int(latent), "hidden": hidden, "likelihood": likelihood,
-            "beta": float(beta), "kl_warmup": float(warmup), "free_bits": float(free_bits), "seed": int(seed),
-            "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr), "name": name}
+    cfg = RunConfig(
+        model=ModelConfig(arch=arch, latent_dim=int(latent), hidden=parse_hidden(hidden), likelihood=likelihood),
+        train=TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), beta=float(beta),
+                          kl_warmup=float(warmup), free_bits=float(free_bits), seed=int(seed)),
+        data=DataConfig(name=data["dataset"], data_dir=data["data_dir"], image_size=data["image_size"],
+                        channels=data["channels"]))
+    return name, cfg
 
 
 def curves_figure(history: list[dict]) -> go.Figure:
@@ -210,13 +218,17 @@ else:
 st.fragment(run_every=1.0 if active is not None else None)(monitor)(manager)
 st.subheader("New run")
 data = dataset_ui(lim)
-form = form_ui(data, busy=active is not None, lim=lim)
+try:
+    form = form_ui(data, busy=active is not None, lim=lim)
+except FormError as e:
+    form = None
+    st.error(safe_md(e, 600))
 if form is not None:
+    name, cfg = form
+    up = data["upload"]
     try:
-        args = build_train_args(form, lim)
-        up = form["upload"]
-        job = manager.start(form["name"], args, form["epochs"],
-                            upload=(up.name, up.getvalue()) if up is not None else None)
+        cfg = prepare_run(cfg, lim, upload=up is not None)
+        job = manager.start_run(name, cfg, upload=(up.name, up.getvalue()) if up is not None else None)
     except (JobError, CheckpointError) as e:
         st.error(safe_md(e, 600))
     else:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from vae.checkpoint import write_json_atomic
-from vae.jobs import JobError, JobManager, build_train_args
+from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vae.jobs import JobError, JobManager, prepare_run
 from vae.procs import identity
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,39 +216,58 @@ def test_an_upload_stays_with_the_run_it_trained_until_that_run_is_deleted(tmp_p
     assert not (tmp_path / "kept").exists() and not data.parent.exists()
 
 
-FORM = {"dataset": "shapes", "data_dir": None, "image_size": None, "channels": None, "upload": None, "arch": "mlp",
-        "latent_dim": 4, "hidden": "32", "likelihood": "bernoulli", "beta": 1.0, "kl_warmup": 0.0, "free_bits": 0.0,
-        "seed": 0, "epochs": 2, "batch_size": 64, "lr": 1e-3}
 LIMITS = {"max_epochs": 500, "max_items": 70_000, "max_upload_mb": 200}
 
 
+def _form(dataset: str = "shapes", data_dir: str | None = None) -> RunConfig:
+    """A config as the Train form builds it."""
+    return RunConfig(model=ModelConfig(latent_dim=4, hidden=[32]), train=TrainConfig(epochs=2, lr=1e-3),
+                     data=DataConfig(name=dataset, data_dir=data_dir))
+
+
+def build_train_args(cfg: RunConfig, limits: dict, upload: bool = False) -> list[str]:
+    """What the Train page passes to the trainer: prepare_run, then the config's own argv."""
+    return [*prepare_run(cfg, limits, upload=upload).to_argv(), "--json"]
+
+
 def _parsed(args: list[str]):
+    from vae.config import config_from_namespace
     from vae.train import build_parser
-    return build_parser().parse_args([*args, "--out=x"])
+    return config_from_namespace(build_parser().parse_args([*args, "--out=x"])).data
 
 
 def test_max_items_is_passed_only_where_it_caps_something(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_DATA_ROOTS", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    assert _parsed(build_train_args(FORM, LIMITS)).max_items is None  # shapes keeps its 6,000
-    assert _parsed(build_train_args({**FORM, "dataset": "digits"}, LIMITS)).max_items is None
-    assert _parsed(build_train_args(FORM, {**LIMITS, "max_items": 300})).max_items == 300
-    assert _parsed(build_train_args({**FORM, "dataset": "digits"}, {**LIMITS, "max_items": 300})).max_items == 300
-    folder = {**FORM, "dataset": "folder", "data_dir": "imgs"}
+    assert _parsed(build_train_args(_form(), LIMITS)).max_items is None  # shapes keeps its 6,000
+    assert _parsed(build_train_args(_form("digits"), LIMITS)).max_items is None
+    assert _parsed(build_train_args(_form(), {**LIMITS, "max_items": 300})).max_items == 300
+    assert _parsed(build_train_args(_form("digits"), {**LIMITS, "max_items": 300})).max_items == 300
+    folder = _form("folder", "imgs")
     assert _parsed(build_train_args(folder, LIMITS)).max_items == 70_000  # unknown size: the cap applies
 
 
 def test_a_data_folder_that_looks_like_a_flag_is_passed_as_a_value(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_DATA_ROOTS", str(tmp_path))
     monkeypatch.chdir(tmp_path)  # a folder typed relative to the server's folder reaches the trainer whole
-    args = build_train_args({**FORM, "dataset": "folder", "data_dir": "--help"}, LIMITS)
+    args = build_train_args(_form("folder", "--help"), LIMITS)
     assert _parsed(args).data_dir == str(tmp_path / "--help")
-    args = build_train_args({**FORM, "dataset": "mnist", "data_dir": "-x"}, LIMITS)
-    assert _parsed(args).data_dir == str(tmp_path / "-x") and _parsed(args).dataset == "mnist"
+    args = build_train_args(_form("mnist", "-x"), LIMITS)
+    assert _parsed(args).data_dir == str(tmp_path / "-x") and _parsed(args).name == "mnist"
 
 
 def test_folder_needs_a_path_or_an_upload():
     with pytest.raises(JobError, match="needs a data folder"):
-        build_train_args({**FORM, "dataset": "folder"}, LIMITS)
-    args = build_train_args({**FORM, "dataset": "folder", "upload": object()}, LIMITS)
+        build_train_args(_form("folder"), LIMITS)
+    args = build_train_args(_form("folder"), LIMITS, upload=True)
     assert not any(a.startswith("--data-dir") for a in args)  # the manager adds it at start
+
+
+def test_prepare_run_gives_the_model_the_shape_of_its_data_and_refuses_what_the_server_does_not_allow():
+    cfg = prepare_run(_form("shapes"), LIMITS)
+    assert (cfg.model.in_channels, cfg.model.image_size) == (1, 32)
+    assert (_form("shapes").model.image_size) == 8  # the caller's config is left as it was
+    with pytest.raises(JobError, match="at most 500 epochs"):
+        prepare_run(RunConfig(train=TrainConfig(epochs=501)), LIMITS)
+    with pytest.raises(JobError, match="conv architecture supports"):
+        prepare_run(RunConfig(model=ModelConfig(arch="conv")), LIMITS)  # digits are 8×8

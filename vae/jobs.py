@@ -12,6 +12,7 @@ sessions, or two server processes, never start two trainers or finalise one twic
 """
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -26,8 +27,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .checkpoint import (NOTHING_SAVED, UPLOAD_INFIX, effective_status, killed_message, UPLOADS, WEIGHTS, CheckpointError, read_history, read_status, run_dir_for, sanitize_run_name,
+from .checkpoint import (NOTHING_SAVED, UPLOAD_INFIX, UPLOADS, WEIGHTS, CheckpointError, effective_status,
+                         killed_message, read_history, read_status, run_dir_for, sanitize_run_name,
                          write_json_atomic, write_status)
+from .config import ConfigError, RunConfig
 from .procs import identity, is_alive, signal_if_same
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,72 +132,42 @@ class Job:
         return "\n".join(lines[-6:]) or "the trainer ended without a message"
 
 
-# Image side of each dataset when no size is asked for (the trainer's own default).
-NATIVE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
 # Images a dataset has without a cap (per split at most): a smaller operator cap is passed to
 # the trainer, a larger one would change nothing. shapes: its generator's default count.
 NATURAL_ITEMS = {"digits": 1797, "shapes": 6_000, "mnist": 60_000, "fashion-mnist": 60_000}
 
 
-def parse_hidden(text: str) -> list[int]:
-    """'512 256' or '512, 256' -> [512, 256]."""
-    parts = text.replace(",", " ").split()
-    try:
-        out = [int(p) for p in parts]
-    except ValueError:
-        raise JobError(f"hidden sizes must be whole numbers separated by spaces, not {text!r}") from None
-    if not out:
-        raise JobError("give at least one hidden size, e.g. 256")
-    return out
+def prepare_run(cfg: RunConfig, limits: dict, upload: bool = False) -> RunConfig:
+    """A copy of ``cfg`` that the app may start, or JobError saying why not.
 
+    The config is validated whole (the model at the image shape its data setting yields);
+    a data folder is confined to VAE_DATA_ROOTS and made absolute (the trainer runs in the
+    project folder); the operator's item cap is applied where it cuts something.
+    ``upload``: the folder dataset's images come as an upload (``JobManager.start_run`` adds it).
+    limits: max_epochs, max_items (the operator's caps for a shared server)."""
+    from .validate import check_data_dir, data_shape
 
-def build_train_args(form: dict, limits: dict) -> list[str]:
-    """Validated ``vae.train`` arguments from the training form's values.
-
-    form keys: dataset, data_dir, arch, latent_dim, hidden (text), likelihood, beta,
-    kl_warmup, free_bits, epochs, batch_size, lr, seed, image_size, channels, and
-    upload (a zip to be stored when the job starts; ``JobManager.start`` adds its --data-dir).
-    limits: max_epochs, max_items (the operator's caps for a shared server).
-    Values that could look like flags (a folder named '-x') are passed as ``--flag=value``."""
-    from .config import ConfigError, ModelConfig, TrainConfig
-
-    if form["epochs"] > limits["max_epochs"]:
+    cfg = copy.deepcopy(cfg)
+    if cfg.train.epochs > limits["max_epochs"]:
         raise JobError(f"this server allows at most {limits['max_epochs']} epochs per run")
-    hidden = parse_hidden(form["hidden"])
+    data = cfg.data
     try:
-        TrainConfig(epochs=form["epochs"], batch_size=form["batch_size"], lr=form["lr"], beta=form["beta"],
-                    kl_warmup=form["kl_warmup"], free_bits=form["free_bits"], seed=form["seed"]).validate()
-        ModelConfig(arch=form["arch"], latent_dim=form["latent_dim"], hidden=hidden,
-                    likelihood=form["likelihood"],
-                    image_size=form.get("image_size") or NATIVE_SIZE.get(form["dataset"], 28),
-                    in_channels=form.get("channels") or 1).validate()
+        data.validate()
+        cfg.model.in_channels, cfg.model.image_size = data_shape(data)
+        cfg.validate()
+        if data.name == "folder" and not data.data_dir and not upload:
+            raise JobError("the folder dataset needs a data folder or an uploaded zip of images")
+        if upload:
+            data.data_dir = None
+        elif data.data_dir:
+            data.data_dir = os.path.abspath(check_data_dir(data.data_dir, zip_ok=data.name == "folder",
+                                                           must_exist=False))
     except ConfigError as e:
         raise JobError(str(e)) from None
-    if form["dataset"] == "folder" and not form.get("data_dir") and not form.get("upload"):
-        raise JobError("the folder dataset needs a data folder or an uploaded zip of images")
-    data_dir = None
-    if form.get("data_dir") and not form.get("upload"):  # a path from the form is confined to VAE_DATA_ROOTS
-        from .validate import check_data_dir
-        try:
-            # Absolute: the trainer runs in the project folder, not the server's working folder.
-            data_dir = os.path.abspath(check_data_dir(form["data_dir"], zip_ok=form["dataset"] == "folder",
-                                                      must_exist=False))
-        except ConfigError as e:
-            raise JobError(str(e)) from None
-    args = [f"--dataset={form['dataset']}", f"--arch={form['arch']}", f"--latent-dim={form['latent_dim']}",
-            "--hidden", *map(str, hidden), f"--likelihood={form['likelihood']}", f"--beta={form['beta']}",
-            f"--kl-warmup={form['kl_warmup']}", f"--free-bits={form['free_bits']}", f"--epochs={form['epochs']}",
-            f"--batch-size={form['batch_size']}", f"--lr={form['lr']}", f"--seed={form['seed']}", "--json"]
-    natural = NATURAL_ITEMS.get(form["dataset"])
-    if natural is None or limits["max_items"] < natural:
-        args.append(f"--max-items={limits['max_items']}")  # a cap only where it cuts something
-    if data_dir:
-        args.append(f"--data-dir={data_dir}")
-    if form.get("image_size"):
-        args.append(f"--image-size={form['image_size']}")
-    if form.get("channels"):
-        args.append(f"--channels={form['channels']}")
-    return args
+    natural = NATURAL_ITEMS.get(data.name)
+    if data.max_items is None and (natural is None or limits["max_items"] < natural):
+        data.max_items = limits["max_items"]  # a cap only where it cuts something
+    return cfg
 
 
 class JobManager:
@@ -346,6 +319,10 @@ class JobManager:
                       args=list(train_args), epochs=epochs, upload_dir=upload_dir, **identity(proc.pid))
             self._save(job)
             return job
+
+    def start_run(self, run_name: str, cfg: RunConfig, upload: tuple[str, bytes] | None = None) -> Job:
+        """Start the trainer on a config from ``prepare_run``: the command line is ``cfg.to_argv()``."""
+        return self.start(run_name, [*cfg.to_argv(), "--json"], cfg.train.epochs, upload=upload)
 
     def stop(self) -> bool:
         """Ask the active trainer to stop (it keeps its last completed epoch). Only the process

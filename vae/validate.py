@@ -91,6 +91,12 @@ def check_data_dir(data_dir: str | os.PathLike, *, confined: bool = True, zip_ok
     raise ConfigError(f"data_dir {s!r} is not {kind}")
 
 
+def data_shape(data: DataConfig) -> tuple[int, int]:
+    """(channels, image size) of the images a dataset setting yields, without reading them."""
+    size = data.image_size if data.image_size is not None else NATIVE_SIZE[data.name]
+    return (data.channels if data.channels is not None else 1), size
+
+
 def check_data_config(data: DataConfig, model: ModelConfig | None = None, *, confined: bool = True) -> DataConfig:
     """The dataset part of a run: a known dataset, an allowed data folder, and images of
     the model's shape within the server's limits. Raises ConfigError."""
@@ -99,11 +105,10 @@ def check_data_config(data: DataConfig, model: ModelConfig | None = None, *, con
         raise ConfigError(f"data.max_items is {data.max_items:,}; this server loads at most "
                           f"{max_items_limit():,} images per split (VAE_MAX_ITEMS)")
     if model is not None:
-        size = data.image_size if data.image_size is not None else NATIVE_SIZE[data.name]
+        channels, size = data_shape(data)
         if size != model.image_size:
             raise ConfigError(f"the dataset's images are {size}×{size} but the model expects "
                               f"{model.image_size}×{model.image_size}")
-        channels = data.channels if data.channels is not None else 1
         if channels != model.in_channels:
             raise ConfigError(f"the dataset's images have {channels} channel(s) but the model expects "
                               f"{model.in_channels}")
