@@ -271,3 +271,21 @@ def test_prepare_run_gives_the_model_the_shape_of_its_data_and_refuses_what_the_
         prepare_run(RunConfig(train=TrainConfig(epochs=501)), LIMITS)
     with pytest.raises(JobError, match="conv architecture supports"):
         prepare_run(RunConfig(model=ModelConfig(arch="conv")), LIMITS)  # digits are 8×8
+
+
+@pytest.mark.slow
+def test_a_plan_trains_its_runs_in_order_as_one_job(tmp_path):
+    from vae.checkpoint import load_run
+    m = JobManager(tmp_path)
+    cfgs = [prepare_run(RunConfig(model=ModelConfig(latent_dim=2, hidden=[16]),
+                                  train=TrainConfig(epochs=e, seed=e), data=DataConfig(max_items=300)), LIMITS)
+            for e in (1, 2)]
+    job = m.start_plan("pair", [("pair-a", cfgs[0]), ("pair-b", cfgs[1])])
+    with pytest.raises(JobError, match="already training"):
+        m.start_run("other", cfgs[0])  # still one job at a time per server
+    job = m.wait(180)
+    assert job.returncode == 0 and job.plan_state()["state"] == "finished"
+    assert [len(load_run(tmp_path / n).history) for n in ("pair-a", "pair-b")] == [1, 2]
+    assert load_run(tmp_path / "pair-b").config.train.seed == 2
+    s = job.summary()
+    assert s["state"] == "finished" and s["plan"] == {"index": 1, "total": 2, "run": "pair-b", "state": "finished"}

@@ -32,6 +32,7 @@ from .checkpoint import (NOTHING_SAVED, UPLOAD_INFIX, UPLOADS, WEIGHTS, Checkpoi
                          write_json_atomic, write_status)
 from .config import ConfigError, RunConfig
 from .procs import identity, is_alive, signal_if_same
+from .queue import MAX_RUNS as MAX_PLAN_RUNS, read_state, write_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINER = ("-m", "vae.train")
@@ -55,6 +56,7 @@ class Job:
     boot_id: str | None = None
     host: str | None = None
     upload_dir: str | None = None  # the folder holding an uploaded zip; kept with the run it trained, else removed
+    plan: str | None = None  # several runs in order (vae.queue): the plan file; run_dir is then the first run's
 
     @classmethod
     def from_dict(cls, d: dict) -> Job:
@@ -65,15 +67,35 @@ class Job:
         return {"pid": self.pid, "pid_start": self.pid_start, "boot_id": self.boot_id, "host": self.host}
 
     # ---- live views, read from disk
+    def plan_state(self) -> dict:
+        """For a plan: {"state", "index", "runs": [{"name", "out", "state", "returncode"}]}; else {}."""
+        return read_state(Path(self.plan)) if self.plan else {}
+
+    def run_dirs(self) -> list[Path]:
+        """Every run folder this job trains (one, or a plan's in order)."""
+        runs = self.plan_state().get("runs") if self.plan else None
+        return [Path(r["out"]) for r in runs] if runs else [Path(self.run_dir)]
+
+    def current_dir(self) -> Path:
+        """The run folder being trained now (a plan's current entry), or the last one."""
+        if not self.plan:
+            return Path(self.run_dir)
+        state = self.plan_state()
+        runs = state.get("runs") or []
+        i = min(max(int(state.get("index", 0)), 0), len(runs) - 1) if runs else 0
+        return Path(runs[i]["out"]) if runs else Path(self.run_dir)
+
     def status(self) -> dict:
-        return effective_status(Path(self.run_dir))
+        return effective_status(self.current_dir())
 
     def history(self) -> list[dict]:
-        return read_history(Path(self.run_dir))
+        return read_history(self.current_dir())
 
     def log_tail(self, n: int = 4000) -> str:
+        """The end of the trainer's output (a plan's: its current run's)."""
+        log = Path(self.log).parent / f"{self.current_dir().name}.log" if self.plan else Path(self.log)
         try:
-            with open(self.log, "rb") as f:
+            with open(log, "rb") as f:
                 f.seek(0, os.SEEK_END)
                 f.seek(max(0, f.tell() - n))
                 return f.read().decode("utf-8", "replace")
@@ -87,7 +109,7 @@ class Job:
         done = len(hist)
         elapsed = sum(h.get("seconds", 0.0) for h in hist)
         left = (elapsed / done) * (self.epochs - done) if done else None
-        saved = (Path(self.run_dir) / WEIGHTS).exists()
+        saved = (self.current_dir() / WEIGHTS).exists()
         cause = ""
         if self.returncode is None:
             state, msg = "running", status.get("message", "starting")
@@ -101,8 +123,13 @@ class Job:
             state, msg = "failed", self.error_message()
         if state == "diverged" and not saved:
             state = "failed"
-        return {"state": state, "epoch": done, "epochs": self.epochs, "seconds_left": left, "message": msg,
-                "saved": saved, "cause": cause}
+        out = {"state": state, "epoch": done, "epochs": self.epochs, "seconds_left": left, "message": msg,
+               "saved": saved, "cause": cause}
+        if self.plan:  # which of the plan's runs this is about
+            ps = self.plan_state()
+            out["plan"] = {"index": int(ps.get("index", 0)), "total": len(ps.get("runs") or []),
+                           "run": self.current_dir().name, "state": ps.get("state", "queued")}
+        return out
 
     def ended_before_first_epoch(self) -> bool:
         """Stopped or killed before saving anything, as opposed to failing with an error."""
@@ -231,14 +258,15 @@ class JobManager:
             return job
         proc = self._procs.pop(job.pid, None)
         job.returncode = proc.returncode if proc is not None else -1
+        for run_dir in job.run_dirs():
+            if not (run_dir / WEIGHTS).exists():
+                self._remove(run_dir, self.root)  # no epoch saved: leave no half-made run
+            elif effective_status(run_dir).get("state") in ("interrupted", "empty"):
+                # Killed without a chance to say so (SIGKILL, OOM): the last saved epoch stands.
+                done = len(read_history(run_dir))
+                write_status(run_dir, "interrupted", killed_message(done), epoch=done, epochs=job.epochs,
+                             cause=job.exit_cause())
         run_dir = Path(job.run_dir)
-        if not (run_dir / WEIGHTS).exists():
-            self._remove(run_dir, self.root)  # no epoch saved: leave no half-made run
-        elif effective_status(run_dir).get("state") in ("interrupted", "empty"):
-            # Killed without a chance to say so (SIGKILL, OOM): the last saved epoch stands.
-            done = len(read_history(run_dir))
-            write_status(run_dir, "interrupted", killed_message(done), epoch=done, epochs=job.epochs,
-                         cause=job.exit_cause())
         if job.upload_dir and not (run_dir / WEIGHTS).exists():
             self._remove(Path(job.upload_dir), self.uploads_dir)  # kept only while a run uses it
         self._save(job)
@@ -323,6 +351,42 @@ class JobManager:
     def start_run(self, run_name: str, cfg: RunConfig, upload: tuple[str, bytes] | None = None) -> Job:
         """Start the trainer on a config from ``prepare_run``: the command line is ``cfg.to_argv()``."""
         return self.start(run_name, [*cfg.to_argv(), "--json"], cfg.train.epochs, upload=upload)
+
+    def start_plan(self, group: str, entries: list[tuple[str, RunConfig]]) -> Job:
+        """Several runs (configs from ``prepare_run``), trained one after another by one
+        ``python -m vae.queue`` process; each is the same ``vae.train`` command as a single run.
+        Stop ends the current run (keeping its completed epochs) and cancels the rest."""
+        if not 1 <= len(entries) <= MAX_PLAN_RUNS:
+            raise JobError(f"a queue holds 1 to {MAX_PLAN_RUNS} runs, not {len(entries)}")
+        with self._locked():
+            job = self._read()
+            if job is not None and job.returncode is None:
+                job = self._finalise_locked()
+            if job is not None and job.returncode is None:
+                raise JobError(f"run {job.name!r} is already training; one training job at a time "
+                               "on this server. Watch it, or wait for it to finish.")
+            dirs: list[Path] = []
+            try:
+                for name, _ in entries:
+                    dirs.append(self._claim_run_dir(name))
+                self.jobs_dir.mkdir(parents=True, exist_ok=True)
+                plan = self.jobs_dir / f"{dirs[0].name}.plan.json"
+                write_plan(plan, [{"name": d.name, "out": str(d), "log": str(self.jobs_dir / f"{d.name}.log"),
+                                   "argv": [*cfg.to_argv(), "--json"]} for d, (_, cfg) in zip(dirs, entries)])
+                log = self.jobs_dir / f"{dirs[0].name}.queue.log"
+                with open(log, "wb") as f:
+                    proc = subprocess.Popen([sys.executable, "-m", "vae.queue", str(plan)], cwd=REPO, stdout=f,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            except BaseException:
+                for d in dirs:
+                    shutil.rmtree(d, ignore_errors=True)
+                raise
+            self._procs[proc.pid] = proc
+            job = Job(name=sanitize_run_name(group), run_dir=str(dirs[0]), log=str(log), started=time.time(),
+                      epochs=entries[0][1].train.epochs, plan=str(plan), **identity(proc.pid))
+            self._save(job)
+            return job
 
     def stop(self) -> bool:
         """Ask the active trainer to stop (it keeps its last completed epoch). Only the process
