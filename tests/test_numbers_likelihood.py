@@ -43,9 +43,9 @@ def test_gaussian_log_likelihood_is_the_normal_density_of_the_sigma_used(sigma):
     torch.testing.assert_close(got.double(), want, rtol=2e-5, atol=1e-3)
 
 
-def _gaussian_model(obs_var: str, obs_std: float, latent_dim: int = 3):
+def _gaussian_model(obs_var: str, obs_std: float, latent_dim: int = 3, image_size: int = 4):
     torch.manual_seed(0)
-    return build_model(ModelConfig(image_size=4, latent_dim=latent_dim, hidden=[16], likelihood="gaussian",
+    return build_model(ModelConfig(image_size=image_size, latent_dim=latent_dim, hidden=[16], likelihood="gaussian",
                                    obs_var=obs_var, obs_std=obs_std)).eval()
 
 
@@ -93,7 +93,7 @@ def test_learned_sigma_cannot_go_below_its_floor_and_reports_its_own_density():
 
 @pytest.mark.parametrize("sigma", [0.0011, 0.0123, 0.5, 7.0])
 def test_gaussian_run_save_load_keeps_sigma_and_the_obs_logvar_key(tmp_path, sigma):
-    model = _gaussian_model("learned", sigma)
+    model = _gaussian_model("learned", sigma, image_size=8)  # 8×8, the default dataset's (digits) images
     cfg = RunConfig(model=model.config)
     save_run(tmp_path / "run", model, cfg, history=[])
     run = load_run(tmp_path / "run")
@@ -102,14 +102,14 @@ def test_gaussian_run_save_load_keeps_sigma_and_the_obs_logvar_key(tmp_path, sig
     assert "obs_logvar" in state and state["obs_logvar"].item() == pytest.approx(2 * math.log(sigma), abs=1e-6)
     for k, v in model.state_dict().items():  # save → load → state dict is the identity
         torch.testing.assert_close(state[k], v)
-    x = torch.rand(3, 1, 4, 4)
+    x = torch.rand(3, 1, 8, 8)
     torch.testing.assert_close(log_likelihood(x, x * 0.9, "gaussian", run.model.obs_logvar),
                                log_likelihood(x, x * 0.9, "gaussian", model.obs_logvar))
 
 
 def test_a_state_dict_saved_before_the_floor_still_loads_with_its_sigma():
     """Runs saved by the old code hold the learned parameter itself, log σ², under 'obs_logvar'."""
-    model = _gaussian_model("learned", 0.1)
+    model = _gaussian_model("learned", 0.1, image_size=8)
     old = {k: v.clone() for k, v in model.state_dict().items()}
     old["obs_logvar"] = torch.tensor(2 * math.log(0.037))  # what the old nn.Parameter held
     loaded = model_from_state(RunConfig(model=model.config), old, "old run")
