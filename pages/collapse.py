@@ -8,29 +8,84 @@ import streamlit as st
 
 from pages.common import DIM_KEY, _load_run, available_runs, encoded, require_run, run_dataset, run_key
 from vae.checkpoint import CheckpointError, Run
-from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_THRESHOLD, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS,
-                          CollapseReport, diagnose, kl_history, posterior_histograms, profile, sensitivity_threshold,
-                          sort_order,
-                          summary, verdicts, wake_and_death)
+from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
+                          N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS, CollapseReport, MixtureEstimates,
+                          PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
+                          mixture_estimates, mixture_points, posterior_histograms, posterior_summary, profile,
+                          sensitivity_threshold, sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
 from vae.analysis.disentanglement import MIGResult, mig
 
 PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
 COLOURS = dict(zip(VERDICTS, ("#1f77b4", "#ff7f0e", "#9467bd", "#c7c7c7")))
-STATS = {  # name -> (chart title, y-axis label, collapse threshold, or None where it is computed per report)
-    "kl": ("Mean KL per dimension", "E_x KL(q(z_d|x) ‖ N(0,1))  [nats]", KL_THRESHOLD),
-    "activity": ("Active-unit statistic", "A_d = Var_x(E_q[z_d])", None),
-    "mi": ("Mutual information per dimension", "I_q(x; z_d)  [nats]", MI_THRESHOLD),
-    "sensitivity": ("Decoder sensitivity", "mean |ΔE[x|z]| per pixel", None),
+STATS = {  # name -> (chart title, y-axis label, collapse threshold or None where computed per report, plain words)
+    "kl": ("Mean KL per dimension", "E_x KL(q(z_d|x) ‖ N(0,1))  [nats]", KL_THRESHOLD,
+           "How far each image's posterior on z_d moves from the prior N(0, 1), in nats: what the encoder pays to "
+           "write into z_d. Zero means z_d is the prior for every image."),
+    "activity": ("Active-unit statistic", "A_d = Var_x(E_q[z_d])", None,
+                 "How much the posterior mean of z_d changes from one image to the next. Near zero, every image "
+                 "gets the same z_d, so z_d cannot tell images apart."),
+    "mi": ("Mutual information per dimension", "I_q(x; z_d)  [nats]", MI_THRESHOLD,
+           "How much a draw of z_d tells you about which image it came from, in nats; zero means nothing. "
+           "A Monte-Carlo estimate: error bars are ±2 standard errors."),
+    "sensitivity": ("Decoder sensitivity", "mean |ΔE[x|z]| per pixel", None,
+                    "How much the decoded image changes (mean per pixel, on a 0 to 1 scale) when z_d alone moves by "
+                    "±δ. Near zero, the decoder ignores z_d."),
 }
 SORT_LABELS = {"kl": "KL", "activity": "A_d", "mi": "MI", "sensitivity": "sensitivity", "index": "dimension"}
 
 
 # ---------------------------------------------------------------- cached compute (vae does the math)
 
+# Each stage is cached on its own, so a change of one setting recomputes only what depends on it,
+# and the page can show what is ready while the next stage runs. A spinner naming the stage
+# appears when a stage takes more than half a second, that is, only when it is computed.
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def report_for(_run: Run, key: tuple[str, float], n_mixture: int, delta: float) -> CollapseReport:
+def mixture_for(_run: Run, key: tuple[str, float], n_mixture: int) -> MixtureEstimates:
     mu, logvar = encoded(_run, key, "test")
-    return diagnose(mu, logvar, _run.model, run_dataset(_run).test.x, n_mixture=n_mixture, delta=delta)
+    return mixture_estimates(mu, logvar, n_mixture, seed=0)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sensitivity_for(_run: Run, key: tuple[str, float], delta: float) -> tuple[np.ndarray, np.ndarray, int]:
+    mu, _ = encoded(_run, key, "test")
+    return sensitivity_with_se(_run.model, mu, delta, N_ANCHORS, seed=1)  # diagnose()'s seeds: 0, 0 + 1
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def elbo_for(_run: Run, key: tuple[str, float]) -> tuple[float, float, float, float]:
+    return elbo_stats(_run.model, run_dataset(_run).test.x, seed=0)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def posterior_for(_run: Run, key: tuple[str, float]) -> PosteriorSummary:
+    mu, logvar = encoded(_run, key, "test")  # its own spinner, "Encoding the dataset…", when computed
+    return posterior_summary(mu, logvar)
+
+
+def stage_texts(run: Run, n_points: int, n_mixture: int, delta: float) -> dict[str, str]:
+    """What each slow stage computes, for its spinner."""
+    m = mixture_points(n_points, n_mixture)
+    reps = mi_replicates(m)
+    anchors = min(N_ANCHORS, n_points)
+    return {"mixture": f"Mutual information and KL(q(z) ‖ p(z)): {reps} subsamples of {m:,} test images…",
+            "sensitivity": f"Decoder sensitivity: {anchors:,} test images, each of the {run.model.latent_dim} "
+                           f"dimensions moved by ±{delta:g}…",
+            "elbo": f"Reconstruction and ELBO over {n_points:,} test images…"}
+
+
+def report_stages(run: Run, key: tuple[str, float], n_mixture: int, delta: float,
+                  post: PosteriorSummary | None = None) -> CollapseReport:
+    """The whole report, stage by stage, each under a spinner that names it."""
+    post = post if post is not None else posterior_for(run, key)
+    texts = stage_texts(run, post.n_points, n_mixture, delta)
+    with st.spinner(texts["mixture"]):
+        mix = mixture_for(run, key, n_mixture)
+    with st.spinner(texts["sensitivity"]):
+        sens = sensitivity_for(run, key, delta)
+    with st.spinner(texts["elbo"]):
+        el = elbo_for(run, key)
+    return assemble_report(post, mix, delta, sens, el)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -55,8 +110,11 @@ def settings_ui(n_points: int) -> tuple[float, str, int, float]:
         m = st.select_slider("Points for I_q(x; z) and KL(q(z) ‖ p(z))", options,
                              value=min(N_MIXTURE, options[-1]) if min(N_MIXTURE, options[-1]) in options
                              else options[-1],
-                             help="These estimates cost O(M²): beyond M points they use a seeded subsample, "
-                                  "whose posteriors form the mixture q(z). More is more accurate and slower.")
+                             help="These estimates cost O(M²) per replicate: beyond M points each replicate uses "
+                                  "a fresh seeded subsample, whose posteriors form the mixture q(z). Replicates are "
+                                  "added until replicates × M ≥ 16,000, so the per-dimension MI's standard error "
+                                  "stays near or below 0.01 nats; the total MI cannot exceed log M. More points are "
+                                  "less biased and slower.")
         delta = st.slider("Decoder-sensitivity move δ (prior standard deviations)", 0.5, 4.0, DELTA, 0.5)
     return float(au), by, int(m), float(delta)
 
@@ -84,19 +142,29 @@ def _open_traversal(d: int) -> None:
 # ---------------------------------------------------------------- figures (plotly only; numbers come from vae)
 
 def bar_figure(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> dict:
-    """Plain-dict figure: plotly validates it once, instead of on every incremental update (≈10× faster)."""
-    title, ylabel, _ = STATS[stat]
+    """Plain-dict figure: plotly validates it once, instead of on every incremental update (≈10× faster).
+    A statistic with a standard error gets ±2 s.e. error bars; bars below zero (MI) are labelled as noise."""
+    title, ylabel, _, _ = STATS[stat]
     values = report.stat(stat)
+    se = report.stat_se(stat) if stat == "mi" else None
     data = []
     for verdict in VERDICTS:
         dims = [int(d) for d in order if labels[d] == verdict]
         if dims:
-            data.append(dict(type="bar", x=[f"z{d}" for d in dims], y=values[dims].tolist(), name=verdict,
-                             customdata=dims, marker=dict(color=COLOURS[verdict]),
-                             hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>"))
+            trace = dict(type="bar", x=[f"z{d}" for d in dims], y=values[dims].tolist(), name=verdict,
+                         customdata=dims, marker=dict(color=COLOURS[verdict]),
+                         hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>")
+            if se is not None:
+                err = (MI_SE_MULTIPLE * np.nan_to_num(se[dims])).tolist()
+                trace.update(error_y=dict(type="data", array=err, visible=True, color="#444", thickness=1.5),
+                             text=["noise" if values[d] < 0 else "" for d in dims], textposition="outside",
+                             hovertext=[f"± {se[d]:.4f} s.e." + (" (below 0: estimator noise)" if values[d] < 0
+                                                                else "") for d in dims],
+                             hovertemplate="%{x}: %{y:.4f} %{hovertext}<extra>" + verdict + "</extra>")
+            data.append(trace)
     line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
                 line=dict(dash="dash", color="#d62728"))
-    note = dict(xref="paper", x=1, yref="y", y=threshold, text=f"threshold {threshold:g}", showarrow=False,
+    note = dict(xref="paper", x=1, yref="y", y=threshold, text=f"threshold {threshold:.3g}", showarrow=False,
                 xanchor="right", yanchor="bottom")
     layout = dict(title=dict(text=title), yaxis=dict(title=dict(text=ylabel)), height=320,
                   margin=dict(l=10, r=10, t=40, b=10), shapes=[line], annotations=[note],
@@ -115,27 +183,54 @@ def heatmap(z: np.ndarray, x, y, title: str, xlabel: str, colorbar: dict, **kw) 
 
 # ---------------------------------------------------------------- sections
 
-def summary_section(report: CollapseReport, au: float) -> None:
-    s = summary(report, au)
+def _pm(value: float | None, se: float | None, digits: int) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" + (f" ± {se:.{digits}f}" if se is not None and np.isfinite(se) else "")
+
+
+def summary_head(post: PosteriorSummary, au: float) -> list:
+    """The metrics that need only the encoded test set, shown at once; returns the columns
+    the Monte-Carlo metrics fill once their stages are done."""
     cols = st.columns(6)
-    cols[0].metric("Active units", f"{s['active units']} of {s['latent dims']}", help=f"A_d > {au:g}.")
-    cols[1].metric("E_x KL (nats)", f"{s['E_x KL']:.3f}", help="Σ_d of the per-dimension mean KL.")
-    cols[2].metric("I_q(x; z) (nats)", f"{s['I_q(x; z)']:.3f}", help="He et al. 2019 estimator.")
-    cols[3].metric("KL(q(z) ‖ p(z)) (nats)", f"{s['KL(q(z) ‖ p(z))']:.3f}",
-                   help="How far the aggregate posterior q(z) = E_x q(z|x) is from the prior N(0, I).")
+    n_active = int((post.activity > au).sum())
+    cols[0].metric("Active units", f"{n_active} of {len(post.kl)}", help=f"A_d > {au:g}. Exact: no Monte Carlo.")
+    cols[1].metric("E_x KL (nats)", f"{float(post.kl.sum()):.3f}",
+                   help="Σ_d of the per-dimension mean KL, in closed form: no Monte Carlo.")
+    return cols[2:]
+
+
+def summary_section(report: CollapseReport, cols: list) -> None:
+    ceiling = report.mi_ceiling
+    se = f"± {report.mi_total_se:.3f} (one Monte-Carlo standard error, {report.replicates} replicates)"
+    cols[0].metric("I_q(x; z) (nats)", f"{report.mi_total:.3f}",
+                   help=f"He et al. 2019 estimator, {se}. On M = {report.n_mixture:,} points it cannot exceed "
+                        f"log M = {ceiling:.3f} nats.")
+    cols[1].metric("KL(q(z) ‖ p(z)) (nats)", f"{report.marginal_kl_total:.3f}",
+                   help="How far the aggregate posterior q(z) = E_x q(z|x) is from the prior N(0, I), "
+                        f"± {report.marginal_kl_total_se:.3f}.")
     if report.elbo is not None:
-        cols[4].metric("ELBO (nats)", f"{report.elbo:.2f}", help="Per test image: reconstruction − KL.")
-        cols[5].metric("Rec. (nats)", f"{report.rec:.2f}", help="Reconstruction E_q[log p(x|z)] per test image, one sample of z.")
+        cols[2].metric("ELBO (nats)", f"{report.elbo:.2f}",
+                       help=f"Per test image: reconstruction − KL, ± {report.elbo_se:.2f} over the test images.")
+        cols[3].metric("Rec. (nats)", f"{report.rec:.2f}",
+                       help="Reconstruction E_q[log p(x|z)] per test image, one sample of z, "
+                            f"± {report.rec_se:.2f} over the test images.")
     st.markdown(
-        f"**ELBO = reconstruction − KL:** {report.elbo:.2f} = {report.rec:.2f} − {report.kl_total:.3f}  \n"
+        f"**ELBO = reconstruction − KL:** {_pm(report.elbo, report.elbo_se, 2)} = {_pm(report.rec, report.rec_se, 2)} "
+        f"− {report.kl_total:.3f}  \n"
         f"**E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z)):** {report.kl_total:.3f} ≈ "
-        f"{report.mi_total:.3f} + {report.marginal_kl_total:.3f} (residual {report.identity_residual:+.3f}, "
-        "Monte-Carlo error of the two independent estimates)")
-    sub = (f"a seeded subsample of {report.n_mixture:,} of them (for speed), whose posteriors form the mixture"
-           if report.n_mixture < report.n_points else "all of them, whose posteriors form the mixture")
-    st.caption(f"Over the {report.n_points:,} test images. I_q(x; z) and KL(q(z) ‖ p(z)) use {sub} "
-               "q(z) = (1/M) Σ_j q(z|x_j). The KL paid per image splits into the information z carries about x "
-               "and the mismatch of the aggregate posterior with the prior.")
+        f"{_pm(report.mi_total, report.mi_total_se, 3)} + {_pm(report.marginal_kl_total, report.marginal_kl_total_se, 3)}"
+        f" (residual {report.identity_residual:+.3f})")
+    mix = (f"{report.replicates} subsamples of M = {report.n_mixture:,} posteriors" if report.n_mixture < report.n_points
+           else f"all M = {report.n_mixture:,} posteriors, {report.replicates} draws of z per image")
+    st.caption(f"Over the {report.n_points:,} test images; ± is one Monte-Carlo standard error. I_q(x; z) and "
+               f"KL(q(z) ‖ p(z)) share the mixture q(z) = (1/M) Σ_j q(z|x_j) of {mix} (so the residual is the "
+               f"error of E log p(z) alone), and on M points I_q(x; z) ≤ log M = {ceiling:.3f} nats.")
+    if report.mi_at_ceiling():
+        st.warning(f"I_q(x; z) = {report.mi_total:.3f} nats is within {MI_CEILING_MARGIN:g} nats of log M = "
+                   f"{ceiling:.3f}: at the estimator's ceiling, more points are needed (raise the points under "
+                   "Estimation settings, or evaluate on a larger test split). The true value may be higher.",
+                   icon=":material/vertical_align_top:")
 
 
 def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
@@ -145,11 +240,10 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
     st.subheader("Per dimension")
     st.caption(
         "**Active**: the encoder uses x (A_d above the threshold) and the decoder uses z_d. **Encoder ignores x**: "
-        "q(z_d|x) is the same for every x, yet the decoder still reacts to z_d. **Decoder ignores z_d**: the posterior "
-        "moves with x but the images do not change. **Collapsed**: q(z_d|x) = p(z_d) and the decoder ignores it. "
-        f"Dashed lines mark each statistic's collapse threshold; the decoder's is {SENS_REL:.0%} of the largest "
-        f"sensitivity (at least {SENS_FLOOR:g}), measured at z = μ(x) moved by ±{report.delta:g} along z_d alone. "
-        "Click a bar to open that dimension's traversal.")
+        "q(z_d|x) is the same for every x, yet the decoder reacts to z_d. **Decoder ignores z_d**: the posterior "
+        "moves with x, the images do not. **Collapsed**: q(z_d|x) = p(z_d) and the decoder ignores it. Dashed "
+        f"lines: collapse thresholds (the decoder's: {SENS_REL:.0%} of the largest sensitivity, at least "
+        f"{SENS_FLOOR:g}, for z_d ± {report.delta:g}). Click a bar to open its traversal.")
     if n_coll:
         st.warning(f"{n_coll} of {report.latent_dim} dimensions are not active: "
                    + ", ".join(f"z{d} ({labels[d]})" for d in order if labels[d] != "active"))
@@ -164,16 +258,49 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
             key = f"collapse_bars_{stat}"
             col.plotly_chart(bar_figure(report, stat, order, labels, thr), key=key, width="stretch",
                              on_select=lambda k=key: _on_bar_click(k), selection_mode="points")
+            col.caption(STATS[stat][3].replace("±δ", f"±{report.delta:g}")
+                        + (" " + mi_note(report) if stat == "mi" else ""))
+    mi_says = mi_status(report)
     table = pd.DataFrame({"dimension": [f"z{d}" for d in order], "verdict": [labels[d] for d in order],
                           "KL (nats)": report.kl[order], "A_d": report.activity[order], "MI (nats)": report.mi[order],
+                          "MI s.e.": _se(report, "mi", order), "MI says": [mi_says[d] for d in order],
                           "KL(q(z_d) ‖ p) (nats)": report.marginal_kl[order],
+                          "KL(q(z_d) ‖ p) s.e.": _se(report, "marginal_kl", order),
                           "sensitivity": report.sensitivity[order] if report.sensitivity is not None else np.nan,
+                          "sensitivity s.e.": _se(report, "sensitivity", order),
                           "mean μ_d": report.mu_mean[order], "mean σ_d": report.sigma_mean[order]})
     with st.expander("Table of every statistic"):
+        st.caption(f"s.e.: one Monte-Carlo standard error (MI and KL(q(z_d) ‖ p): over {report.replicates} "
+                   f"replicates; sensitivity: over its {report.n_anchors or 0:,} anchor images). KL and A_d are exact "
+                   f"functions of the encoded test set. **MI says** *collapsed* only when the MI is below "
+                   f"{MI_THRESHOLD:g} nats by more than {MI_SE_MULTIPLE:g} standard errors, *used* when above it by "
+                   "more than that, and *undetermined* when the threshold lies within the estimator's noise.")
         st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[2:]})
+                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
+                                    if pd.api.types.is_numeric_dtype(table[c])})
     st.caption("Or pick a dimension:")
     open_dim_ui(report.latent_dim)
+
+
+def _se(report: CollapseReport, stat: str, order: np.ndarray) -> np.ndarray:
+    se = report.stat_se(stat)
+    return se[order] if se is not None else np.full(len(order), np.nan)
+
+
+def mi_note(report: CollapseReport) -> str:
+    """The words beside the MI chart: noise below zero, the undetermined dimensions, the log M bound."""
+    parts = []
+    if (report.mi < 0).any():
+        neg = ", ".join(f"z{d}" for d in np.nonzero(report.mi < 0)[0])
+        parts.append(f"Bars below zero ({neg}) are estimator noise: the true I_q(x; z_d) is never negative, and "
+                     "their error bars reach zero.")
+    und = [d for d, v in enumerate(mi_status(report)) if v == "undetermined"]
+    if und:
+        parts.append("Within two standard errors of the threshold, so undetermined by MI: "
+                     + ", ".join(f"z{d}" for d in und) + ".")
+    parts.append(f"Each I_q(x; z_d), like the total, is bounded by log M = {report.mi_ceiling:.3f} nats "
+                 f"(M = {report.n_mixture:,} points).")
+    return " ".join(parts)
 
 
 def posterior_section(run: Run) -> None:
@@ -225,6 +352,7 @@ def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: 
     info = c1.selectbox("Compare with", others, index=None, format_func=lambda r: r.label,
                         placeholder="Choose a run")
     stat = c2.selectbox("Statistic", ["kl", "mi", "activity", "sensitivity"], format_func=lambda s: STATS[s][0])
+    c2.caption(STATS[stat][3])
     if info is None:
         return
     try:
@@ -234,8 +362,7 @@ def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: 
         return
     if run_dataset(other, stop_on_error=False) is None:
         return
-    with st.spinner(f"Computing the diagnostics of {other.name}…"):
-        rep2 = report_for(other, run_key(other), m, delta)
+    rep2 = report_stages(other, run_key(other), m, delta)
     fig = go.Figure()
     for name, r in ((run.name, report), (other.name, rep2)):
         dims, vals = profile(r, stat)
@@ -287,9 +414,11 @@ st.title("Posterior collapse diagnostics")
 st.caption(f"Run **{run.name}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
            "image, which collapsed onto the prior N(0, 1), and why. Computed over the test split.")
 au, by, m, delta = settings_ui(len(splits.test))
-with st.spinner("Computing the diagnostics…"):
-    report = report_for(run, run_key(run), m, delta)
-summary_section(report, au)
+# What needs only the encodings is drawn first; each slow stage then runs under a spinner naming it.
+post = posterior_for(run, run_key(run))
+metric_cols = summary_head(post, au)
+report = report_stages(run, run_key(run), m, delta, post)
+summary_section(report, metric_cols)
 # Lazy tabs: only the open tab's content runs, so a rerun draws its charts and no others.
 tabs = st.tabs(["Per dimension", "Posteriors", "Training history", "Compare runs", "Disentanglement (MIG)"],
                key="collapse_tab", on_change="rerun")

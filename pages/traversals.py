@@ -250,9 +250,10 @@ def density_ui(run: Run, key: tuple, z: torch.Tensor, n_points: int) -> None:
     agg, counts, centres = aggregate(run, key)
     check = tv.density_check(agg, z)
     st.markdown("**Is this latent on the data manifold?**")
-    st.caption(f"log q(z) under the aggregate posterior q(z) = (1/N) Σₙ q(z|xₙ) over the N = {n_points} "
-               "test images, against the histogram of log q at samples z ~ q(z) (the data's own range; the "
-               "dashed line is its 1st percentile).")
+    used = (f"a seeded subsample of M = {agg.n_components:,} of the {agg.n_data:,} test images" if agg.subsampled
+            else f"all M = {agg.n_components:,} test images")
+    st.caption(f"log q(z) under the aggregate posterior q(z) = (1/M) Σₙ q(z|xₙ) over {used}, against the "
+               "histogram of log q at samples z ~ q(z) (the data's own range; the dashed line is its 1st percentile).")
     st.plotly_chart(density_figure(agg, counts, centres, check), width="stretch", config={"displayModeBar": False},
                     key="trav_density")
     if check.off_manifold:

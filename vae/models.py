@@ -3,6 +3,13 @@
 ``encode(x) -> (mu, logvar)``, ``reparameterize(mu, logvar)``, ``decode(z)``.
 The decoder returns the parameter of p(x|z): Bernoulli logits, or the Gaussian
 mean (through a sigmoid, so it lies in [0, 1] like the data).
+
+A Gaussian p(x|z) has one shared observation σ. A fixed σ is the buffer
+``obs_logvar`` (log σ²). A learned σ is parameterized as
+σ = OBS_STD_MIN + softplus(obs_sigma_raw), so it can never fall below the
+config's lower bound of 0.001 however sharp the data; ``model.obs_logvar`` is
+then the log σ² actually used, and the saved state dict still stores it under
+the key ``obs_logvar`` (converted on save and load), so runs stay loadable.
 """
 from __future__ import annotations
 
@@ -10,9 +17,27 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+
+OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
+OBS_KEY, OBS_RAW = "obs_logvar", "obs_sigma_raw"  # state-dict key (log σ²) and the learned parameter
+
+
+def obs_logvar_from_raw(raw: torch.Tensor) -> torch.Tensor:
+    """log σ² for σ = OBS_STD_MIN + softplus(raw): always ≥ 2 log OBS_STD_MIN, differentiable."""
+    return 2.0 * torch.log(OBS_STD_MIN + F.softplus(raw))
+
+
+def obs_raw_from_logvar(logvar: torch.Tensor) -> torch.Tensor:
+    """The inverse, in float64: the raw parameter whose σ is exp(½ logvar). A σ at or below the
+    floor (only possible in a run saved before the floor existed) maps to the floor."""
+    y = (0.5 * logvar.detach().double()).exp() - OBS_STD_MIN  # softplus(raw) = y > 0
+    y = y.clamp(min=1e-12)
+    # softplus⁻¹(y) = log(expm1(y)) = y + log(−expm1(−y)), the second form stable for large y
+    return torch.where(y > 20, y + torch.log(-torch.expm1(-y)), torch.log(torch.expm1(y)))
 
 
 @dataclass
@@ -33,9 +58,23 @@ class VAE(nn.Module):
         if config.likelihood == "gaussian":
             init = torch.tensor(2 * math.log(config.obs_std))
             if config.obs_var == "learned":
-                self.obs_logvar = nn.Parameter(init)
+                self.obs_sigma_raw = nn.Parameter(obs_raw_from_logvar(init).float())
+                self.register_state_dict_post_hook(_save_obs_logvar)
+                self.register_load_state_dict_pre_hook(_load_obs_logvar)
             else:
-                self.register_buffer("obs_logvar", init)
+                self.register_buffer(OBS_KEY, init)
+
+    def __getattr__(self, name: str):
+        # A learned σ: ``model.obs_logvar`` is the log σ² in use, computed from the raw parameter.
+        if name == OBS_KEY and OBS_RAW in self.__dict__.get("_parameters", {}):
+            return obs_logvar_from_raw(self._parameters[OBS_RAW])
+        return super().__getattr__(name)
+
+    @property
+    def obs_std(self) -> float | None:
+        """The Gaussian observation σ in use (None for a Bernoulli likelihood)."""
+        lv = getattr(self, OBS_KEY, None)
+        return None if lv is None else float((0.5 * lv.detach().double()).exp())
 
     @property
     def latent_dim(self) -> int:
@@ -79,6 +118,22 @@ class VAE(nn.Module):
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The variational parameters φ (used by the gradient-estimator lab)."""
         return [*self.encoder.parameters(), *self.fc_mu.parameters(), *self.fc_logvar.parameters()]
+
+
+def _save_obs_logvar(module: VAE, state: dict, prefix: str, local_metadata) -> None:
+    """state_dict hook: store a learned σ as log σ² under ``obs_logvar``, as every run has."""
+    raw = state.pop(prefix + OBS_RAW, None)
+    if raw is not None:
+        with torch.no_grad():
+            state[prefix + OBS_KEY] = obs_logvar_from_raw(raw.detach()).to(raw.dtype)
+
+
+def _load_obs_logvar(module: VAE, state: dict, prefix: str, local_metadata, strict, missing, unexpected,
+                     errors) -> None:
+    """load_state_dict pre-hook: a stored log σ² becomes the raw parameter giving the same σ."""
+    lv = state.pop(prefix + OBS_KEY, None)
+    if lv is not None:
+        state[prefix + OBS_RAW] = obs_raw_from_logvar(torch.as_tensor(lv)).to(torch.float32)
 
 
 class MLPVAE(VAE):

@@ -4,15 +4,19 @@ Four statistics per dimension d, each able to flag a collapsed dimension:
 
 - KL_d = E_x KL(q(z_d|x) ‖ N(0, 1)), nats (``vae.objectives.kl_per_dim``);
 - A_d = Var_x(E_q[z_d]), the active-unit statistic of Burda et al. 2016;
-- I_q(x; z_d), the mutual information estimated as in He et al. 2019
-  (``vae.objectives.mutual_information``, the mixture subsampled for speed);
+- I_q(x; z_d), the mutual information estimated as in He et al. 2019, averaged
+  over independent replicates (fresh draws of z, and fresh subsamples of the points
+  when there are more than the mixture's M) and reported with its Monte-Carlo
+  standard error, so a dimension is called collapsed by MI only when it is below
+  the threshold by more than two standard errors;
 - decoder sensitivity: the mean |ΔE[x|z]| per pixel when z_d alone moves by ±δ
   from z = μ(x). It tells "the encoder ignores x" (A_d ≈ 0, decoder still
   reacts) apart from "the decoder ignores z_d" (A_d > 0, images do not change).
 
 Also the decomposition E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z))
-(Hoffman & Johnson 2016, "ELBO surgery"), with the second term estimated on its
-own so the identity is a check, histograms of μ_d and σ_d, the KL-per-dimension
+(Hoffman & Johnson 2016, "ELBO surgery"). I_q and KL(q(z) ‖ p(z)) share their draws
+of z and their estimate of log q(z), so the identity's residual is the Monte-Carlo
+error of E log p(z) alone (the mixture's log M bias cancels between the two), histograms of μ_d and σ_d, the KL-per-dimension
 history of a run, and per-run profiles for comparing runs.
 """
 from __future__ import annotations
@@ -23,22 +27,30 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..objectives import (active_units, elbo, kl_per_dim, log_normal_diag, log_standard_normal,
-                         mutual_information)
+from ..objectives import LOG_2PI, active_units, elbo, kl_per_dim, log_standard_normal, mixture_log_density
 
 AU_THRESHOLD = 0.01  # A_d above this is an active unit (Burda et al. 2016)
 KL_THRESHOLD = 0.01  # nats: a dimension with less mean KL carries (almost) nothing
-MI_THRESHOLD = 0.05  # nats: above the Monte-Carlo noise of the MI estimate on a few hundred points
+MI_THRESHOLD = 0.05  # nats: a dimension whose I_q(x; z_d) is clearly below this carries (almost) nothing
+MI_SE_MULTIPLE = 2.0  # MI says collapsed (used) only when below (above) the threshold by more than this many s.e.
+# Replicates of the MI / marginal-KL estimate: enough that replicates × points ≥ MI_SAMPLES, so the
+# per-dimension MI's standard error, about 1/√(2·that) for an unused dimension and ≲ 1/√that for the
+# used ones of the committed runs, stays below 0.01 nats; at least MI_MIN_REPLICATES to estimate it.
+MI_SAMPLES = 16_000
+MI_MIN_REPLICATES = 8
+MI_MAX_REPLICATES = 1000
+MI_CEILING_MARGIN = 0.1  # nats: a total MI this close to log M is at the estimator's ceiling
 # The decoder ignores z_d when its sensitivity (mean |ΔE[x|z]| per pixel, images in [0, 1]) is below
 # SENS_REL of the most sensitive dimension's, and never counts as used below SENS_FLOOR. Relative,
 # because images that are mostly background (shapes) dilute the per-pixel mean.
 SENS_REL = 0.15
 SENS_FLOOR = 0.005
-N_MIXTURE = 2000  # points (subsampled beyond this) whose posteriors form q(z) in the MI and marginal-KL estimates
+N_MIXTURE = 2000  # points (a fresh subsample per replicate beyond this) whose posteriors form q(z) for MI, marginal KL
 DELTA = 2.0  # how far z_d moves (in prior standard deviations) for the decoder sensitivity
 N_ANCHORS = 256  # data points at which the decoder sensitivity is measured
 
 VERDICTS = ("active", "encoder ignores x", "decoder ignores z_d", "collapsed")
+MI_STATES = ("used", "collapsed", "undetermined")
 
 
 @dataclass
@@ -58,6 +70,18 @@ class CollapseReport:
     elbo: float | None = None  # E_x ELBO = rec − KL, nats per image
     mu_mean: np.ndarray | None = None  # E_x[μ_d]
     sigma_mean: np.ndarray | None = None  # E_x[σ_d]
+    # Standard errors (None where not estimated). MI and marginal KL: Monte-Carlo s.e. of the mean
+    # over `replicates` independent replicates. Sensitivity: s.e. over the n_anchors images.
+    # rec and ELBO: s.e. over the N test images of the one-sample per-image values.
+    mi_se: np.ndarray | None = None
+    mi_total_se: float | None = None
+    marginal_kl_se: np.ndarray | None = None
+    marginal_kl_total_se: float | None = None
+    replicates: int = 1
+    sensitivity_se: np.ndarray | None = None
+    n_anchors: int | None = None
+    rec_se: float | None = None
+    elbo_se: float | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -80,6 +104,21 @@ class CollapseReport:
             raise ValueError(f"this report has no {name!r} (no decoder was given)")
         return np.asarray(v)
 
+    def stat_se(self, name: str) -> np.ndarray | None:
+        """The standard error of a statistic, (D,), or None: 'kl' and 'activity' are exact
+        functions of the encoded test set (no Monte Carlo), and old reports have none."""
+        v = getattr(self, f"{name}_se", None)
+        return None if v is None else np.asarray(v)
+
+    @property
+    def mi_ceiling(self) -> float:
+        """log M: the He et al. minibatch estimator on M points cannot exceed it (up to its noise)."""
+        return math.log(self.n_mixture)
+
+    def mi_at_ceiling(self, margin: float = MI_CEILING_MARGIN) -> bool:
+        """True when the total MI is within ``margin`` nats of log M: more points are needed."""
+        return self.mi_total > self.mi_ceiling - margin
+
 
 def _as_tensor(a) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).float()
@@ -88,8 +127,8 @@ def _as_tensor(a) -> torch.Tensor:
 @torch.no_grad()
 def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = N_MIXTURE,
                 n_mixture: int | None = N_MIXTURE, generator: torch.Generator | None = None,
-                chunk: int = 256) -> tuple[float, torch.Tensor]:
-    """KL(q(z) ‖ p(z)) with q(z) = (1/N) Σ_j q(z|x_j), the aggregate posterior.
+                chunk: int = 64) -> tuple[float, torch.Tensor]:
+    """KL(q(z) ‖ p(z)) with q(z) = (1/N) Σ_j q(z|x_j), the aggregate posterior: one replicate.
 
     Monte Carlo: E_{z~q(z)}[log q(z) − log p(z)], z drawn by picking a point and
     sampling its posterior; log q(z) is the log-mean-exp over (up to) n_mixture
@@ -105,17 +144,109 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = N_MIXTU
         mix_mu, mix_lv = mu[idx], logvar[idx]
     else:
         mix_mu, mix_lv = mu, logvar
-    log_m = math.log(len(mix_mu))
-    tot, per = [], []
-    for s in range(0, len(z), chunk):
-        zc = z[s:s + chunk, None, :, None]  # (c, 1, D, 1): a trailing 1-dim so the density is per dimension
-        dens = log_normal_diag(zc, mix_mu[None, :, :, None], mix_lv[None, :, :, None])  # (c, M, D)
-        tot.append(torch.logsumexp(dens.sum(-1), 1) - log_m)
-        per.append(torch.logsumexp(dens, 1) - log_m)
-    log_p_dim = log_standard_normal(z[..., None])  # (S, D)
-    kl_tot = torch.cat(tot).mean() - log_p_dim.sum(-1).mean()
-    kl_dim = torch.cat(per).mean(0) - log_p_dim.mean(0)
+    lq_tot, lq_dim = mixture_log_density(z, mix_mu, mix_lv, chunk)
+    log_p_dim = log_standard_normal(z[..., None]).double()  # (S, D)
+    kl_tot = lq_tot.mean() - log_p_dim.sum(-1).mean()
+    kl_dim = (lq_dim.mean(0) - log_p_dim.mean(0)).to(mu.dtype)
     return float(kl_tot), kl_dim
+
+
+@dataclass
+class MixtureEstimates:
+    """I_q(x; z) and KL(q(z) ‖ p(z)), total and per dimension, each the mean of
+    ``replicates`` independent replicates with its Monte-Carlo standard error
+    (the replicates' standard deviation / √replicates)."""
+    mi_total: float
+    mi_total_se: float
+    mi: np.ndarray  # (D,)
+    mi_se: np.ndarray  # (D,)
+    marginal_kl_total: float
+    marginal_kl_total_se: float
+    marginal_kl: np.ndarray  # (D,)
+    marginal_kl_se: np.ndarray  # (D,)
+    n_mixture: int  # M, points per replicate (their posteriors are the mixture q(z))
+    replicates: int
+
+
+def mi_replicates(m: int, samples: int = MI_SAMPLES) -> int:
+    """Replicates for M points each: replicates × M ≥ samples, within [MI_MIN_REPLICATES, MI_MAX_REPLICATES]."""
+    return int(min(MI_MAX_REPLICATES, max(MI_MIN_REPLICATES, math.ceil(samples / max(1, m)))))
+
+
+def mixture_points(n: int, n_mixture: int | None = N_MIXTURE) -> int:
+    """M, the points each replicate uses: all n, or n_mixture (at least 2) when there are more."""
+    return n if not n_mixture or n_mixture >= n else max(2, int(n_mixture))
+
+
+@torch.no_grad()
+def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates: int | None = None,
+                      seed: int = 0, progress=None) -> MixtureEstimates:
+    """I_q(x; z) (He et al. 2019) and KL(q(z) ‖ p(z)) with Monte-Carlo standard errors.
+
+    Each replicate takes M = min(N, n_mixture) points (a fresh seeded subsample when
+    N > n_mixture), draws one z_n ~ q(z|x_n) per point and evaluates log q(z_n) under
+    their mixture q(z) = (1/M) Σ_j q(z|x_j), total and per dimension (marginals). Then
+    I_q = E_x[−H(q(z|x))] (closed form) − mean log q(z_n), and KL(q(z) ‖ p(z)) = mean
+    log q(z_n) − mean log p(z_n). The reported values are means over the replicates
+    (default ``mi_replicates(M)``), with standard error sd/√replicates. mu, logvar: (N, D).
+    ``progress(fraction)`` is called before each replicate.
+    """
+    mu, logvar = _as_tensor(mu), _as_tensor(logvar)
+    n, d = mu.shape
+    m = mixture_points(n, n_mixture)
+    reps = int(replicates) if replicates else mi_replicates(m)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for r in range(reps):
+        if progress is not None:
+            progress(r / reps)
+        if m < n:
+            idx = torch.randperm(n, generator=g)[:m]
+            mu_s, lv_s = mu[idx], logvar[idx]
+        else:
+            mu_s, lv_s = mu, logvar
+        z = mu_s + (0.5 * lv_s).exp() * torch.randn(mu_s.shape, generator=g, dtype=mu_s.dtype)
+        lq_tot, lq_dim = mixture_log_density(z, mu_s, lv_s)
+        neg_ent = (-0.5 * (LOG_2PI + 1.0 + lv_s.double())).mean(0)  # (D,) E_x E_q log q(z_d|x)
+        lp_dim = (-0.5 * (LOG_2PI + z.double().pow(2))).mean(0)  # (D,) mean log p(z_d)
+        lq_dim, lq_tot = lq_dim.mean(0), lq_tot.mean()
+        rows.append(torch.cat([(neg_ent.sum() - lq_tot)[None], neg_ent - lq_dim,
+                               (lq_tot - lp_dim.sum())[None], lq_dim - lp_dim]))
+    a = torch.stack(rows).numpy()  # (R, 2 + 2D)
+    mean = a.mean(0)
+    se = a.std(0, ddof=1) / math.sqrt(reps) if reps > 1 else np.full(a.shape[1], np.nan)
+    if progress is not None:
+        progress(1.0)
+    return MixtureEstimates(
+        mi_total=float(mean[0]), mi_total_se=float(se[0]), mi=mean[1:1 + d], mi_se=se[1:1 + d],
+        marginal_kl_total=float(mean[1 + d]), marginal_kl_total_se=float(se[1 + d]),
+        marginal_kl=mean[2 + d:], marginal_kl_se=se[2 + d:], n_mixture=m, replicates=reps)
+
+
+@torch.no_grad()
+def sensitivity_with_se(model, mu, delta: float = DELTA, n_anchors: int = N_ANCHORS, seed: int = 0,
+                        batch: int = 4096) -> tuple[np.ndarray, np.ndarray, int]:
+    """Decoder sensitivity per dimension with its standard error over the anchor images,
+    and the number of anchors: ((D,), (D,), A). Anchors are a seeded subsample of the points."""
+    mu = _as_tensor(mu)
+    per_anchor = _sensitivity_per_anchor(model, mu, delta, n_anchors, torch.Generator().manual_seed(seed), batch)
+    a = per_anchor.double().numpy()
+    se = a.std(0, ddof=1) / math.sqrt(len(a)) if len(a) > 1 else np.full(a.shape[1], np.nan)
+    return a.mean(0), se, len(a)
+
+
+def _sensitivity_per_anchor(model, mu: torch.Tensor, delta: float, n_anchors: int,
+                            generator: torch.Generator | None, batch: int) -> torch.Tensor:
+    """(A, D): per anchor, the mean over ±δ of the mean |ΔE[x|z]| per pixel."""
+    n, d = mu.shape
+    idx = torch.randperm(n, generator=generator)[:n_anchors] if n > n_anchors else torch.arange(n)
+    z0 = mu[idx]  # (A, D)
+    steps = torch.cat([torch.zeros(1, d), delta * torch.eye(d), -delta * torch.eye(d)])  # (2D+1, D)
+    z = (z0[:, None, :] + steps[None]).reshape(-1, d)  # (A·(2D+1), D)
+    imgs = torch.cat([model.mean_image(z[s:s + batch]) for s in range(0, len(z), batch)])
+    imgs = imgs.reshape(len(z0), 2 * d + 1, -1)  # (A, 2D+1, pixels)
+    change = (imgs[:, 1:] - imgs[:, :1]).abs().mean(-1)  # (A, 2D)
+    return change.reshape(len(z0), 2, d).mean(1)
 
 
 @torch.no_grad()
@@ -125,69 +256,99 @@ def decoder_sensitivity(model, mu: torch.Tensor, delta: float = DELTA, n_anchors
 
     The model is only read (no_grad, mode untouched), so a shared cached model is safe.
     """
-    n, d = mu.shape
-    idx = torch.randperm(n, generator=generator)[:n_anchors] if n > n_anchors else torch.arange(n)
-    z0 = mu[idx]  # (A, D)
-    steps = torch.cat([torch.zeros(1, d), delta * torch.eye(d), -delta * torch.eye(d)])  # (2D+1, D)
-    z = (z0[:, None, :] + steps[None]).reshape(-1, d)  # (A·(2D+1), D)
-    imgs = torch.cat([model.mean_image(z[s:s + batch]) for s in range(0, len(z), batch)])
-    imgs = imgs.reshape(len(z0), 2 * d + 1, -1)  # (A, 2D+1, pixels)
-    change = (imgs[:, 1:] - imgs[:, :1]).abs().mean(-1)  # (A, 2D)
-    return change.reshape(len(z0), 2, d).mean((0, 1))
+    return _sensitivity_per_anchor(model, mu, delta, n_anchors, generator, batch).mean(0)
 
 
 @torch.no_grad()
-def elbo_split(model, x: torch.Tensor, batch_size: int = 1024, seed: int = 0) -> tuple[float, float]:
-    """Mean reconstruction E_q[log p(x|z)] and ELBO per image (nats) over x: (N, C, H, W).
+def elbo_stats(model, x: torch.Tensor, batch_size: int = 1024, seed: int = 0) -> tuple[float, float, float, float]:
+    """Mean reconstruction E_q[log p(x|z)] and ELBO per image (nats) over x: (N, C, H, W),
+    each with its standard error over the N images: (rec, rec s.e., ELBO, ELBO s.e.).
 
-    Uses ``vae.objectives.elbo`` with one sample of z; the noise comes from a
-    fixed seed without disturbing the caller's RNG, and the model is only read.
+    Uses ``vae.objectives.elbo`` with one sample of z per image, so the s.e. covers both
+    the spread of the images and that sample's noise; the noise comes from a fixed seed
+    without disturbing the caller's RNG, and the model is only read.
     """
-    rec = tot = 0.0
+    recs, elbos = [], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for s in range(0, len(x), batch_size):
             t = elbo(model, x[s:s + batch_size])
-            rec += float(t.rec.sum())
-            tot += float(t.elbo.sum())
-    return rec / len(x), tot / len(x)
+            recs.append(t.rec.double())
+            elbos.append(t.elbo.double())
+    rec, el = torch.cat(recs), torch.cat(elbos)
+    n = len(rec)
+
+    def se(v: torch.Tensor) -> float:
+        return float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
+
+    return float(rec.mean()), se(rec), float(el.mean()), se(el)
 
 
-def diagnose(mu, logvar, model=None, x: torch.Tensor | None = None, *, n_mixture: int = N_MIXTURE,
-             delta: float = DELTA, n_anchors: int = N_ANCHORS, seed: int = 0) -> CollapseReport:
-    """All per-dimension statistics for posteriors mu, logvar: (N, D) (numpy or torch).
+def elbo_split(model, x: torch.Tensor, batch_size: int = 1024, seed: int = 0) -> tuple[float, float]:
+    """Mean reconstruction and ELBO per image (nats) over x: (N, C, H, W); see ``elbo_stats``."""
+    rec, _, el, _ = elbo_stats(model, x, batch_size, seed)
+    return rec, el
 
-    With ``model`` the decoder sensitivity is measured; with ``model`` and the
-    images ``x`` (N, C, H, W) the ELBO is split into reconstruction and KL.
-    Seeded: the same inputs give the same report.
-    """
+
+@dataclass
+class PosteriorSummary:
+    """The per-dimension statistics that are exact functions of the encoded points (no Monte Carlo)."""
+    n_points: int
+    kl: np.ndarray  # (D,) E_x KL(q(z_d|x) ‖ N(0, 1))
+    activity: np.ndarray  # (D,) A_d
+    mu_mean: np.ndarray  # (D,)
+    sigma_mean: np.ndarray  # (D,)
+
+
+def posterior_summary(mu, logvar) -> PosteriorSummary:
+    """KL per dimension, A_d and the mean μ_d, σ_d of posteriors mu, logvar: (N, D), N ≥ 2."""
+    mu, logvar = _checked(mu, logvar)
+    kl = kl_per_dim(mu, logvar).double().mean(0)
+    a, _ = active_units(mu)
+    return PosteriorSummary(len(mu), kl.numpy(), a.numpy(), mu.mean(0).numpy(),
+                            (0.5 * logvar).exp().mean(0).numpy())
+
+
+def _checked(mu, logvar) -> tuple[torch.Tensor, torch.Tensor]:
     mu, logvar = _as_tensor(mu), _as_tensor(logvar)
     if mu.ndim != 2 or mu.shape != logvar.shape or len(mu) < 2:
         raise ValueError(f"mu and logvar must both be (N, D) with N ≥ 2, got {tuple(mu.shape)} "
                          f"and {tuple(logvar.shape)}")
-    g = torch.Generator().manual_seed(seed)
-    kl = kl_per_dim(mu, logvar).double().mean(0)
-    a, _ = active_units(mu)
-    # The MI and marginal-KL estimates cost O(M² D): on more than n_mixture points they use a
-    # seeded subsample of M points, whose posteriors are both the samples and the mixture q(z).
-    if n_mixture and n_mixture < len(mu):
-        idx = torch.randperm(len(mu), generator=g)[:max(2, n_mixture)]
-        mu_s, lv_s = mu[idx], logvar[idx]
-    else:
-        mu_s, lv_s = mu, logvar
-    m = len(mu_s)
-    mi_tot, mi_dim = mutual_information(mu_s, lv_s, generator=g)
-    mk_tot, mk_dim = marginal_kl(mu_s, lv_s, n_samples=m, n_mixture=None, generator=g)
-    sens = None
-    rec = elb = None
-    if model is not None:
-        sens = decoder_sensitivity(model, mu, delta, n_anchors, generator=g).numpy()
-        if x is not None:
-            rec, elb = elbo_split(model, x, seed=seed)
+    return mu, logvar
+
+
+def assemble_report(post: PosteriorSummary, mix: MixtureEstimates, delta: float = DELTA,
+                    sensitivity: tuple[np.ndarray, np.ndarray, int] | None = None,
+                    elbo_values: tuple[float, float, float, float] | None = None) -> CollapseReport:
+    """One report from the separately computed parts (what ``diagnose`` does in one call)."""
+    sens, sens_se, n_anchors = sensitivity if sensitivity is not None else (None, None, None)
+    rec, rec_se, elb, elb_se = elbo_values if elbo_values is not None else (None,) * 4
     return CollapseReport(
-        n_points=len(mu), kl=kl.numpy(), activity=a.numpy(), mi=mi_dim.numpy(), mi_total=mi_tot,
-        marginal_kl=mk_dim.numpy(), marginal_kl_total=mk_tot, sensitivity=sens, n_mixture=m, delta=delta,
-        rec=rec, elbo=elb, mu_mean=mu.mean(0).numpy(), sigma_mean=(0.5 * logvar).exp().mean(0).numpy())
+        n_points=post.n_points, kl=post.kl, activity=post.activity, mi=mix.mi, mi_total=mix.mi_total,
+        marginal_kl=mix.marginal_kl, marginal_kl_total=mix.marginal_kl_total, sensitivity=sens,
+        n_mixture=mix.n_mixture, delta=delta, rec=rec, elbo=elb, mu_mean=post.mu_mean, sigma_mean=post.sigma_mean,
+        mi_se=mix.mi_se, mi_total_se=mix.mi_total_se, marginal_kl_se=mix.marginal_kl_se,
+        marginal_kl_total_se=mix.marginal_kl_total_se, replicates=mix.replicates, sensitivity_se=sens_se,
+        n_anchors=n_anchors, rec_se=rec_se, elbo_se=elb_se)
+
+
+def diagnose(mu, logvar, model=None, x: torch.Tensor | None = None, *, n_mixture: int = N_MIXTURE,
+             replicates: int | None = None, delta: float = DELTA, n_anchors: int = N_ANCHORS,
+             seed: int = 0) -> CollapseReport:
+    """All per-dimension statistics for posteriors mu, logvar: (N, D) (numpy or torch).
+
+    With ``model`` the decoder sensitivity is measured; with ``model`` and the
+    images ``x`` (N, C, H, W) the ELBO is split into reconstruction and KL.
+    The MI and marginal KL average ``replicates`` replicates (default: enough for a
+    per-dimension s.e. below 0.01 nats, ``mi_replicates``) over M = min(N, n_mixture)
+    points each. Seeded: the same inputs give the same report.
+    """
+    mu, logvar = _checked(mu, logvar)
+    post = posterior_summary(mu, logvar)
+    mix = mixture_estimates(mu, logvar, n_mixture, replicates, seed=seed)
+    sens = sensitivity_with_se(model, mu, delta, n_anchors, seed=seed + 1) if model is not None else None
+    el = elbo_stats(model, x, seed=seed) if model is not None and x is not None else None
+    return assemble_report(post, mix, delta, sens, el)
 
 
 # ---------------------------------------------------------------- flags and verdicts
@@ -199,13 +360,29 @@ def sensitivity_threshold(report: CollapseReport, rel: float = SENS_REL, floor: 
     return max(floor, rel * top)
 
 
+def mi_status(report: CollapseReport, threshold: float = MI_THRESHOLD,
+              k: float = MI_SE_MULTIPLE) -> np.ndarray:
+    """Per dimension, what the MI says (one of ``MI_STATES``): 'collapsed' only when I_q(x; z_d)
+    is below the threshold by more than k standard errors, 'used' when above it by more than k,
+    'undetermined' otherwise (the threshold lies within the estimator's noise). A report without
+    standard errors is taken at face value."""
+    mi = np.asarray(report.mi, dtype=np.float64)
+    se = report.stat_se("mi")
+    margin = k * (np.nan_to_num(se, nan=np.inf) if se is not None else np.zeros_like(mi))
+    out = np.full(mi.shape, MI_STATES[2], dtype=object)
+    out[mi + margin < threshold] = MI_STATES[1]
+    out[mi - margin > threshold] = MI_STATES[0]
+    return out
+
+
 def collapse_flags(report: CollapseReport, au_threshold: float = AU_THRESHOLD,
                    kl_threshold: float = KL_THRESHOLD, mi_threshold: float = MI_THRESHOLD,
                    sens_threshold: float | None = None) -> dict[str, np.ndarray]:
-    """Per statistic, a (D,) bool array: True where that statistic says the dimension collapsed.
+    """Per statistic, a (D,) bool array: True where that statistic says the dimension collapsed
+    (for MI: below its threshold by more than two standard errors, see ``mi_status``).
     sens_threshold None: ``sensitivity_threshold(report)``."""
     flags = {"kl": report.kl < kl_threshold, "activity": report.activity <= au_threshold,
-             "mi": report.mi < mi_threshold}
+             "mi": mi_status(report, mi_threshold) == MI_STATES[1]}
     if report.sensitivity is not None:
         thr = sensitivity_threshold(report) if sens_threshold is None else sens_threshold
         flags["sensitivity"] = report.sensitivity < thr

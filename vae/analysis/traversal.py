@@ -252,6 +252,16 @@ class AggregatePosterior:
     mu: torch.Tensor  # (M, D) mixture components' means
     logvar: torch.Tensor  # (M, D) and log-variances
     reference: torch.Tensor  # (R,) sorted log q(z) of samples from q, nats
+    n_data: int | None = None  # N, the encoded points it was built from (M ≤ N of them are kept)
+
+    @property
+    def n_components(self) -> int:
+        """M, the points whose posteriors form the mixture: all N, or a seeded subsample of them."""
+        return int(self.mu.shape[0])
+
+    @property
+    def subsampled(self) -> bool:
+        return self.n_data is not None and self.n_components < self.n_data
 
     def log_density(self, z: torch.Tensor) -> torch.Tensor:
         """z: (..., D) -> (...)."""
@@ -277,7 +287,8 @@ def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor, max_components: 
     """Build q(z) from encoded data (mu, logvar: (N, D)) and its reference values.
 
     The mixture keeps at most ``max_components`` points (a seeded subsample) so
-    large datasets stay cheap; ``n_reference`` samples z ~ q(z) give the range.
+    large datasets stay cheap; the result says how many it kept (``n_components``)
+    of how many (``n_data``). ``n_reference`` samples z ~ q(z) give the range.
     """
     if mu.shape[0] == 0:
         raise ValueError("the aggregate posterior needs at least one data point")
@@ -291,7 +302,7 @@ def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor, max_components: 
     eps = torch.randn(len(ref_idx), mu.shape[1], generator=g)
     z_ref = mix_mu[ref_idx] + (0.5 * mix_lv[ref_idx]).exp() * eps
     ref = aggregate_log_density(z_ref, mix_mu, mix_lv).sort().values
-    return AggregatePosterior(mix_mu, mix_lv, ref)
+    return AggregatePosterior(mix_mu, mix_lv, ref, n_data=n)
 
 
 @dataclass
