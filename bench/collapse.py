@@ -37,7 +37,7 @@ def compute_rows(threads: int) -> list[tuple[str, float, float]]:
     x = pool[torch.randint(len(pool), (N_POINTS,), generator=g)]
 
     def all_diagnostics():
-        mu, logvar = encode_all(run.model, x)
+        mu, logvar = encode_all(run.model, x).params()
         diagnose(mu, logvar, run.model, x)
         posterior_histograms(mu.numpy(), logvar.numpy())
 
@@ -60,7 +60,7 @@ def error_rows() -> list[list]:
     from vae.checkpoint import load_run
     from vae.collapse import diagnose
     from vae.data import load_dataset
-    from vae.training import encode_all
+    from vae.trainer import encode_all
 
     rows = []
     for name, dataset in (("digits-default", "digits"), ("shapes-default", "shapes")):
@@ -68,7 +68,7 @@ def error_rows() -> list[list]:
             continue
         run = load_run(REPO / "checkpoints" / name)
         x = load_dataset(dataset).test.x
-        mu, logvar = encode_all(run.model, x)
+        mu, logvar = encode_all(run.model, x).params()
         t0 = time.perf_counter()
         r = diagnose(mu, logvar, run.model, x)
         t = time.perf_counter() - t0

@@ -99,7 +99,7 @@ def click_rows() -> list[list]:
 
     run = load_run(REPO / "checkpoints" / "digits-default")
     x = load_dataset("digits").test.x
-    mu, logvar = (t.numpy() for t in encode_all(run.model, x))
+    mu, logvar = (t.numpy() for t in encode_all(run.model, x).params())
     detail, detail_cpu = [], []
     for i in range(20):
         t0, c0 = time.perf_counter(), time.process_time()

@@ -70,8 +70,9 @@ class ExamplesMNIST(torch.utils.data.Dataset):
 
 def examples_loss(model, x):
     """pytorch/examples' loss_function: BCE on sigmoid outputs, summed, plus the KL."""
-    mu, logvar = model.encode(x)
-    z = model.reparameterize(mu, logvar)
+    q = model.encode(x)
+    mu, logvar = q.params()
+    z = q.rsample()
     recon = torch.sigmoid(model.decode(z))  # the examples' decoder ends in a sigmoid
     bce = F.binary_cross_entropy(recon.view(-1, 784), x.view(-1, 784), reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())  # Kingma & Welling, Appendix B

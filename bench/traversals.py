@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     run = load_run(RUN)
     model = run.model
-    mu, logvar = encode_all(model, load_dataset("digits").test.x)
+    mu, logvar = encode_all(model, load_dataset("digits").test.x).params()
     info = tv.dimension_info(mu, logvar)
     axes = tv.dimension_axes(model.latent_dim, info.order[0], info.order[1])
     centre = torch.zeros(model.latent_dim)

@@ -127,7 +127,7 @@ def run_dataset(run: Run, stop_on_error: bool = True) -> DataSplits | None:
 def encoded(_run: Run, key: tuple[str, float], split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of a split: (N, D) each, float32."""
     splits = run_dataset(_run)
-    mu, logvar = encode_all(_run.model, getattr(splits, split).x)
+    mu, logvar = encode_all(_run.model, getattr(splits, split).x).params()
     return mu.numpy(), logvar.numpy()
 
 

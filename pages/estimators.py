@@ -15,7 +15,7 @@ from vae.budget import BACKGROUND_JOBS, BudgetError, check_estimators, limit_int
 from vae.data import DataError, load_dataset
 from vae.analysis.estimators import BASELINE_LABELS, BASELINES, ESTIMATORS, LABELS, gradient_study, pick_batch
 from vae.analysis.estimators_toy import toy_estimates
-from vae.estimators_train import CompareConfig, compare_training, curve_rows
+from vae.analysis.estimators_train import CompareConfig, compare_training, curve_rows
 from vae.work_queue import Task, shared_queue
 
 COLORS = {LABELS["reparam"]: "#1f77b4", LABELS["score"]: "#d62728", LABELS["score_baseline"]: "#ff7f0e"}

@@ -10,9 +10,9 @@ from vae.config import ModelConfig
 from vae.analysis.estimators import (ESTIMATORS, encoder_gradient_estimates, gradient_study, pick_batch, summarize,
                             surrogate)
 from vae.analysis.estimators_toy import toy_estimates, toy_true_gradient
-from vae.estimators_train import CompareConfig, ComparisonJob, compare_training, curve_rows
+from vae.analysis.estimators_train import CompareConfig, comparison_runs, compare_training, curve_rows, curves_from_runs
 from vae.models import build_model
-from vae.objectives import elbo, kl_per_dim, log_likelihood
+from vae.objectives import elbo, log_likelihood
 
 
 def _small(seed=0):
@@ -49,8 +49,7 @@ def test_reparam_surrogate_is_the_elbo_and_has_its_gradient():
     torch.manual_seed(5)
     t = elbo(m, x, mc_samples=2)
     g_ref = torch.autograd.grad(t.elbo.mean(), m.encoder_parameters())
-    mu, lv = m.encode(x)
-    s = surrogate(m, x, mu, lv, "reparam", 2, generator=torch.Generator().manual_seed(5))
+    s = surrogate(m, x, m.encode(x), "reparam", 2, generator=torch.Generator().manual_seed(5))
     assert torch.allclose(s, t.elbo, atol=1e-5)
     g = torch.autograd.grad(s.mean(), m.encoder_parameters())
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g, g_ref))
@@ -58,10 +57,10 @@ def test_reparam_surrogate_is_the_elbo_and_has_its_gradient():
 
 def test_score_surrogate_value_is_an_elbo_estimate():
     m, x = _small()
-    mu, lv = m.encode(x)
-    a = surrogate(m, x, mu, lv, "reparam", 3, generator=torch.Generator().manual_seed(2))
+    q = m.encode(x)
+    a = surrogate(m, x, q, "reparam", 3, generator=torch.Generator().manual_seed(2))
     for est in ("score", "score_baseline"):
-        b = surrogate(m, x, mu, lv, est, 3, generator=torch.Generator().manual_seed(2))
+        b = surrogate(m, x, q, est, 3, generator=torch.Generator().manual_seed(2))
         assert torch.allclose(a, b, atol=1e-5)  # same noise, same value; only the gradient differs
 
 
@@ -84,9 +83,10 @@ def test_batched_estimates_match_one_at_a_time():
     # The same noise, (L, K, B, D) in the order the batched code draws it, one estimate at a time.
     eps = torch.randn((3, 4, 8, 3), generator=torch.Generator().manual_seed(9))
     for k in range(4):
-        mu, lv = m.encode(x)
+        q = m.encode(x)
+        mu, lv = q.params()
         z = mu + torch.exp(0.5 * lv) * eps[:, k]
-        s = log_likelihood(x, m.decode(z), m.config.likelihood).mean(0) - kl_per_dim(mu, lv).sum(-1)
+        s = log_likelihood(x, m.decode(z), m.config.likelihood).mean(0) - q.kl_per_dim().sum(-1)
         ref = torch.autograd.grad(s.mean(), m.encoder_parameters())
         assert torch.allclose(g[k], torch.cat([r.reshape(-1) for r in ref]), atol=1e-5), k
 
@@ -172,14 +172,29 @@ def test_training_comparison_runs_every_estimator_from_the_same_start():
     assert [p["test_elbo"] for p in again[1].points] == [p["test_elbo"] for p in curves[1].points]
 
 
-def test_comparison_job_finishes_and_can_be_stopped():
+def test_training_comparison_can_be_stopped_and_refuses_bad_settings():
     xtr, xte = _tiny_data()
     mcfg = ModelConfig(image_size=4, latent_dim=2, hidden=[8])
-    job = ComparisonJob(xtr, xte, CompareConfig(epochs=1, batch_size=32), mcfg).start()
-    assert job.wait(60) and job.error is None and job.progress == 1.0 and len(job.curves) == 3
-    slow = ComparisonJob(xtr, xte, CompareConfig(epochs=200, batch_size=1), mcfg)
-    slow.stop()
-    slow.start()
-    assert slow.wait(60) and slow.curves[0].state == "stopped" and len(slow.curves) == 1
+    curves = compare_training(xtr, xte, CompareConfig(epochs=200, batch_size=1), mcfg, should_stop=lambda: True)
+    assert len(curves) == 1 and curves[0].state == "stopped"
     with pytest.raises(ValueError, match="leave-one-out"):
-        ComparisonJob(xtr, xte, CompareConfig(baseline="leave_one_out"), mcfg)
+        CompareConfig(baseline="leave_one_out").validate()
+
+
+@pytest.mark.slow
+def test_comparison_runs_as_one_plan_of_ordinary_runs(tmp_path):
+    """The app's path: one vae.train run per estimator through the job manager, curves read back."""
+    from vae.checkpoint import load_run
+    from vae.config import DataConfig
+    from vae.jobs import JobManager, prepare_run
+    lim = {"max_epochs": 500, "max_items": 70_000}
+    runs = [(name, prepare_run(cfg, lim)) for name, cfg in comparison_runs(
+        CompareConfig(epochs=1), model=ModelConfig(latent_dim=2, hidden=[16]), data=DataConfig(max_items=200))]
+    manager = JobManager(tmp_path)
+    manager.start_plan("estimators", runs)
+    done = manager.wait(240)
+    assert done.returncode == 0
+    by_est = {load_run(tmp_path / name).config.train.estimator: tmp_path / name for name, _ in runs}
+    assert list(by_est) == list(ESTIMATORS)
+    curves = curves_from_runs(by_est)
+    assert [len(c.points) for c in curves] == [1, 1, 1] and all(c.points[0]["test_elbo"] < 0 for c in curves)

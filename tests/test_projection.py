@@ -175,7 +175,7 @@ def test_point_terms_match_the_objective(model, images):
 
 
 def test_colour_values(model, images):
-    mu, logvar = (t.detach().numpy() for t in model.encode(images))
+    mu, logvar = (t.detach().numpy() for t in model.encode(images).params())
     labels = np.arange(12) % 3
     assert colour_values("label", labels, mu, logvar).categorical
     c = colour_values("mu", labels, mu, logvar, dim=2)
@@ -198,7 +198,7 @@ def test_posterior_samples_are_seeded_draws():
 
 
 def test_point_detail(model, images):
-    mu, logvar = (t.detach().numpy() for t in model.encode(images))
+    mu, logvar = (t.detach().numpy() for t in model.encode(images).params())
     det = point_detail(model, images, mu, logvar, 3, n_samples=5, k=4, mc_samples=8)
     assert det.original.shape == det.recon.shape == (1, 8, 8)
     assert det.samples.shape == (5, 1, 8, 8) and det.neighbour_images.shape == (4, 1, 8, 8)
@@ -214,7 +214,7 @@ def test_selection_images_and_probe(model, images):
     orig, rec = selection_images(model, images, [5, 1, 7], limit=2)
     assert orig.shape == rec.shape == (2, 1, 8, 8)
     torch.testing.assert_close(orig, images[[5, 1]])
-    mu = model.encode(images)[0].detach().numpy()
+    mu = model.encode(images).mean.detach().numpy()
     proj = project_pca(mu)
     z, img = probe_decode(model, proj, (0.0, 0.0))
     np.testing.assert_allclose(z, mu.mean(0), atol=1e-5)

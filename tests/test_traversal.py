@@ -10,7 +10,7 @@ import torch
 
 from vae.config import ModelConfig
 from vae.models import build_model
-from vae.objectives import log_normal_diag
+from vae.distributions import DiagonalGaussian
 from vae.analysis import traversal as tv
 from vae.analysis.traversal import (AggregatePosterior, aggregate_log_density, aggregate_posterior, cell_factor,
                            decode_images, decode_one, density_check, dimension_axes, dimension_info,
@@ -212,7 +212,7 @@ def test_aggregate_log_density_is_the_mixture_log_density():
     want = np.log(dens.prod(-1).mean(1))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
     # a single component is just that Gaussian
-    torch.testing.assert_close(aggregate_log_density(z, mu[:1], logvar[:1]), log_normal_diag(z, mu[:1], logvar[:1]))
+    torch.testing.assert_close(aggregate_log_density(z, mu[:1], logvar[:1]), DiagonalGaussian(mu[:1], logvar[:1]).log_prob(z))
 
 
 def test_aggregate_posterior_reference_and_off_manifold_warning():
@@ -271,7 +271,7 @@ def test_default_run_has_collapsed_dimensions_ranked_last():
     from vae.data import load_dataset
     from vae.trainer import encode_all
     run = load_run(DEFAULT_RUN)
-    mu, logvar = encode_all(run.model, load_dataset("digits").test.x)
+    mu, logvar = encode_all(run.model, load_dataset("digits").test.x).params()
     info = dimension_info(mu, logvar)
     n_collapsed = sum(info.collapsed)
     assert 1 <= n_collapsed < run.model.latent_dim

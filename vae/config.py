@@ -28,6 +28,12 @@ DATASET_NAMES = ("digits", "shapes", "mnist", "fashion-mnist", "folder")
 MAX_IMAGE_SIZE = 64
 
 
+# ELBO-gradient estimators for φ (see vae.objectives.reconstruction_surrogate) and the score
+# function's control variates.
+ESTIMATORS = ("reparam", "score", "score_baseline")
+BASELINES = ("posterior_mean", "leave_one_out")
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type, or out of range."""
 
@@ -79,6 +85,8 @@ class TrainConfig:
     mc_samples: int = 1  # L, Monte-Carlo samples of z per image in the training objective
     seed: int = 0  # seeds weights, batching and sampling
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where to train; auto: cuda when available
+    estimator: Literal["reparam", "score", "score_baseline"] = "reparam"  # gradient of the reconstruction term for φ
+    baseline: Literal["posterior_mean", "leave_one_out"] = "posterior_mean"  # score_baseline's control variate
 
     def validate(self) -> "TrainConfig":
         _check_int(self.epochs, "epochs", 1, 100_000)
@@ -90,6 +98,10 @@ class TrainConfig:
         _check(_is_num(self.kl_warmup) and self.kl_warmup >= 0, f"kl_warmup must be ≥ 0, not {self.kl_warmup!r}")
         _check(_is_num(self.free_bits) and self.free_bits >= 0, f"free_bits must be ≥ 0, not {self.free_bits!r}")
         _check(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, not {self.device!r}")
+        _check(self.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}, not {self.estimator!r}")
+        _check(self.baseline in BASELINES, f"baseline must be one of {', '.join(BASELINES)}, not {self.baseline!r}")
+        _check(not (self.estimator == "score_baseline" and self.baseline == "leave_one_out" and self.mc_samples < 2),
+               "the leave-one-out baseline needs mc_samples ≥ 2")
         return self
 
 

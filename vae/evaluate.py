@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -22,7 +23,7 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
     from .checkpoint import load_run
     from .config import ConfigError
     from .data import DATASETS, DataError, load_dataset
-    from .objectives import mutual_information
+    from .analysis.collapse import mixture_estimates
     from .trainer import encode_all, evaluate_split
     from .validate import check_data_dir, max_items_limit
 
@@ -44,9 +45,9 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
         raise ValueError(f"the dataset's images are {tuple(x.shape[1:])} but the run expects {run.model.image_shape}")
     torch.manual_seed(seed)
     res = evaluate_split(run.model, x, iwae_k=iwae_k)
-    mu, logvar = encode_all(run.model, x)
-    mi, mi_dim = mutual_information(mu, logvar, generator=torch.Generator().manual_seed(seed))
-    res.update(mi=mi, mi_per_dim=mi_dim.tolist(), n=len(x), dataset=splits.name, run=str(run.path))
+    mix = mixture_estimates(*encode_all(run.model, x).params(), seed=seed)  # replicates, with standard errors
+    res.update(mi=mix.mi_total, mi_se=mix.mi_total_se, mi_per_dim=mix.mi.tolist(), mi_per_dim_se=mix.mi_se.tolist(),
+               mi_points=mix.n_mixture, n=len(x), dataset=splits.name, run=str(run.path))
     return res
 
 
@@ -78,11 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  KL              {r['kl']:10.3f}")
     if "iwae" in r:
         print(f"  IWAE (K={args.iwae:<4})   {r['iwae']:10.3f}")
-    print(f"  I_q(x; z)       {r['mi']:10.3f}")
+    print(f"  I_q(x; z)       {r['mi']:10.3f} ± {r['mi_se']:.3f} (s.e.; at most log M = "
+          f"{math.log(r['mi_points']):.2f} with M = {r['mi_points']:,} points)")
     print(f"  active units    {r['active_units']:>4} of {len(r['kl_per_dim'])}")
-    print("  dim   KL      A_d      MI")
-    for i, (k, a, m) in enumerate(zip(r["kl_per_dim"], r["au_per_dim"], r["mi_per_dim"])):
-        print(f"  {i:>3} {k:7.3f} {a:8.4f} {m:7.3f}")
+    print("  dim   KL      A_d      MI    (s.e.)")
+    for i, (k, a, m, e) in enumerate(zip(r["kl_per_dim"], r["au_per_dim"], r["mi_per_dim"], r["mi_per_dim_se"])):
+        print(f"  {i:>3} {k:7.3f} {a:8.4f} {m:7.3f} ({e:.3f})")
     return 0
 
 

@@ -193,7 +193,7 @@ def selection_images(model: VAE, x: torch.Tensor, rows: list[int] | np.ndarray,
     """The first ``limit`` selected originals (n, C, H, W) and their reconstructions E[x|z = μ(x)]."""
     rows = torch.as_tensor(np.asarray(rows, dtype=np.int64)[:limit])
     originals = x[rows]
-    mu, _ = model.encode(originals)
+    mu = model.encode(originals).mean
     return originals, model.mean_image(mu)
 
 

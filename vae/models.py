@@ -1,6 +1,7 @@
 """VAE networks: an MLP and a strided-conv model, with the canonical vocabulary.
 
-``encode(x) -> (mu, logvar)``, ``reparameterize(mu, logvar)``, ``decode(z)``.
+``encode(x)`` returns the posterior q(z|x) as an object (``vae.distributions``),
+``prior`` is p(z), ``decode(z)`` the parameter of p(x|z) and ``log_px(x, z)`` its density.
 The decoder returns the parameter of p(x|z): Bernoulli logits, or the Gaussian
 mean (through a sigmoid, so it lies in [0, 1] like the data).
 
@@ -21,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .distributions import DiagonalGaussian, StandardNormal
+from .objectives import log_likelihood
 
 OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
 OBS_KEY, OBS_RAW = "obs_logvar", "obs_sigma_raw"  # state-dict key (log σ²) and the learned parameter
@@ -43,8 +46,7 @@ def obs_raw_from_logvar(logvar: torch.Tensor) -> torch.Tensor:
 @dataclass
 class VAEOutput:
     x_param: torch.Tensor  # (B, C, H, W) Bernoulli logits or Gaussian means
-    mu: torch.Tensor  # (B, D) posterior means
-    logvar: torch.Tensor  # (B, D) posterior log-variances
+    posterior: DiagonalGaussian  # q(z|x) for the batch
     z: torch.Tensor  # (B, D) one reparameterized sample
 
 
@@ -85,19 +87,20 @@ class VAE(nn.Module):
         c = self.config
         return (c.in_channels, c.image_size, c.image_size)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, C, H, W) in [0, 1] -> mu, logvar: (B, D)."""
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """x: (B, C, H, W) in [0, 1] -> q(z|x), a diagonal Gaussian with mean and log σ²: (B, D)."""
         h = self.encoder(x)
         # Clamping log σ² keeps exp() finite when a diverging run pushes it far out.
-        return self.fc_mu(h), self.fc_logvar(h).clamp(-30.0, 20.0)
+        return DiagonalGaussian(self.fc_mu(h), self.fc_logvar(h).clamp(-30.0, 20.0))
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, n: int | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps, eps ~ N(0, I). mu, logvar: (B, D) -> (B, D), or (n, B, D) if n is given."""
-        std = torch.exp(0.5 * logvar)
-        shape = mu.shape if n is None else (n, *mu.shape)
-        eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
-        return mu + std * eps
+    @property
+    def prior(self) -> StandardNormal:
+        """p(z) = N(0, I)."""
+        return StandardNormal(self.config.latent_dim)
+
+    def log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels. x: (B, C, H, W); z: (..., B, D) -> (..., B)."""
+        return log_likelihood(x, self.decode(z), self.config.likelihood, getattr(self, OBS_KEY, None))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: (..., D) -> (..., C, H, W): Bernoulli logits, or Gaussian means in [0, 1]."""
@@ -111,9 +114,9 @@ class VAE(nn.Module):
         return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
 
     def forward(self, x: torch.Tensor) -> VAEOutput:
-        mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar)
-        return VAEOutput(self.decode(z), mu, logvar, z)
+        q = self.encode(x)
+        z = q.rsample()
+        return VAEOutput(self.decode(z), q, z)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The variational parameters φ (used by the gradient-estimator lab)."""

@@ -2,7 +2,8 @@
 
 Reductions are explicit: per-sample quantities are summed over pixels and
 latent dimensions and returned with shape (B,); a training loss is their mean
-over the batch.
+over the batch. Posteriors and priors are objects (``vae.distributions``): no
+density or reparameterization is written out here.
 """
 from __future__ import annotations
 
@@ -12,26 +13,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-LOG_2PI = math.log(2 * math.pi)
+from .config import BASELINES, ESTIMATORS
+from .distributions import LOG_2PI, DiagonalGaussian
 
-
-def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, σ²) ‖ N(0, 1)) per latent dimension. mu, logvar: (B, D) -> (B, D).
-
-    Closed form from Kingma & Welling 2014, Appendix B:
-    -KL = ½ Σ (1 + log σ² − μ² − σ²).
-    """
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
-def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))), summed over the last dim. Broadcasts; (..., D) -> (...)."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
-
-
-def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I), summed over the last dim. (..., D) -> (...)."""
-    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+__all__ = ["LOG_2PI", "ESTIMATORS", "BASELINES", "log_likelihood", "ElboTerms", "elbo", "check_estimator",
+           "reconstruction_surrogate", "surrogate", "iwae_bound", "active_units", "mutual_information"]
 
 
 def log_likelihood(x: torch.Tensor, x_param: torch.Tensor, likelihood: str,
@@ -61,57 +47,106 @@ class ElboTerms:
     loss: torch.Tensor  # scalar: the training objective, mean over the batch (β, free bits applied)
     elbo: torch.Tensor  # (B,) the true ELBO per image: rec − KL (β = 1, no free bits)
     rec: torch.Tensor  # (B,) E_q[log p(x|z)], averaged over the L samples
-    kl: torch.Tensor  # (B,) KL(q(z|x) ‖ p(z)), analytic
-    kl_per_dim: torch.Tensor  # (B, D)
-    mu: torch.Tensor  # (B, D) posterior means, for statistics that need them
-    logvar: torch.Tensor  # (B, D)
+    kl: torch.Tensor  # (B,) KL(q(z|x) ‖ p(z)), closed form where one exists
+    kl_per_dim: torch.Tensor | None  # (B, D) when q and p factorize over dimensions
+    posterior: DiagonalGaussian  # q(z|x) of the batch
+
+    @property
+    def mu(self) -> torch.Tensor:
+        """(B, D) posterior means, for statistics that need them."""
+        return self.posterior.mean
 
 
-def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0,
-         free_bits: float = 0.0) -> ElboTerms:
+def check_estimator(estimator: str, mc_samples: int, baseline: str) -> None:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; expected one of {BASELINES}")
+    if not isinstance(mc_samples, int) or mc_samples < 1:
+        raise ValueError(f"the number of Monte-Carlo samples L must be a positive integer, not {mc_samples!r}")
+    if estimator == "score_baseline" and baseline == "leave_one_out" and mc_samples < 2:
+        raise ValueError("the leave-one-out baseline needs L ≥ 2 samples; use the posterior-mean baseline for L = 1")
+
+
+def reconstruction_surrogate(model, x: torch.Tensor, q: DiagonalGaussian, estimator: str = "reparam",
+                             mc_samples: int = 1, baseline: str = "posterior_mean",
+                             generator: torch.Generator | None = None) -> torch.Tensor:
+    """E_q[log p(x|z)] from L samples, as a surrogate whose gradient wrt q's parameters (hence
+    φ) is the chosen estimator's. x: (B, C, H, W); q over (..., B, D) (leading dims index
+    independent estimates) -> (..., B).
+
+    Its value is the L-sample estimate for every estimator. ``reparam``: z = μ + σ·ε carries
+    the pathwise gradient. ``score``: z is a sample, not a function of φ; φ enters through
+    log q only: ∇ = mean_l f(z_l) ∇ log q(z_l|x) (Williams 1992). ``score_baseline`` subtracts a
+    control variate b from f: log p(x | z = μ) or the leave-one-out mean of the other L − 1
+    samples. The decoder θ always receives the pathwise gradient ∇_θ log p(x|z).
+    """
+    check_estimator(estimator, mc_samples, baseline)
+    if estimator == "reparam":
+        return model.log_px(x, q.rsample(mc_samples, generator=generator)).mean(0)
+    z = q.rsample(mc_samples, generator=generator).detach()
+    f = model.log_px(x, z)  # (L, ..., B), θ-gradient only
+    weight = f.detach()
+    if estimator == "score_baseline":
+        if baseline == "posterior_mean":
+            with torch.no_grad():
+                b = model.log_px(x, q.mean.detach())  # (..., B)
+        else:
+            b = (weight.sum(0, keepdim=True) - weight) / (mc_samples - 1)
+        weight = weight - b
+    # f.mean(0) carries θ's gradient and the value; (weight · log q) − its detached self is 0 in value.
+    score_term = weight * q.log_prob(z)
+    return f.mean(0) + (score_term - score_term.detach()).mean(0)
+
+
+def surrogate(model, x: torch.Tensor, q: DiagonalGaussian, estimator: str, mc_samples: int = 1,
+              baseline: str = "posterior_mean", generator: torch.Generator | None = None) -> torch.Tensor:
+    """An ELBO estimate per image whose gradient wrt φ is the chosen estimator's: the
+    reconstruction surrogate minus the closed-form KL (identical for every estimator). (..., B)."""
+    return reconstruction_surrogate(model, x, q, estimator, mc_samples, baseline, generator) \
+        - q.kl_to(model.prior).value
+
+
+def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0, free_bits: float = 0.0,
+         generator: torch.Generator | None = None, estimator: str = "reparam",
+         baseline: str = "posterior_mean") -> ElboTerms:
     """ELBO terms for a batch. x: (B, C, H, W).
 
-    The reconstruction term uses L = mc_samples reparameterized samples; the KL
-    is analytic. Free bits (Kingma et al. 2016, eq. 15) replaces each
-    dimension's batch-mean KL by max(λ, KL_d) in the loss only.
+    The reconstruction term uses L = mc_samples samples (its gradient is the chosen
+    estimator's, the reparameterization by default); the KL is q's ``kl_to`` the prior
+    (closed form for the Gaussian). Free bits (Kingma et al. 2016, eq. 15) replaces each
+    dimension's batch-mean KL by max(λ, KL_d) in the loss only; β weighs the KL in the
+    loss only. The reported ``elbo`` is always rec − KL.
     """
-    mu, logvar = model.encode(x)
-    z = model.reparameterize(mu, logvar, n=mc_samples)  # (L, B, D)
-    x_param = model.decode(z)  # (L, B, C, H, W)
-    rec = log_likelihood(x, x_param, model.config.likelihood, getattr(model, "obs_logvar", None)).mean(0)
-    kld = kl_per_dim(mu, logvar)
-    kl = kld.sum(-1)
+    q = model.encode(x)
+    rec = reconstruction_surrogate(model, x, q, estimator, mc_samples, baseline, generator)
+    kl = q.kl_to(model.prior)
     if free_bits > 0:
-        kl_term = kld.mean(0).clamp(min=free_bits).sum()
+        if kl.per_dim is None:
+            raise ValueError("free bits need a per-dimension KL, which this posterior and prior do not have")
+        kl_term = kl.per_dim.mean(0).clamp(min=free_bits).sum()
     else:
-        kl_term = kl.mean()
+        kl_term = kl.value.mean()
     loss = -rec.mean() + beta * kl_term
-    return ElboTerms(loss=loss, elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kld, mu=mu, logvar=logvar)
+    rec = rec.detach() if estimator != "reparam" else rec  # a score surrogate's value is the estimate itself
+    return ElboTerms(loss=loss, elbo=rec - kl.value, rec=rec, kl=kl.value, kl_per_dim=kl.per_dim, posterior=q)
 
 
 @torch.no_grad()
-def iwae_bound(model, x: torch.Tensor, k: int, chunk: int = 64) -> torch.Tensor:
+def iwae_bound(model, x: torch.Tensor, k: int, chunk: int = 64,
+               generator: torch.Generator | None = None) -> torch.Tensor:
     """The importance-weighted bound of Burda et al. 2016 with K samples. x: (B, ...) -> (B,), float64.
 
     log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). K = 1 is an ELBO
-    estimate; the bound is non-decreasing in K (in expectation).
-
-    log q(z_k|x) is computed from the standardized draw ε_k = (z_k − μ)/σ itself,
-    −½ Σ (log 2π + log σ² + ε²), not from z_k − μ rounded in float32 (which loses
-    most digits when σ is far below the spacing of floats near μ, e.g. σ = 1e-4 at
-    μ ≈ 20), and the log-weights and their log-sum-exp are in float64.
+    estimate; the bound is non-decreasing in K (in expectation). log q(z_k|x) comes
+    with the draw (``rsample_with_log_prob``: from the standardized noise, in float64),
+    and the log-weights and their log-sum-exp are in float64.
     """
-    mu, logvar = model.encode(x)
-    std = torch.exp(0.5 * logvar)
-    lv64 = logvar.double()
+    q = model.encode(x)
     parts = []
     for start in range(0, k, chunk):
-        n = min(chunk, k - start)
-        eps = torch.randn((n, *mu.shape), dtype=mu.dtype, device=mu.device)  # as reparameterize draws it
-        z = mu + std * eps  # (n, B, D)
-        log_px = log_likelihood(x, model.decode(z), model.config.likelihood, getattr(model, "obs_logvar", None))
-        log_qz = -0.5 * (LOG_2PI + lv64 + eps.double().pow(2)).sum(-1)
-        parts.append(log_px.double() + log_standard_normal(z.double()) - log_qz)
+        z, log_q = q.rsample_with_log_prob(min(chunk, k - start), generator=generator)  # (n, B, D), (n, B)
+        parts.append(model.log_px(x, z).double() + model.prior.log_prob(z.double()) - log_q)
     log_w = torch.cat(parts, 0)  # (K, B), float64
     return torch.logsumexp(log_w, 0) - math.log(k)
 
@@ -123,35 +158,7 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def mixture_log_density(z: torch.Tensor, mix_mu: torch.Tensor, mix_lv: torch.Tensor,
-                        chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """log q(z) for the mixture q(z) = (1/M) Σ_j N(z; μ_j, diag σ²_j), and per dimension
-    log q(z_d) for its marginals. z: (S, D); mix_mu, mix_lv: (M, D) -> ((S,), (S, D)), float64.
-
-    The component densities are laid out (c, D, M) so every log-sum-exp runs over a
-    contiguous axis, and are built in place: this is the O(S·M·D) core of the MI and
-    marginal-KL estimates.
-    """
-    m = mix_mu.shape[0]
-    log_m = math.log(m)
-    mu_t = mix_mu.t().contiguous()  # (D, M)
-    half_prec = (-mix_lv).exp().t().mul(-0.5).contiguous()  # −1/(2σ²): (D, M)
-    const = (mix_lv.t() + LOG_2PI).mul(-0.5).contiguous()  # −½ (log 2π + log σ²): (D, M)
-    tot, per = [], []
-    for s in range(0, z.shape[0], chunk):
-        dens = z[s:s + chunk, :, None] - mu_t  # (c, D, M)
-        dens.square_().mul_(half_prec).add_(const)  # log N(z_d; μ_jd, σ²_jd)
-        joint = dens.sum(1)  # (c, M): log N(z; μ_j, diag σ²_j)
-        tot.append(torch.logsumexp(joint, 1).double() - log_m)
-        top = dens.amax(2, keepdim=True)
-        per.append((dens.sub_(top).exp_().sum(2).log_() + top[..., 0]).double() - log_m)
-    if not tot:
-        return torch.empty(0, dtype=torch.float64), torch.empty(0, z.shape[1], dtype=torch.float64)
-    return torch.cat(tot), torch.cat(per)
-
-
-@torch.no_grad()
-def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, n_mixture: int | None = None,
+def mutual_information(q: DiagonalGaussian, n_mixture: int | None = None,
                        generator: torch.Generator | None = None, chunk: int = 256) -> tuple[float, torch.Tensor]:
     """I_q(x; z) under the empirical data distribution, as estimated by He et al. 2019
     (Lagging inference networks, `calc_mi`): E_x[-H(q(z|x))] − E_{q(z)}[log q(z)],
@@ -160,18 +167,13 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, n_mixture: int | 
     dimension; ``vae.analysis.collapse.mixture_estimates`` averages replicates and reports their
     standard error. The estimate is bounded by log M (up to that noise).
 
-    mu, logvar: (N, D). Returns (total MI, per-dimension MI (D,)); the per-dimension
-    values use the marginals q(z_d|x), so they need not sum to the total.
+    q: the posteriors of N points, (N, D). Returns (total MI, per-dimension MI (D,)); the
+    per-dimension values use the marginals q(z_d|x), so they need not sum to the total.
     n_mixture caps the number of mixture components M (a seeded subsample).
     """
-    n, d = mu.shape
-    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-    # E_x E_q[log q(z|x)] = −H, in closed form: −½ Σ_d (log 2π + 1 + log σ²_d)
-    neg_ent_dim = (-0.5 * (LOG_2PI + 1.0 + logvar.double())).mean(0)  # (D,)
-    if n_mixture is not None and n_mixture < n:
-        idx = torch.randperm(n, generator=generator)[:n_mixture]
-        mix_mu, mix_lv = mu[idx], logvar[idx]
-    else:
-        mix_mu, mix_lv = mu, logvar
-    lq_total, lq_dim = mixture_log_density(z, mix_mu, mix_lv, chunk)
-    return float(neg_ent_dim.sum() - lq_total.mean()), (neg_ent_dim - lq_dim.mean(0)).to(mu.dtype)
+    n = q.shape[0]
+    z = q.rsample(generator=generator)
+    neg_ent_dim = -q.entropy_per_dim().double().mean(0)  # (D,) E_x E_q[log q(z_d|x)], closed form
+    mix = q[torch.randperm(n, generator=generator)[:n_mixture]] if n_mixture is not None and n_mixture < n else q
+    lq_total, lq_dim = mix.mixture().log_prob_with_marginals(z, chunk)
+    return float(neg_ent_dim.sum() - lq_total.mean()), (neg_ent_dim - lq_dim.mean(0)).to(q.mu.dtype)

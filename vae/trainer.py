@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from .config import TrainConfig
+from .distributions import DiagonalGaussian
 from .models import VAE
 from .objectives import active_units, elbo, iwae_bound
 
@@ -29,48 +30,64 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def encode_all(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """x: (N, C, H, W) -> mu, logvar: (N, D), on the CPU."""
+def encode_all(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> DiagonalGaussian:
+    """q(z|x) for every image of a split, on the CPU. x: (N, C, H, W) -> posterior over (N, D)."""
     dev = next(model.parameters()).device
     mus, lvs = [], []
     for s in range(0, len(x), batch_size):
-        mu, lv = model.encode(x[s:s + batch_size].to(dev))
-        mus.append(mu.cpu())
-        lvs.append(lv.cpu())
-    return torch.cat(mus), torch.cat(lvs)
+        q = model.encode(x[s:s + batch_size].to(dev))
+        mus.append(q.mu.cpu())
+        lvs.append(q.logvar.cpu())
+    return DiagonalGaussian(torch.cat(mus), torch.cat(lvs))
+
+
+@dataclass
+class ImageTerms:
+    """ELBO terms of every image of a split, in nats (float64, on the CPU)."""
+    elbo: torch.Tensor  # (N,) rec − kl
+    rec: torch.Tensor  # (N,) E_q[log p(x|z)], Monte Carlo over mc_samples draws
+    kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)), closed form
+    kl_per_dim: torch.Tensor  # (N, D)
+    mu: torch.Tensor  # (N, D) posterior means (float32)
+
+
+@torch.no_grad()
+def image_terms(model: VAE, x: torch.Tensor, mc_samples: int = 1, seed: int = EVAL_SEED,
+                batch_size: int = 1024) -> ImageTerms:
+    """The one evaluation of ``objectives.elbo`` (β = 1) over a split, image by image.
+
+    The noise comes from a private generator seeded with ``seed`` (on the CPU: the same
+    stream as the global one seeded alike), so a rerun, a page and the trainer's own
+    epoch records agree, and the RNG other sessions of a server use is never touched.
+    """
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    parts = []
+    for s in range(0, len(x), batch_size):
+        t = elbo(model, x[s:s + batch_size].to(dev), mc_samples=mc_samples, generator=gen)
+        parts.append((t.rec.double().cpu(), t.kl.double().cpu(), t.kl_per_dim.double().cpu(), t.mu.cpu()))
+    model.train(was_training)
+    rec, kl, kl_dim, mu = (torch.cat(p) for p in zip(*parts))
+    return ImageTerms(elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kl_dim, mu=mu)
 
 
 @torch.no_grad()
 def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_samples: int = 1,
                    iwae_k: int = 0, au_threshold: float = 0.01) -> dict:
     """Mean per-image ELBO, reconstruction and KL over a split (nats), KL per
-    dimension, active units, and optionally the IWAE bound with K samples.
-    Noise is drawn from a fixed seed without disturbing the caller's RNG."""
-    was_training = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    sums = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "iwae": 0.0}
-    kl_dim = torch.zeros(model.latent_dim, dtype=torch.float64)
-    mus = []
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(EVAL_SEED)
-        for s in range(0, len(x), batch_size):
-            xb = x[s:s + batch_size].to(dev)
-            t = elbo(model, xb, mc_samples=mc_samples)
-            sums["elbo"] += float(t.elbo.sum())
-            sums["rec"] += float(t.rec.sum())
-            sums["kl"] += float(t.kl.sum())
-            kl_dim += t.kl_per_dim.sum(0).double().cpu()
-            mus.append(t.mu.cpu())
-            if iwae_k:
-                sums["iwae"] += float(iwae_bound(model, xb, iwae_k).sum())
-    model.train(was_training)
-    n = len(x)
-    a, n_active = active_units(torch.cat(mus), au_threshold)
-    out = {"elbo": sums["elbo"] / n, "rec": sums["rec"] / n, "kl": sums["kl"] / n,
-           "kl_per_dim": (kl_dim / n).tolist(), "active_units": n_active, "au_per_dim": a.tolist()}
+    dimension, active units, and optionally the IWAE bound with K samples
+    (``image_terms`` averaged; noise from fixed seeds)."""
+    t = image_terms(model, x, mc_samples=mc_samples, batch_size=batch_size)
+    a, n_active = active_units(t.mu, au_threshold)
+    out = {"elbo": float(t.elbo.mean()), "rec": float(t.rec.mean()), "kl": float(t.kl.mean()),
+           "kl_per_dim": t.kl_per_dim.mean(0).tolist(), "active_units": n_active, "au_per_dim": a.tolist()}
     if iwae_k:
-        out["iwae"] = sums["iwae"] / n
+        dev = next(model.parameters()).device
+        gen = torch.Generator(device=dev).manual_seed(EVAL_SEED + 1)
+        out["iwae"] = float(sum(float(iwae_bound(model, x[s:s + batch_size].to(dev), iwae_k, generator=gen).sum())
+                                for s in range(0, len(x), batch_size)) / len(x))
     return out
 
 
@@ -116,7 +133,8 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
                 return result
             xb = x_train[perm[s:s + cfg.batch_size]]
             beta = cfg.beta * min(1.0, step / warmup_steps) if warmup_steps > 0 else cfg.beta
-            t = elbo(model, xb, mc_samples=cfg.mc_samples, beta=beta, free_bits=cfg.free_bits)
+            t = elbo(model, xb, mc_samples=cfg.mc_samples, beta=beta, free_bits=cfg.free_bits,
+                     estimator=cfg.estimator, baseline=cfg.baseline)
             loss = t.loss.item()
             if ref_loss is None:
                 ref_loss = max(abs(loss), float(xb[0].numel()))

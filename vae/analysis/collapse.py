@@ -2,7 +2,7 @@
 
 Four statistics per dimension d, each able to flag a collapsed dimension:
 
-- KL_d = E_x KL(q(z_d|x) ‖ N(0, 1)), nats (``vae.objectives.kl_per_dim``);
+- KL_d = E_x KL(q(z_d|x) ‖ N(0, 1)), nats (``DiagonalGaussian.kl_per_dim``);
 - A_d = Var_x(E_q[z_d]), the active-unit statistic of Burda et al. 2016;
 - I_q(x; z_d), the mutual information estimated as in He et al. 2019, averaged
   over independent replicates (fresh draws of z, and fresh subsamples of the points
@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..objectives import LOG_2PI, active_units, elbo, kl_per_dim, log_standard_normal, mixture_log_density
+from ..distributions import DiagonalGaussian, StandardNormal
+from ..objectives import active_units
+from ..trainer import EVAL_SEED, image_terms
 
 AU_THRESHOLD = 0.01  # A_d above this is an active unit (Burda et al. 2016)
 KL_THRESHOLD = 0.01  # nats: a dimension with less mean KL carries (almost) nothing
@@ -135,17 +137,12 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = N_MIXTU
     components. mu, logvar: (N, D). Returns (total, per dimension (D,)); the
     per-dimension values use the marginals q(z_d).
     """
+    q = DiagonalGaussian(mu, logvar)
     n, d = mu.shape
-    g = generator
-    rows = torch.randint(n, (n_samples,), generator=g)
-    z = mu[rows] + (0.5 * logvar[rows]).exp() * torch.randn(len(rows), d, generator=g, dtype=mu.dtype)
-    if n_mixture is not None and n_mixture < n:
-        idx = torch.randperm(n, generator=g)[:n_mixture]
-        mix_mu, mix_lv = mu[idx], logvar[idx]
-    else:
-        mix_mu, mix_lv = mu, logvar
-    lq_tot, lq_dim = mixture_log_density(z, mix_mu, mix_lv, chunk)
-    log_p_dim = log_standard_normal(z[..., None]).double()  # (S, D)
+    z = q.mixture().sample(n_samples, generator=generator)
+    mix = q[torch.randperm(n, generator=generator)[:n_mixture]] if n_mixture is not None and n_mixture < n else q
+    lq_tot, lq_dim = mix.mixture().log_prob_with_marginals(z, chunk)
+    log_p_dim = StandardNormal(d).log_prob_per_dim(z.double())  # (S, D)
     kl_tot = lq_tot.mean() - log_p_dim.sum(-1).mean()
     kl_dim = (lq_dim.mean(0) - log_p_dim.mean(0)).to(mu.dtype)
     return float(kl_tot), kl_dim
@@ -191,8 +188,8 @@ def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates:
     (default ``mi_replicates(M)``), with standard error sd/√replicates. mu, logvar: (N, D).
     ``progress(fraction)`` is called before each replicate.
     """
-    mu, logvar = _as_tensor(mu), _as_tensor(logvar)
-    n, d = mu.shape
+    posterior = DiagonalGaussian(_as_tensor(mu), _as_tensor(logvar))
+    n, d = posterior.shape
     m = mixture_points(n, n_mixture)
     reps = int(replicates) if replicates else mi_replicates(m)
     g = torch.Generator().manual_seed(seed)
@@ -200,15 +197,11 @@ def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates:
     for r in range(reps):
         if progress is not None:
             progress(r / reps)
-        if m < n:
-            idx = torch.randperm(n, generator=g)[:m]
-            mu_s, lv_s = mu[idx], logvar[idx]
-        else:
-            mu_s, lv_s = mu, logvar
-        z = mu_s + (0.5 * lv_s).exp() * torch.randn(mu_s.shape, generator=g, dtype=mu_s.dtype)
-        lq_tot, lq_dim = mixture_log_density(z, mu_s, lv_s)
-        neg_ent = (-0.5 * (LOG_2PI + 1.0 + lv_s.double())).mean(0)  # (D,) E_x E_q log q(z_d|x)
-        lp_dim = (-0.5 * (LOG_2PI + z.double().pow(2))).mean(0)  # (D,) mean log p(z_d)
+        q = posterior[torch.randperm(n, generator=g)[:m]] if m < n else posterior
+        z = q.rsample(generator=g)  # one draw per point: samples of the mixture q(z)
+        lq_tot, lq_dim = q.mixture().log_prob_with_marginals(z)
+        neg_ent = -q.entropy_per_dim().double().mean(0)  # (D,) E_x E_q log q(z_d|x)
+        lp_dim = StandardNormal(d).log_prob_per_dim(z.double()).mean(0)  # (D,) mean log p(z_d)
         lq_dim, lq_tot = lq_dim.mean(0), lq_tot.mean()
         rows.append(torch.cat([(neg_ent.sum() - lq_tot)[None], neg_ent - lq_dim,
                                (lq_tot - lp_dim.sum())[None], lq_dim - lp_dim]))
@@ -260,31 +253,24 @@ def decoder_sensitivity(model, mu: torch.Tensor, delta: float = DELTA, n_anchors
 
 
 @torch.no_grad()
-def elbo_stats(model, x: torch.Tensor, batch_size: int = 1024, seed: int = 0) -> tuple[float, float, float, float]:
+def elbo_stats(model, x: torch.Tensor, batch_size: int = 1024, seed: int = EVAL_SEED) -> tuple[float, float, float, float]:
     """Mean reconstruction E_q[log p(x|z)] and ELBO per image (nats) over x: (N, C, H, W),
     each with its standard error over the N images: (rec, rec s.e., ELBO, ELBO s.e.).
 
-    Uses ``vae.objectives.elbo`` with one sample of z per image, so the s.e. covers both
-    the spread of the images and that sample's noise; the noise comes from a fixed seed
-    without disturbing the caller's RNG, and the model is only read.
+    The one split evaluation (``vae.trainer.image_terms``, one sample of z per image, the
+    trainer's own evaluation seed by default: the same ELBO as the run's history and Home),
+    so the s.e. covers both the spread of the images and that sample's noise.
     """
-    recs, elbos = [], []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for s in range(0, len(x), batch_size):
-            t = elbo(model, x[s:s + batch_size])
-            recs.append(t.rec.double())
-            elbos.append(t.elbo.double())
-    rec, el = torch.cat(recs), torch.cat(elbos)
-    n = len(rec)
+    t = image_terms(model, x, seed=seed, batch_size=batch_size)
+    n = len(t.rec)
 
     def se(v: torch.Tensor) -> float:
         return float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
 
-    return float(rec.mean()), se(rec), float(el.mean()), se(el)
+    return float(t.rec.mean()), se(t.rec), float(t.elbo.mean()), se(t.elbo)
 
 
-def elbo_split(model, x: torch.Tensor, batch_size: int = 1024, seed: int = 0) -> tuple[float, float]:
+def elbo_split(model, x: torch.Tensor, batch_size: int = 1024, seed: int = EVAL_SEED) -> tuple[float, float]:
     """Mean reconstruction and ELBO per image (nats) over x: (N, C, H, W); see ``elbo_stats``."""
     rec, _, el, _ = elbo_stats(model, x, batch_size, seed)
     return rec, el
@@ -303,10 +289,10 @@ class PosteriorSummary:
 def posterior_summary(mu, logvar) -> PosteriorSummary:
     """KL per dimension, A_d and the mean μ_d, σ_d of posteriors mu, logvar: (N, D), N ≥ 2."""
     mu, logvar = _checked(mu, logvar)
-    kl = kl_per_dim(mu, logvar).double().mean(0)
+    q = DiagonalGaussian(mu, logvar)
+    kl = q.kl_per_dim().double().mean(0)
     a, _ = active_units(mu)
-    return PosteriorSummary(len(mu), kl.numpy(), a.numpy(), mu.mean(0).numpy(),
-                            (0.5 * logvar).exp().mean(0).numpy())
+    return PosteriorSummary(len(mu), kl.numpy(), a.numpy(), mu.mean(0).numpy(), q.std.mean(0).numpy())
 
 
 def _checked(mu, logvar) -> tuple[torch.Tensor, torch.Tensor]:

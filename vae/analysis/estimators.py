@@ -36,62 +36,16 @@ import torch
 
 from ..budget import check_estimators
 from ..models import VAE
-from ..objectives import kl_per_dim, log_likelihood, log_normal_diag
+from ..distributions import DiagonalGaussian
+from ..objectives import BASELINES, ESTIMATORS, check_estimator as _check_args, surrogate
 
 Estimator = Literal["reparam", "score", "score_baseline"]
 Baseline = Literal["posterior_mean", "leave_one_out"]
-ESTIMATORS: tuple[str, ...] = ("reparam", "score", "score_baseline")
-BASELINES: tuple[str, ...] = ("posterior_mean", "leave_one_out")
 LABELS = {"reparam": "reparameterization", "score": "score function",
           "score_baseline": "score function + baseline"}
 BASELINE_LABELS = {"posterior_mean": "b = log p(x | z = μ(x))",
                    "leave_one_out": "b = mean of the other L − 1 samples' log p(x|z)"}
 _PIXEL_BUDGET = 1 << 22  # decoded pixels per chunk: bounds memory for large L·K·B
-
-
-def _check_args(estimator: str, mc_samples: int, baseline: str) -> None:
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
-    if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; expected one of {BASELINES}")
-    if not isinstance(mc_samples, int) or mc_samples < 1:
-        raise ValueError(f"the number of Monte-Carlo samples L must be a positive integer, not {mc_samples!r}")
-    if estimator == "score_baseline" and baseline == "leave_one_out" and mc_samples < 2:
-        raise ValueError("the leave-one-out baseline needs L ≥ 2 samples; use the posterior-mean baseline for L = 1")
-
-
-def surrogate(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, estimator: str,
-              mc_samples: int = 1, baseline: str = "posterior_mean",
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """A per-image surrogate whose gradient wrt (μ, log σ²), hence φ, is the chosen ELBO-gradient estimator.
-
-    x: (B, C, H, W); mu, logvar: (..., B, D) (leading dims index independent estimates) -> (..., B).
-    Its value is an unbiased ELBO estimate for ``reparam``; for the score estimators only its
-    gradient matters. The decoder θ receives the usual pathwise gradient ∇_θ log p(x|z) in all three.
-    """
-    _check_args(estimator, mc_samples, baseline)
-    eps = torch.randn((mc_samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
-    obs_lv = getattr(model, "obs_logvar", None)
-    kl = kl_per_dim(mu, logvar).sum(-1)  # (..., B): analytic, identical for every estimator
-    if estimator == "reparam":
-        z = mu + torch.exp(0.5 * logvar) * eps  # model.reparameterize, with a seeded generator
-        f = log_likelihood(x, model.decode(z), model.config.likelihood, obs_lv)  # (L, ..., B)
-        return f.mean(0) - kl
-    # Score function: z is a sample, not a function of φ; φ enters through log q only.
-    z = (mu + torch.exp(0.5 * logvar) * eps).detach()
-    f = log_likelihood(x, model.decode(z), model.config.likelihood, obs_lv)  # (L, ..., B), θ-gradient only
-    weight = f.detach()
-    if estimator == "score_baseline":
-        if baseline == "posterior_mean":
-            with torch.no_grad():
-                b = log_likelihood(x, model.decode(mu.detach()), model.config.likelihood, obs_lv)  # (..., B)
-        else:
-            b = (weight.sum(0, keepdim=True) - weight) / (mc_samples - 1)
-        weight = weight - b
-    log_q = log_normal_diag(z, mu, logvar)  # (L, ..., B)
-    # f.mean(0) carries θ's gradient and the value; (weight · log q) − its detached self is 0 in value.
-    score_term = weight * log_q
-    return f.mean(0) + (score_term - score_term.detach()).mean(0) - kl
 
 
 def _encoder_copy(model: VAE) -> tuple[VAE, list[str], list[torch.nn.Parameter]]:
@@ -118,7 +72,8 @@ def encoder_gradient_estimates(model: VAE, x: torch.Tensor, estimator: str, mc_s
     if n_estimates < 1:
         raise ValueError(f"n_estimates must be ≥ 1, not {n_estimates}")
     m, _, phi = _prepared or _encoder_copy(model)
-    mu, logvar = m.encode(x)  # (B, D), graph to φ
+    q = m.encode(x)  # (B, D), graph to φ
+    mu, logvar = q.mu, q.logvar
     per_estimate = mc_samples * x.shape[0] * x[0].numel()
     chunk = max(1, min(n_estimates, _PIXEL_BUDGET // max(1, per_estimate)))
     g_mu, g_lv = [], []
@@ -126,7 +81,7 @@ def encoder_gradient_estimates(model: VAE, x: torch.Tensor, estimator: str, mc_s
         k = min(chunk, n_estimates - start)
         mu_k = mu.detach().expand(k, *mu.shape).clone().requires_grad_(True)
         lv_k = logvar.detach().expand(k, *logvar.shape).clone().requires_grad_(True)
-        s = surrogate(m, x, mu_k, lv_k, estimator, mc_samples, baseline, generator).mean(-1)  # (k,)
+        s = surrogate(m, x, DiagonalGaussian(mu_k, lv_k), estimator, mc_samples, baseline, generator).mean(-1)  # (k,)
         a, b = torch.autograd.grad(s.sum(), (mu_k, lv_k))
         g_mu.append(a)
         g_lv.append(b)

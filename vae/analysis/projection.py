@@ -15,7 +15,8 @@ import torch
 
 from ..budget import check_tsne
 from ..models import VAE
-from ..objectives import kl_per_dim, log_likelihood
+from ..distributions import DiagonalGaussian
+from ..trainer import image_terms
 
 Method = Literal["latent", "pca", "tsne"]
 ColourKind = Literal["label", "mu", "kl", "rec_error"]
@@ -205,31 +206,19 @@ def point_terms(model: VAE, x: torch.Tensor, mc_samples: int = 8, seed: int = 0,
                 batch_size: int = 512) -> PointTerms:
     """ELBO, reconstruction and KL of every image. x: (N, C, H, W) -> PointTerms of (N,).
 
-    The same terms as ``objectives.elbo`` (β = 1), but the noise comes from a
-    private generator seeded with ``seed``: deterministic, and it never touches
-    the global RNG that other sessions of a shared server use.
+    ``vae.trainer.image_terms`` with L = mc_samples: the same terms as the training
+    evaluation, from a private generator seeded with ``seed`` (deterministic, and it
+    never touches the global RNG that other sessions of a shared server use).
     """
-    gen = torch.Generator().manual_seed(int(seed))
-    obs_logvar = getattr(model, "obs_logvar", None)
-    recs, kls = [], []
-    for s in range(0, len(x), batch_size):
-        xb = x[s:s + batch_size]
-        mu, logvar = model.encode(xb)
-        eps = torch.randn((mc_samples, *mu.shape), generator=gen, dtype=mu.dtype)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (L, B, D)
-        recs.append(log_likelihood(xb, model.decode(z), model.config.likelihood, obs_logvar).mean(0))
-        kls.append(kl_per_dim(mu, logvar).sum(-1))
-    rec = torch.cat(recs).double().numpy()
-    kl = torch.cat(kls).double().numpy()
-    return PointTerms(elbo=rec - kl, rec=rec, kl=kl)
+    t = image_terms(model, x, mc_samples=mc_samples, seed=seed, batch_size=batch_size)
+    return PointTerms(elbo=t.elbo.numpy(), rec=t.rec.numpy(), kl=t.kl.numpy())
 
 
 def posterior_samples(mu: np.ndarray, logvar: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """n draws z ~ q(z|x) = N(μ, diag σ²) for one point. mu, logvar: (D,) -> (n, D)."""
-    rng = np.random.default_rng(seed)
-    mu = np.asarray(mu, dtype=np.float64)
-    sigma = np.exp(0.5 * np.asarray(logvar, dtype=np.float64))
-    return (mu + sigma * rng.standard_normal((n, len(mu)))).astype(np.float32)
+    q = DiagonalGaussian(torch.as_tensor(np.asarray(mu, dtype=np.float32))[None],
+                         torch.as_tensor(np.asarray(logvar, dtype=np.float32))[None])
+    return q.rsample(n, generator=torch.Generator().manual_seed(int(seed)))[:, 0].numpy()
 
 
 @dataclass
@@ -255,7 +244,7 @@ def colour_values(kind: ColourKind, labels: np.ndarray, mu: np.ndarray, logvar: 
             raise ValueError(f"latent dimension {dim} does not exist (D = {mu.shape[1]})")
         return Colour(np.asarray(mu[:, dim], dtype=np.float64), f"μ of z{dim}", False)
     if kind == "kl":
-        kl = kl_per_dim(torch.as_tensor(mu), torch.as_tensor(logvar)).sum(-1)
+        kl = DiagonalGaussian(torch.as_tensor(mu), torch.as_tensor(logvar)).kl_per_dim().sum(-1)
         return Colour(kl.double().numpy(), "KL (nats)", False)
     if kind == "rec_error":
         if rec is None:

@@ -12,8 +12,7 @@ def home_figures(model: VAE, x_test: torch.Tensor, seed: int = 0, n_samples: int
     """Prior samples (n_samples, C, H, W), and n_recon test images with their
     reconstructions E[x|z=μ(x)], all in [0, 1]; seeded, so a rerun shows the same."""
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n_samples, model.latent_dim, generator=g)
+    z = model.prior.sample(n_samples, generator=g)
     idx = torch.randperm(len(x_test), generator=g)[:n_recon]
     originals = x_test[idx]
-    mu, _ = model.encode(originals)
-    return model.mean_image(z), originals, model.mean_image(mu)
+    return model.mean_image(z), originals, model.mean_image(model.encode(originals).mean)

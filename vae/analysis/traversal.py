@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..render import make_grid, to_pil
 from ..models import VAE
-from ..objectives import kl_per_dim, log_normal_diag
+from ..distributions import DiagonalGaussian, GaussianMixture, StandardNormal
 
 COLLAPSED_KL = 0.01  # nats: a dimension whose mean KL(q(z_d|x) ‖ p(z_d)) is below this carries no information
 MAX_GRID = 25  # N of the largest N×N grid
@@ -36,7 +36,7 @@ class DimensionInfo:
 
 def dimension_info(mu: torch.Tensor, logvar: torch.Tensor, threshold: float = COLLAPSED_KL) -> DimensionInfo:
     """Rank dimensions by their mean KL over the data. mu, logvar: (N, D)."""
-    kl = kl_per_dim(mu, logvar).mean(0)  # (D,)
+    kl = DiagonalGaussian(mu, logvar).kl_per_dim().mean(0)  # (D,)
     order = sorted(range(kl.numel()), key=lambda d: (-float(kl[d]), d))
     return DimensionInfo(order=order, kl=kl.tolist(), collapsed=(kl < threshold).tolist())
 
@@ -55,7 +55,7 @@ def start_point(kind: Literal["zeros", "prior", "data"], latent_dim: int, mu: to
     if kind == "zeros":
         return torch.zeros(latent_dim)
     if kind == "prior":
-        return torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+        return StandardNormal(latent_dim).sample(1, generator=torch.Generator().manual_seed(int(seed)))[0]
     if kind == "data":
         if mu is None or not 0 <= index < len(mu):
             n = 0 if mu is None else len(mu)
@@ -229,19 +229,14 @@ def interpolation_strip(model: VAE, z0: torch.Tensor, z1: torch.Tensor, steps: i
 
 
 def aggregate_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                          chunk: int = 512) -> torch.Tensor:
-    """log q(z) for the aggregate posterior q(z) = (1/N) Σ_n N(z; μ_n, diag σ²_n).
+                          chunk: int = 64) -> torch.Tensor:
+    """log q(z) for the aggregate posterior q(z) = (1/N) Σ_n N(z; μ_n, diag σ²_n), in float64 inside.
 
     z: (M, D); mu, logvar: (N, D) -> (M,), in nats.
     """
-    n = mu.shape[0]
-    if n == 0:
+    if mu.shape[0] == 0:
         raise ValueError("the aggregate posterior needs at least one data point")
-    out = []
-    for s in range(0, z.shape[0], chunk):
-        comp = log_normal_diag(z[s:s + chunk, None, :].double(), mu.double(), logvar.double())  # (c, N)
-        out.append(torch.logsumexp(comp, 1) - math.log(n))
-    return torch.cat(out).float() if out else torch.empty(0)
+    return GaussianMixture(mu.double(), logvar.double()).log_prob(z.double(), chunk).float()
 
 
 @dataclass
@@ -299,8 +294,7 @@ def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor, max_components: 
     mix_mu, mix_lv = mu[keep], logvar[keep]
     ref_idx = torch.randint(0, len(keep), (n_reference,), generator=g) if len(keep) > n_reference \
         else torch.arange(len(keep))
-    eps = torch.randn(len(ref_idx), mu.shape[1], generator=g)
-    z_ref = mix_mu[ref_idx] + (0.5 * mix_lv[ref_idx]).exp() * eps
+    z_ref = DiagonalGaussian(mix_mu[ref_idx], mix_lv[ref_idx]).rsample(generator=g)  # samples of q(z)
     ref = aggregate_log_density(z_ref, mix_mu, mix_lv).sort().values
     return AggregatePosterior(mix_mu, mix_lv, ref, n_data=n)
 
