@@ -71,3 +71,24 @@ def test_log_prob_keeps_accuracy_at_tiny_sigma(sigma):
     got = DiagonalGaussian(mu, lv).log_prob(z)
     # The same float32 z in both: only the density's own arithmetic differs.
     assert abs(float(got) - float(ref)) < 1e-4 * abs(float(ref)) + 1e-4
+
+
+def test_mixture_log_density_and_marginals_match_a_brute_force_sum():
+    from vae.distributions import GaussianMixture
+    q = _q(b=7, d=3, seed=4)
+    z = torch.randn(5, 3, generator=torch.Generator().manual_seed(5))
+    comp = q.to_torch().log_prob(z[:, None, :])  # (5, 7): log N(z; μ_j, σ_j²)
+    want = torch.logsumexp(comp.double(), 1) - math.log(7)
+    got, per = GaussianMixture(q.mu, q.logvar).log_prob_with_marginals(z)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-6)
+    want_d = torch.logsumexp(q.log_prob_per_dim(z[:, None, :]).double(), 1) - math.log(7)  # (5, 3)
+    torch.testing.assert_close(per, want_d, atol=1e-5, rtol=1e-6)
+
+
+def test_rsample_with_log_prob_agrees_with_log_prob_and_subsample_keeps_rows():
+    q = _q(b=4, d=2, seed=6)
+    z, log_q = q.rsample_with_log_prob(3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(log_q, q.log_prob(z).double(), atol=1e-4, rtol=1e-5)
+    sub = q.subsample(2, torch.Generator().manual_seed(1))
+    assert sub.shape == (2, 2) and all(any(torch.equal(r, m) for m in q.mu) for r in sub.mu)
+    assert q.subsample(None) is q and q.subsample(10) is q

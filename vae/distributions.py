@@ -119,6 +119,11 @@ class DiagonalGaussian:
         log_q = -0.5 * (LOG_2PI + self.logvar.double() + eps.double().pow(2)).sum(-1)
         return z, log_q
 
+    def subsample(self, m: int | None, generator: torch.Generator | None = None) -> "DiagonalGaussian":
+        """At most m of the batch's posteriors (a seeded random subset), or all of them."""
+        n = self.shape[0]
+        return self if m is None or m >= n else self[torch.randperm(n, generator=generator)[:m]]
+
     def mixture(self) -> "GaussianMixture":
         """The equal-weight mixture of this batch's posteriors: the aggregate posterior
         q(z) = (1/N) Σ_n q(z|x_n) when the batch is a dataset (or a subsample of one)."""

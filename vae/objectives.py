@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .config import BASELINES, ESTIMATORS
 from .distributions import LOG_2PI, DiagonalGaussian
 
-__all__ = ["LOG_2PI", "ESTIMATORS", "BASELINES", "log_likelihood", "ElboTerms", "elbo", "check_estimator",
+__all__ = ["LOG_2PI", "ESTIMATORS", "BASELINES", "log_likelihood", "ElboTerms", "elbo", "check_estimator", "AU_THRESHOLD", "KL_COLLAPSED",
            "reconstruction_surrogate", "surrogate", "iwae_bound", "active_units", "mutual_information"]
 
 
@@ -151,7 +151,12 @@ def iwae_bound(model, x: torch.Tensor, k: int, chunk: int = 64,
     return torch.logsumexp(log_w, 0) - math.log(k)
 
 
-def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[torch.Tensor, int]:
+# One definition of "carries information", shared by training records, Collapse and Traversals.
+AU_THRESHOLD = 0.01  # Var_x E_q[z_d] above this: an active unit (Burda et al. 2016)
+KL_COLLAPSED = 0.01  # nats: a dimension whose mean KL(q(z_d|x) ‖ p(z_d)) is below this carries (almost) nothing
+
+
+def active_units(mu: torch.Tensor, threshold: float = AU_THRESHOLD) -> tuple[torch.Tensor, int]:
     """A_d = Var_x(E_q[z_d]) (Burda et al. 2016). mu: (N, D) -> (A: (D,), count of A_d > threshold)."""
     a = mu.var(0, unbiased=True) if mu.shape[0] > 1 else torch.zeros(mu.shape[1])
     return a, int((a > threshold).sum())
@@ -171,9 +176,7 @@ def mutual_information(q: DiagonalGaussian, n_mixture: int | None = None,
     per-dimension values use the marginals q(z_d|x), so they need not sum to the total.
     n_mixture caps the number of mixture components M (a seeded subsample).
     """
-    n = q.shape[0]
     z = q.rsample(generator=generator)
     neg_ent_dim = -q.entropy_per_dim().double().mean(0)  # (D,) E_x E_q[log q(z_d|x)], closed form
-    mix = q[torch.randperm(n, generator=generator)[:n_mixture]] if n_mixture is not None and n_mixture < n else q
-    lq_total, lq_dim = mix.mixture().log_prob_with_marginals(z, chunk)
+    lq_total, lq_dim = q.subsample(n_mixture, generator).mixture().log_prob_with_marginals(z, chunk)
     return float(neg_ent_dim.sum() - lq_total.mean()), (neg_ent_dim - lq_dim.mean(0)).to(q.mu.dtype)

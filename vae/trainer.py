@@ -13,7 +13,7 @@ import torch
 from .config import TrainConfig
 from .distributions import DiagonalGaussian
 from .models import VAE
-from .objectives import active_units, elbo, iwae_bound
+from .objectives import AU_THRESHOLD, active_units, elbo, iwae_bound
 
 EVAL_SEED = 1234  # evaluation noise is fixed so test curves are not jittered by sampling
 # A run has diverged when its loss exceeds this multiple of the untrained model's loss
@@ -75,7 +75,7 @@ def image_terms(model: VAE, x: torch.Tensor, mc_samples: int = 1, seed: int = EV
 
 @torch.no_grad()
 def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_samples: int = 1,
-                   iwae_k: int = 0, au_threshold: float = 0.01) -> dict:
+                   iwae_k: int = 0, au_threshold: float = AU_THRESHOLD) -> dict:
     """Mean per-image ELBO, reconstruction and KL over a split (nats), KL per
     dimension, active units, and optionally the IWAE bound with K samples
     (``image_terms`` averaged; noise from fixed seeds)."""

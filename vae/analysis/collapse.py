@@ -28,11 +28,10 @@ import numpy as np
 import torch
 
 from ..distributions import DiagonalGaussian, StandardNormal
-from ..objectives import active_units
+from ..objectives import AU_THRESHOLD, KL_COLLAPSED, active_units
 from ..trainer import EVAL_SEED, image_terms
 
-AU_THRESHOLD = 0.01  # A_d above this is an active unit (Burda et al. 2016)
-KL_THRESHOLD = 0.01  # nats: a dimension with less mean KL carries (almost) nothing
+KL_THRESHOLD = KL_COLLAPSED  # nats: a dimension with less mean KL carries (almost) nothing
 MI_THRESHOLD = 0.05  # nats: a dimension whose I_q(x; z_d) is clearly below this carries (almost) nothing
 MI_SE_MULTIPLE = 2.0  # MI says collapsed (used) only when below (above) the threshold by more than this many s.e.
 # Replicates of the MI / marginal-KL estimate: enough that replicates × points ≥ MI_SAMPLES, so the
@@ -140,8 +139,7 @@ def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = N_MIXTU
     q = DiagonalGaussian(mu, logvar)
     n, d = mu.shape
     z = q.mixture().sample(n_samples, generator=generator)
-    mix = q[torch.randperm(n, generator=generator)[:n_mixture]] if n_mixture is not None and n_mixture < n else q
-    lq_tot, lq_dim = mix.mixture().log_prob_with_marginals(z, chunk)
+    lq_tot, lq_dim = q.subsample(n_mixture, generator).mixture().log_prob_with_marginals(z, chunk)
     log_p_dim = StandardNormal(d).log_prob_per_dim(z.double())  # (S, D)
     kl_tot = lq_tot.mean() - log_p_dim.sum(-1).mean()
     kl_dim = (lq_dim.mean(0) - log_p_dim.mean(0)).to(mu.dtype)
@@ -197,7 +195,7 @@ def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates:
     for r in range(reps):
         if progress is not None:
             progress(r / reps)
-        q = posterior[torch.randperm(n, generator=g)[:m]] if m < n else posterior
+        q = posterior.subsample(m, g)
         z = q.rsample(generator=g)  # one draw per point: samples of the mixture q(z)
         lq_tot, lq_dim = q.mixture().log_prob_with_marginals(z)
         neg_ent = -q.entropy_per_dim().double().mean(0)  # (D,) E_x E_q log q(z_d|x)

@@ -16,11 +16,13 @@ from typing import Literal
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..render import make_grid, to_pil
-from ..models import VAE
 from ..distributions import DiagonalGaussian, GaussianMixture, StandardNormal
+from ..models import VAE
+from ..objectives import KL_COLLAPSED
+from ..render import make_grid, to_pil
+from .projection import project_pca
 
-COLLAPSED_KL = 0.01  # nats: a dimension whose mean KL(q(z_d|x) ‖ p(z_d)) is below this carries no information
+COLLAPSED_KL = KL_COLLAPSED  # nats: below this mean KL(q(z_d|x) ‖ p(z_d)) a dimension carries no information
 MAX_GRID = 25  # N of the largest N×N grid
 
 
@@ -138,15 +140,9 @@ def principal_axes(mu: torch.Tensor) -> GridAxes:
     n, d = mu.shape
     if n < 2 or d < 2:
         raise ValueError(f"principal axes need at least 2 points in at least 2 dimensions, not {n}×{d}")
-    centred = mu.double() - mu.double().mean(0)
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    axes = vh[:2]
-    signs = torch.sign(axes.gather(1, axes.abs().argmax(1, keepdim=True)))
-    axes = (axes * signs).float()
-    var = s.pow(2)
-    total = float(var.sum())
-    explained = tuple(float(v) / total if total > 0 else 0.0 for v in var[:2])
-    return GridAxes(axes, ("PC1", "PC2"), explained)  # type: ignore[arg-type]
+    p = project_pca(mu.double().numpy())  # the Latent map's PCA: one computation of the plane
+    return GridAxes(torch.from_numpy(p.components).float(), ("PC1", "PC2"),
+                    tuple(float(e) for e in p.explained))  # type: ignore[arg-type]
 
 
 def grid_latents(centre: torch.Tensor, axes: GridAxes, radius: float, n: int) -> torch.Tensor:
@@ -288,12 +284,10 @@ def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor, max_components: 
     if mu.shape[0] == 0:
         raise ValueError("the aggregate posterior needs at least one data point")
     g = torch.Generator().manual_seed(seed)
-    mu, logvar = mu.float(), logvar.float()
     n = mu.shape[0]
-    keep = torch.randperm(n, generator=g)[:max_components] if n > max_components else torch.arange(n)
-    mix_mu, mix_lv = mu[keep], logvar[keep]
-    ref_idx = torch.randint(0, len(keep), (n_reference,), generator=g) if len(keep) > n_reference \
-        else torch.arange(len(keep))
+    mix_mu, mix_lv = DiagonalGaussian(mu.float(), logvar.float()).subsample(max_components, g).params()
+    m = mix_mu.shape[0]
+    ref_idx = torch.randint(0, m, (n_reference,), generator=g) if m > n_reference else torch.arange(m)
     z_ref = DiagonalGaussian(mix_mu[ref_idx], mix_lv[ref_idx]).rsample(generator=g)  # samples of q(z)
     ref = aggregate_log_density(z_ref, mix_mu, mix_lv).sort().values
     return AggregatePosterior(mix_mu, mix_lv, ref, n_data=n)
