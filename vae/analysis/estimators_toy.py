@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..distributions import DiagonalGaussian
 from .estimators import BASELINES, ESTIMATORS, LABELS
 
 
@@ -58,18 +59,17 @@ def toy_estimates(mu: float, sigma: float, t: float, mc_samples: int = 1, n: int
             continue
         m = torch.full((n,), float(mu), dtype=torch.float64, requires_grad=True)
         s = torch.full((n,), float(sigma), dtype=torch.float64, requires_grad=True)
-        eps = torch.randn(mc_samples, n, generator=gen, dtype=torch.float64)
+        q = DiagonalGaussian(m[:, None], 2 * s.log()[:, None])  # n scalar posteriors N(μ, σ²)
         if est == "reparam":
-            surrogate = ((m + s * eps - t) ** 2).mean(0)
+            surrogate = ((q.rsample(mc_samples, generator=gen)[..., 0] - t) ** 2).mean(0)
         else:
-            z = (m + s * eps).detach()
-            f = (z - t) ** 2  # (L, n)
+            z = q.rsample(mc_samples, generator=gen).detach()  # (L, n, 1)
+            f = (z[..., 0] - t) ** 2  # (L, n)
             if est == "score_baseline":
                 b = (m.detach() - t) ** 2 if baseline == "posterior_mean" else \
                     (f.sum(0, keepdim=True) - f) / (mc_samples - 1)
                 f = f - b
-            log_q = torch.distributions.Normal(m, s).log_prob(z)
-            surrogate = (f * log_q).mean(0)
+            surrogate = (f * q.log_prob(z)).mean(0)
         gm, gs = torch.autograd.grad(surrogate.sum(), (m, s))
         out[est] = torch.stack([gm, gs], 1)
     return ToyResult(toy_true_gradient(mu, sigma, t), out, mc_samples)
