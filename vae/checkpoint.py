@@ -108,6 +108,23 @@ def save_weights(path: Path, model: torch.nn.Module, epoch: int | None = None) -
     write_bytes_atomic(path, save(tensors, metadata=meta))
 
 
+def weights_digest(run_dir: Path) -> str:
+    """A short hash of the run's weights: caches kept in the run folder are keyed by it, so a
+    retrained or replaced model never reads another model's results."""
+    path = Path(run_dir) / WEIGHTS
+    return _digest(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, mtime_ns: int) -> str:
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+CACHE = "cache"  # <run>/cache/: results the app and CLIs may rebuild at any time (gaps, projections)
+
+
 def write_history(run_dir: Path, history: list[dict]) -> None:
     write_bytes_atomic(Path(run_dir) / HISTORY, "".join(json.dumps(h) + "\n" for h in history).encode())
 

@@ -1,7 +1,9 @@
-"""Command line: ``python -m vae.evaluate RUN_DIR [--iwae K] [--json]``.
+"""Command line: ``python -m vae.evaluate RUN_DIR [--iwae K] [--gaps [--gap-points N] [--gap-steps S]] [--json]``.
 
 Reports, on the test split: ELBO, reconstruction, KL (total and per dimension),
-active units, the mutual information I_q(x; z), and the IWAE bound when asked.
+active units, the mutual information I_q(x; z) with its standard error, the IWAE
+bound when asked, and the amortization and approximation gaps (``--gaps``, kept in
+the run folder). With ``--json`` the last line is one JSON object.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import sys
 
 
 def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None = None,
-                 iwae_k: int = 0, max_items: int | None = None, seed: int = 0) -> dict:
+                 iwae_k: int = 0, max_items: int | None = None, seed: int = 0, gaps: bool = False,
+                 gap_points: int = 100, gap_steps: int = 500, progress=None) -> dict:
     """All test-split figures for a run folder, as a dict of plain numbers.
 
     The run is validated whole by ``load_run`` (its config's data_dir must lie under
@@ -48,16 +51,24 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
     mix = mixture_estimates(*encode_all(run.model, x).params(), seed=seed)  # replicates, with standard errors
     res.update(mi=mix.mi_total, mi_se=mix.mi_total_se, mi_per_dim=mix.mi.tolist(), mi_per_dim_se=mix.mi_se.tolist(),
                mi_points=mix.n_mixture, n=len(x), dataset=splits.name, run=str(run.path))
+    if gaps:  # kept in the run folder: a second call reads them back
+        from .analysis.gaps import run_gaps
+        res.update(run_gaps(run, x, points=gap_points, steps=gap_steps, progress=progress).summary())
     return res
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .analysis.gaps import GAP_POINTS, GAP_STEPS
     p = argparse.ArgumentParser(prog="python -m vae.evaluate", description="Evaluate a run on its test split.")
     p.add_argument("run_dir")
     p.add_argument("--dataset", default=None, help="override the run's dataset")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--iwae", type=int, default=0, metavar="K", help="also estimate log p(x) with K samples")
     p.add_argument("--max-items", type=int, default=None)
+    p.add_argument("--gaps", action="store_true",
+                   help="also the inference gaps (Cremer et al. 2018): log p(x), ELBO(q_φ), ELBO(q*) per point")
+    p.add_argument("--gap-points", type=int, default=GAP_POINTS, metavar="N", help="test points for --gaps")
+    p.add_argument("--gap-steps", type=int, default=GAP_STEPS, metavar="S", help="Adam steps per point for --gaps")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     from .checkpoint import CheckpointError
@@ -65,8 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.iwae < 0:
         print("error: --iwae must be ≥ 0", file=sys.stderr)
         return 2
+    if args.gaps and not (1 <= args.gap_points <= 10_000 and 1 <= args.gap_steps <= 100_000):
+        print("error: --gap-points must be 1 to 10,000 and --gap-steps 1 to 100,000", file=sys.stderr)
+        return 2
     try:
-        r = evaluate_run(args.run_dir, args.dataset, args.data_dir, args.iwae, args.max_items)
+        def progress(frac: float, msg: str) -> None:
+            if sys.stderr.isatty():
+                print(f"\r  {100 * frac:5.1f}%  {msg}\033[K", end="", file=sys.stderr, flush=True)
+
+        r = evaluate_run(args.run_dir, args.dataset, args.data_dir, args.iwae, args.max_items, gaps=args.gaps,
+                         gap_points=args.gap_points, gap_steps=args.gap_steps, progress=progress)
+        if args.gaps and sys.stderr.isatty():
+            print(file=sys.stderr)
     except (CheckpointError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -82,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  I_q(x; z)       {r['mi']:10.3f} ± {r['mi_se']:.3f} (s.e.; at most log M = "
           f"{math.log(r['mi_points']):.2f} with M = {r['mi_points']:,} points)")
     print(f"  active units    {r['active_units']:>4} of {len(r['kl_per_dim'])}")
+    if args.gaps:
+        print(f"  inference gaps on {r['points']} test points ({r['steps']} Adam steps per point, "
+              f"log p(x) by IWAE with K = {r['k']:,}), mean ± s.e. over points:")
+        for name, label in (("log_px", "log p(x)"), ("elbo_optimized", "ELBO(q*)"),
+                            ("elbo_amortized", "ELBO(q_φ)"), ("approximation_gap", "approximation gap"),
+                            ("amortization_gap", "amortization gap")):
+            print(f"    {label:<18} {r[name]:10.3f} ± {r[name + '_se']:.3f}")
     print("  dim   KL      A_d      MI    (s.e.)")
     for i, (k, a, m, e) in enumerate(zip(r["kl_per_dim"], r["au_per_dim"], r["mi_per_dim"], r["mi_per_dim_se"])):
         print(f"  {i:>3} {k:7.3f} {a:8.4f} {m:7.3f} ({e:.3f})")

@@ -1,0 +1,112 @@
+"""The inference gap (Cremer et al. 2018) on a model whose exact posterior is known, and on a trained run."""
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import MultivariateNormal, Normal
+
+from vae.analysis.gaps import gap_points, inference_gaps, refine_posterior
+from vae.distributions import DiagonalGaussian, StandardNormal
+
+
+class LinearGaussian(nn.Module):
+    """p(z) = N(0, I), p(x|z) = N(Wz + b, s²I) with orthogonal columns of W, so the exact posterior
+    N(Σ Wᵀ(x − b)/s², Σ), Σ = (I + WᵀW/s²)⁻¹, is diagonal; and a deliberately poor linear encoder."""
+
+    def __init__(self, p: int = 5, d: int = 2, s: float = 0.5):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        q, _ = torch.linalg.qr(torch.randn(p, d, generator=g, dtype=torch.float64))
+        self.register_buffer("W", q * torch.tensor([2.0, 1.0], dtype=torch.float64)[:d])
+        self.register_buffer("b", 0.3 * torch.randn(p, generator=g, dtype=torch.float64))
+        self.s = s
+        self.enc = nn.Linear(p, 2 * d).double()
+        self.d = d
+
+    @property
+    def prior(self):
+        return StandardNormal(self.d)
+
+    def encode(self, x):
+        h = self.enc(x)
+        return DiagonalGaussian(h[..., :self.d], h[..., self.d:].clamp(-6, 2))
+
+    def log_px(self, x, z):
+        return Normal(z @ self.W.T + self.b, self.s).log_prob(x).sum(-1)
+
+    def exact_posterior(self, x):
+        prec = torch.eye(self.d, dtype=torch.float64) + self.W.T @ self.W / self.s ** 2
+        cov = torch.linalg.inv(prec)
+        return (x - self.b) @ self.W @ cov.T / self.s ** 2, cov.diagonal().sqrt()
+
+    def log_px_exact(self, x):
+        cov = self.W @ self.W.T + self.s ** 2 * torch.eye(len(self.b), dtype=torch.float64)
+        return MultivariateNormal(self.b, cov).log_prob(x)
+
+
+def _data(model, n=6):
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(n, model.d, generator=g, dtype=torch.float64)
+    return z @ model.W.T + model.b + model.s * torch.randn(n, len(model.b), generator=g, dtype=torch.float64)
+
+
+def test_per_point_optimization_reaches_the_true_posterior():
+    model = LinearGaussian()
+    x = _data(model)
+    with torch.no_grad():
+        q0 = model.encode(x)
+    q, curve = refine_posterior(model, x, q0, steps=3000, lr=0.03, samples=64,
+                                generator=torch.Generator().manual_seed(2))
+    mean, sd = model.exact_posterior(x)
+    assert torch.allclose(q.mean, mean, atol=0.03), (q.mean, mean)
+    assert torch.allclose(q.std, sd.expand_as(q.std), atol=0.03), (q.std, sd)
+    assert curve[-1] > curve[0]
+    assert all(p.grad is None for p in model.parameters())  # the model is only read
+
+
+def test_approximation_gap_vanishes_when_the_family_holds_the_true_posterior():
+    model = LinearGaussian()
+    x = _data(model)
+    r = inference_gaps(model, x, points=list(range(len(x))), steps=1500, lr=0.02, k=2000, elbo_samples=4000)
+    exact = model.log_px_exact(x).numpy()
+    assert abs(r.log_px - exact).max() < 0.02  # the IWAE under q* is log p(x)
+    s = r.summary()
+    err = 3 * max(s["approximation_gap_se"], float(r.elbo_optimized_se.max())) + 0.02
+    assert abs(s["approximation_gap"]) < err, s
+    assert s["amortization_gap"] > 10 * err, s  # a poor encoder: much is lost to amortization
+    assert s["approximation_gap"] + s["amortization_gap"] == pytest.approx(s["log_px"] - s["elbo_amortized"])
+
+
+@pytest.mark.slow
+def test_both_gaps_are_nonnegative_within_error_on_a_trained_run():
+    from vae.checkpoint import load_run
+    from vae.data import load_dataset
+    run = load_run("checkpoints/digits-default")
+    x = load_dataset("digits").test.x
+    r = inference_gaps(run.model, x, points=gap_points(len(x), 20), steps=150, k=1000, elbo_samples=500)
+    s = r.summary()
+    for name in ("approximation_gap", "amortization_gap"):
+        assert s[name] > -3 * s[name + "_se"] - 0.05, s
+    assert s["log_px"] >= s["elbo_optimized"] - 0.05 >= s["elbo_amortized"] - 0.1
+    assert gap_points(len(x), 20) == gap_points(len(x), 20) and len(set(r.points)) == 20
+
+
+@pytest.mark.slow
+def test_cli_reports_the_gaps_as_json_and_keeps_them_in_the_run_folder(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+    run = tmp_path / "run"
+    shutil.copytree("checkpoints/digits-default", run)
+    cmd = [sys.executable, "-m", "vae.evaluate", str(run), "--gaps", "--gap-points", "5", "--gap-steps", "20", "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    r = json.loads(first.stdout.strip().splitlines()[-1])
+    for key in ("log_px", "elbo_amortized", "elbo_optimized", "approximation_gap", "amortization_gap", "points"):
+        assert key in r
+    assert r["points"] == 5 and r["approximation_gap"] == pytest.approx(r["log_px"] - r["elbo_optimized"])
+    [kept] = (run / "cache").glob("gaps-*-p5-s20-k5000.json")
+    again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout.splitlines()[-1])
+    assert again["log_px"] == r["log_px"] and again["seconds"] == r["seconds"]  # read back, not recomputed

@@ -1,0 +1,215 @@
+"""Amortized against iterative inference: the inference gap of Cremer, Li & Duvenaud (2018).
+
+For each of a few test points x:
+- log p(x), estimated by the importance-weighted bound (Burda et al. 2016) with K samples
+  (default 5,000) drawn from the best posterior found below;
+- ELBO(q_φ): the encoder's posterior, as trained (amortized inference);
+- ELBO(q*): q's parameters optimized for this x alone (Adam on the posterior's own
+  parameters, starting from the encoder's output; iterative inference).
+
+Then  log p(x) − ELBO(q_φ)  =  [log p(x) − ELBO(q*)]  +  [ELBO(q*) − ELBO(q_φ)]
+      (inference gap)          (approximation gap)       (amortization gap).
+
+The approximation gap is what the posterior family itself cannot express; the
+amortization gap is what one shared encoder loses against fitting each x. Every ELBO
+and the IWAE are Monte-Carlo estimates and come with their standard errors.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..checkpoint import CACHE, weights_digest, write_json_atomic
+from ..distributions import DiagonalGaussian
+
+GAP_POINTS = 100  # test points, chosen reproducibly
+GAP_STEPS = 500  # Adam steps of the per-point optimization
+GAP_LR = 5e-3  # its learning rate
+GAP_TRAIN_SAMPLES = 8  # reparameterized samples per point per step
+ELBO_SAMPLES = 1000  # samples per point for each reported ELBO
+IWAE_K = 5000  # importance samples per point for log p(x)
+
+
+@dataclass
+class GapResult:
+    """Per point (P,) arrays and their means, in nats per image."""
+    points: list[int]  # indices into the split
+    log_px: np.ndarray  # IWAE_K estimate of log p(x)
+    elbo_amortized: np.ndarray  # ELBO(q_φ)
+    elbo_optimized: np.ndarray  # ELBO(q*)
+    elbo_amortized_se: np.ndarray  # Monte-Carlo standard errors of the two ELBOs
+    elbo_optimized_se: np.ndarray
+    curve: list[float]  # mean ELBO estimate over points at each optimization step (the training objective)
+    steps: int
+    k: int
+    seconds: float
+    mu_before: np.ndarray = field(repr=False, default=None)  # (P, D) encoder posterior means
+    mu_after: np.ndarray = field(repr=False, default=None)  # (P, D) optimized posterior means
+    sigma_before: np.ndarray = field(repr=False, default=None)
+    sigma_after: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def approximation_gap(self) -> np.ndarray:
+        return self.log_px - self.elbo_optimized
+
+    @property
+    def amortization_gap(self) -> np.ndarray:
+        return self.elbo_optimized - self.elbo_amortized
+
+    def summary(self) -> dict:
+        """Means over points with their standard errors over points (what the CLI prints as JSON)."""
+        def mean_se(a: np.ndarray) -> tuple[float, float]:
+            return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else float("nan")
+        out = {"points": len(self.points), "steps": self.steps, "k": self.k, "seconds": self.seconds}
+        for name, a in (("log_px", self.log_px), ("elbo_amortized", self.elbo_amortized),
+                        ("elbo_optimized", self.elbo_optimized), ("approximation_gap", self.approximation_gap),
+                        ("amortization_gap", self.amortization_gap)):
+            out[name], out[name + "_se"] = mean_se(a)
+        return out
+
+    def to_json(self) -> dict:
+        d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GapResult":
+        arrays = {"log_px", "elbo_amortized", "elbo_optimized", "elbo_amortized_se", "elbo_optimized_se",
+                  "mu_before", "mu_after", "sigma_before", "sigma_after"}
+        return cls(**{k: (np.asarray(v, dtype=np.float64) if k in arrays and v is not None else v)
+                      for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def gap_points(n: int, count: int = GAP_POINTS, seed: int = 0) -> list[int]:
+    """``count`` indices of a split of n images, the same for every run and every call."""
+    return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:min(count, n)].tolist())
+
+
+@torch.no_grad()
+def elbo_mc(model, x: torch.Tensor, q: DiagonalGaussian, samples: int = ELBO_SAMPLES,
+            generator: torch.Generator | None = None, chunk: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
+    """ELBO of a given posterior q for x: (P, ...) -> (mean (P,), standard error (P,)), float64.
+    log p(x|z) is averaged over ``samples`` draws; the KL to the prior is q's own (closed form)."""
+    recs = []
+    for s in range(0, samples, chunk):
+        z = q.rsample(min(chunk, samples - s), generator=generator)
+        recs.append(model.log_px(x, z).double())
+    rec = torch.cat(recs)  # (S, P)
+    kl = q.kl_to(model.prior).value.double()
+    return rec.mean(0) - kl, rec.std(0) / math.sqrt(rec.shape[0])
+
+
+@torch.no_grad()
+def iwae_of(model, x: torch.Tensor, q: DiagonalGaussian, k: int = IWAE_K,
+            generator: torch.Generator | None = None, chunk: int = 250) -> torch.Tensor:
+    """log p(x) ≥ log (1/K) Σ p(x, z_k) / q(z_k) with z_k ~ q (any proposal q): (P,), float64."""
+    parts = []
+    for s in range(0, k, chunk):
+        z, log_q = q.rsample_with_log_prob(min(chunk, k - s), generator=generator)
+        parts.append(model.log_px(x, z).double() + model.prior.log_prob(z.double()) - log_q)
+    return torch.logsumexp(torch.cat(parts), 0) - math.log(k)
+
+
+def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = GAP_STEPS, lr: float = GAP_LR,
+                     samples: int = GAP_TRAIN_SAMPLES, generator: torch.Generator | None = None,
+                     on_step: Callable[[int, float], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> tuple[DiagonalGaussian, list[float]]:
+    """Iterative inference: maximize each point's ELBO over its own posterior parameters, starting
+    from q0 (the encoder's), with Adam (step size decaying linearly from lr to lr/20). x: (P, ...). The model is only read. Returns (q*, mean-ELBO curve)."""
+    params = [p.detach().clone().requires_grad_(True) for p in q0.params()]
+    opt = torch.optim.Adam(params, lr=lr)
+    # The objective is noisy (a few samples per step): the step size decays linearly to 5% of lr,
+    # so the iterate settles on the optimum instead of jittering around it.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - 0.95 * t / max(1, steps))
+    frozen = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    curve: list[float] = []
+    try:
+        for step in range(steps):
+            if should_stop is not None and should_stop():
+                break
+            q = type(q0)(*params)
+            z = q.rsample(samples, generator=generator)
+            objective = model.log_px(x, z).mean(0) - q.kl_to(model.prior).value  # (P,)
+            loss = -objective.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            curve.append(float(objective.detach().mean()))
+            if on_step is not None:
+                on_step(step + 1, curve[-1])
+    finally:
+        for p, f in zip(model.parameters(), frozen):
+            p.requires_grad_(f)
+    return type(q0)(*[p.detach() for p in params]), curve
+
+
+def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, steps: int = GAP_STEPS,
+                   k: int = IWAE_K, elbo_samples: int = ELBO_SAMPLES, lr: float = GAP_LR, seed: int = 0,
+                   progress: Callable[[float, str], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> GapResult:
+    """The gaps of ``model`` on images x[points] (default: ``gap_points``). x: (N, C, H, W).
+
+    All noise comes from one private generator seeded with ``seed``. log p(x) is the IWAE
+    estimate under the better proposal, q* (it is tighter than q_φ's; both are lower bounds)."""
+    t0 = time.perf_counter()
+    points = gap_points(len(x)) if points is None else list(points)
+    xb = x[points]
+    gen = torch.Generator().manual_seed(seed)
+    model.eval()
+    with torch.no_grad():
+        q_phi = model.encode(xb)
+
+    def tick(step: int, value: float) -> None:
+        if progress is not None and (step % 10 == 0 or step == steps):
+            progress(0.8 * step / max(1, steps), f"optimizing each posterior: step {step} of {steps}, "
+                                                  f"mean ELBO {value:.2f}")
+
+    q_star, curve = refine_posterior(model, xb, q_phi, steps=steps, lr=lr, generator=gen, on_step=tick,
+                                     should_stop=should_stop)
+    if progress is not None:
+        progress(0.8, f"estimating log p(x) with K = {k:,} importance samples")
+    el_phi, se_phi = elbo_mc(model, xb, q_phi, elbo_samples, gen)
+    el_star, se_star = elbo_mc(model, xb, q_star, elbo_samples, gen)
+    log_px = iwae_of(model, xb, q_star, k, gen)
+    if progress is not None:
+        progress(1.0, "done")
+    return GapResult(points=points, log_px=log_px.numpy(), elbo_amortized=el_phi.numpy(),
+                     elbo_optimized=el_star.numpy(), elbo_amortized_se=se_phi.numpy(),
+                     elbo_optimized_se=se_star.numpy(), curve=curve, steps=len(curve), k=k,
+                     seconds=time.perf_counter() - t0, mu_before=q_phi.mean.numpy().astype(np.float64),
+                     mu_after=q_star.mean.numpy().astype(np.float64),
+                     sigma_before=q_phi.std.numpy().astype(np.float64),
+                     sigma_after=q_star.std.numpy().astype(np.float64))
+
+
+def cache_path(run_dir: Path, points: int, steps: int, k: int) -> Path:
+    """Where a run's gaps for these settings are kept: keyed by its weights' hash."""
+    return Path(run_dir) / CACHE / f"gaps-{weights_digest(run_dir)}-p{points}-s{steps}-k{k}.json"
+
+
+def run_gaps(run, x: torch.Tensor, points: int = GAP_POINTS, steps: int = GAP_STEPS, k: int = IWAE_K,
+             progress: Callable[[float, str], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> GapResult:
+    """The gaps of a loaded run (``vae.checkpoint.Run``) on x (its test split), from the run
+    folder's cache when there, else computed and kept there (written atomically; a stopped
+    computation leaves nothing behind)."""
+    path = cache_path(run.path, points, steps, k)
+    try:
+        return GapResult.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    r = inference_gaps(run.model, x, gap_points(len(x), points), steps=steps, k=k, progress=progress,
+                       should_stop=should_stop)
+    if r.steps == steps:  # a stopped optimization is not the result asked for
+        path.parent.mkdir(exist_ok=True)
+        write_json_atomic(path, r.to_json())
+    return r
