@@ -31,7 +31,7 @@ def _zip(members: dict) -> bytes:
 def _upload(page, name: str, data: bytes) -> str:
     page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": name, "mimeType": "application/zip", "buffer": data}])
-    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Upload").click()  # the form's, not the dropzone's
+    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()  # the form's, not the dropzone's
     wait_idle(page)
     err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     err.wait_for()

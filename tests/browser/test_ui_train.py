@@ -45,7 +45,7 @@ def test_bad_upload_shows_an_error_and_changes_nothing(app_server, page):
         z.writestr("run/model.safetensors", b"\x00" * 100)
     page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": "bad-run.zip", "mimeType": "application/zip", "buffer": bad.getvalue()}])
-    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Upload").click()  # the form's, not the dropzone's
+    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()  # the form's, not the dropzone's
     wait_idle(page)
     err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     err.wait_for()
