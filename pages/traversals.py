@@ -16,7 +16,7 @@ from ui.state import DIM_KEY, START_KEY, require_run
 from ui.text import escape_md, safe_md
 from vae.analysis import traversal as tv
 from vae.checkpoint import Run
-from vae.render import gif_bytes, png_bytes, tick_labels, to_pil, with_ticks
+from vae.render import gif_bytes, pad_square, png_bytes, tick_labels, to_pil, with_ticks
 
 STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
 MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander
@@ -75,9 +75,9 @@ def grid_png(_run: Run, key: tuple, centre: tuple, axes_kind: str, dims: tuple, 
     factor = tv.cell_factor(_run.model.image_shape[-1], n, target_px=720)
     sheet = tv.sheet_image(imgs.reshape(n, n, *imgs.shape[1:]), factor)
     # Columns move a from −r to +r along u, rows move b from +r (top) to −r along v.
-    return tv.display_png(with_ticks(sheet, _cell(_run, factor), factor, tick_labels(-radius, radius, n),
-                                     tick_labels(radius, -radius, n), x_title=axes.labels[0],
-                                     y_title=axes.labels[1]))
+    return tv.display_png(pad_square(with_ticks(sheet, _cell(_run, factor), factor, tick_labels(-radius, radius, n),
+                                                tick_labels(radius, -radius, n), x_title=axes.labels[0],
+                                                y_title=axes.labels[1])))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

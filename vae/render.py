@@ -102,3 +102,15 @@ def tick_labels(lo: float, hi: float, n: int) -> list[str]:
         return [f"{lo:.3g}"]
     vals = [lo + (hi - lo) * k / (n - 1) for k in range(n)]
     return [(f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) > 1e-9 else "0").replace("-", "−") for v in vals]
+
+
+def pad_square(img: Image.Image) -> Image.Image:
+    """White margin on the right or at the bottom until the image is square (an N×N grid with its
+    tick bands stays a square picture)."""
+    side = max(img.size)
+    if img.width == img.height:
+        return img
+    white = 255 if img.mode == "L" else (255,) * len(img.mode)
+    out = Image.new(img.mode, (side, side), white)
+    out.paste(img, (0, 0))
+    return out
