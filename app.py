@@ -8,7 +8,7 @@ import torch
 
 st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/explore:", layout="wide")
 
-from pages import sidebar  # noqa: E402  (after set_page_config)
+from ui import sidebar  # noqa: E402  (after set_page_config)
 from ui.errors import report_errors  # noqa: E402
 
 # Explorer work is many small tensor ops from several sessions at once: one thread per

@@ -2,7 +2,7 @@
 what a server does on a rerun and nothing AppTest adds:
 
 - A server leaves Streamlit's legacy `pages/`-folder mode on its first run and never
-  returns (pages.common.frame_guard); AppTest re-enters it before every run, which would
+  returns (ui.state.frame_guard); AppTest re-enters it before every run, which would
   add a guard rerun to each timed rerun. tests/conftest.py does the same for the tests.
 - A server compiles each script once: one ScriptCache lives as long as its Runtime
   (streamlit/runtime/runtime.py). AppTest makes a new ScriptCache for every run, so every

@@ -8,7 +8,7 @@
   AppTest on the default digits run, a warm-up, then the median of 12 reruns, each after
   storing a click on a different test image exactly as the chart's selection callback does
   (so every rerun computes a new point's detail). Target: median ≤ 150 ms.
-- The point detail alone (vae.latent_map.point_detail), median of 20 calls, for reference.
+- The point detail alone (vae.analysis.projection.point_detail), median of 20 calls, for reference.
 
 Timings on a shared, busy machine are indicative only.
 """
@@ -68,7 +68,7 @@ def tsne_rows() -> list[list]:
 def click_rows() -> list[list]:
     import torch
     from bench.apptest import app_test
-    from pages.common import RUN_KEY
+    from ui.state import RUN_KEY
 
     at = app_test(timeout=120)
     at.run()
@@ -94,7 +94,7 @@ def click_rows() -> list[list]:
 
     from vae.checkpoint import load_run
     from vae.data import load_dataset
-    from vae.latent_map import point_detail
+    from vae.analysis.projection import point_detail
     from vae.trainer import encode_all
 
     run = load_run(REPO / "checkpoints" / "digits-default")

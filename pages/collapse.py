@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import DIM_KEY, _load_run, available_runs, encoded, require_run, run_dataset, run_key
+from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
+from ui.selection import clicked_dimension
+from ui.cache import load_run_at, encode_split, run_dataset, run_identity
+from ui.state import DIM_KEY, available_runs, require_run, select_run
+from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError, Run
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
                           N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS, CollapseReport, MixtureEstimates,
@@ -16,7 +19,6 @@ from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING
 from vae.analysis.disentanglement import MIGResult, mig
 
 PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
-COLOURS = dict(zip(VERDICTS, ("#1f77b4", "#ff7f0e", "#9467bd", "#c7c7c7")))
 STATS = {  # name -> (chart title, y-axis label, collapse threshold or None where computed per report, plain words)
     "kl": ("Mean KL per dimension", "E_x KL(q(z_d|x) ‖ N(0,1))  [nats]", KL_THRESHOLD,
            "How far each image's posterior on z_d moves from the prior N(0, 1), in nats: what the encoder pays to "
@@ -42,13 +44,13 @@ SORT_LABELS = {"kl": "KL", "activity": "A_d", "mi": "MI", "sensitivity": "sensit
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def mixture_for(_run: Run, key: tuple[str, float], n_mixture: int) -> MixtureEstimates:
-    mu, logvar = encoded(_run, key, "test")
+    mu, logvar = encode_split(_run, key, "test")
     return mixture_estimates(mu, logvar, n_mixture, seed=0)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def sensitivity_for(_run: Run, key: tuple[str, float], delta: float) -> tuple[np.ndarray, np.ndarray, int]:
-    mu, _ = encoded(_run, key, "test")
+    mu, _ = encode_split(_run, key, "test")
     return sensitivity_with_se(_run.model, mu, delta, N_ANCHORS, seed=1)  # diagnose()'s seeds: 0, 0 + 1
 
 
@@ -59,7 +61,7 @@ def elbo_for(_run: Run, key: tuple[str, float]) -> tuple[float, float, float, fl
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def posterior_for(_run: Run, key: tuple[str, float]) -> PosteriorSummary:
-    mu, logvar = encoded(_run, key, "test")  # its own spinner, "Encoding the dataset…", when computed
+    mu, logvar = encode_split(_run, key, "test")  # its own spinner, "Encoding the dataset…", when computed
     return posterior_summary(mu, logvar)
 
 
@@ -93,7 +95,7 @@ def mig_for(_run: Run, key: tuple[str, float]) -> MIGResult | None:
     test = run_dataset(_run).test
     if test.factors is None or _run.model.latent_dim < 2:
         return None
-    mu, _ = encoded(_run, key, "test")
+    mu, _ = encode_split(_run, key, "test")
     return mig(mu, test.factors.numpy(), test.factor_names)
 
 
@@ -128,10 +130,9 @@ def open_dim_ui(d_max: int) -> None:
 
 
 def _on_bar_click(key: str) -> None:
-    points = (st.session_state.get(key) or {}).get("selection", {}).get("points", [])
-    if points and points[0].get("customdata") is not None:
-        cd = points[0]["customdata"]
-        st.session_state[PENDING] = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
+    d = clicked_dimension((st.session_state.get(key) or {}).get("selection"))
+    if d is not None:
+        st.session_state[PENDING] = d
 
 
 def _open_traversal(d: int) -> None:
@@ -139,46 +140,11 @@ def _open_traversal(d: int) -> None:
     st.switch_page("pages/traversals.py")
 
 
-# ---------------------------------------------------------------- figures (plotly only; numbers come from vae)
-
 def bar_figure(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> dict:
-    """Plain-dict figure: plotly validates it once, instead of on every incremental update (≈10× faster).
-    A statistic with a standard error gets ±2 s.e. error bars; bars below zero (MI) are labelled as noise."""
+    """One statistic's bars; MI (which has a standard error) gets ±2 s.e. error bars."""
     title, ylabel, _, _ = STATS[stat]
-    values = report.stat(stat)
-    se = report.stat_se(stat) if stat == "mi" else None
-    data = []
-    for verdict in VERDICTS:
-        dims = [int(d) for d in order if labels[d] == verdict]
-        if dims:
-            trace = dict(type="bar", x=[f"z{d}" for d in dims], y=values[dims].tolist(), name=verdict,
-                         customdata=dims, marker=dict(color=COLOURS[verdict]),
-                         hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>")
-            if se is not None:
-                err = (MI_SE_MULTIPLE * np.nan_to_num(se[dims])).tolist()
-                trace.update(error_y=dict(type="data", array=err, visible=True, color="#444", thickness=1.5),
-                             text=["noise" if values[d] < 0 else "" for d in dims], textposition="outside",
-                             hovertext=[f"± {se[d]:.4f} s.e." + (" (below 0: estimator noise)" if values[d] < 0
-                                                                else "") for d in dims],
-                             hovertemplate="%{x}: %{y:.4f} %{hovertext}<extra>" + verdict + "</extra>")
-            data.append(trace)
-    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=threshold, y1=threshold,
-                line=dict(dash="dash", color="#d62728"))
-    note = dict(xref="paper", x=1, yref="y", y=threshold, text=f"threshold {threshold:.3g}", showarrow=False,
-                xanchor="right", yanchor="bottom")
-    layout = dict(title=dict(text=title), yaxis=dict(title=dict(text=ylabel)), height=320,
-                  margin=dict(l=10, r=10, t=40, b=10), shapes=[line], annotations=[note],
-                  xaxis=dict(categoryorder="array", categoryarray=[f"z{d}" for d in order]),
-                  legend=dict(orientation="h", y=-0.2), clickmode="event+select", barmode="overlay")
-    return dict(data=data, layout=layout)
-
-
-def heatmap(z: np.ndarray, x, y, title: str, xlabel: str, colorbar: dict, **kw) -> dict:
-    trace = dict(type="heatmap", z=np.asarray(z).tolist(), x=list(np.asarray(x).tolist()), y=list(y),
-                 colorscale="Viridis", colorbar=colorbar, **kw)
-    layout = dict(title=dict(text=title), xaxis=dict(title=dict(text=xlabel)), height=320,
-                  margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
-    return dict(data=[trace], layout=layout)
+    return verdict_bars(report.stat(stat), order, labels, threshold, title, ylabel,
+                        se=report.stat_se(stat) if stat == "mi" else None, se_multiple=MI_SE_MULTIPLE)
 
 
 # ---------------------------------------------------------------- sections
@@ -304,16 +270,16 @@ def mi_note(report: CollapseReport) -> str:
 
 
 def posterior_section(run: Run) -> None:
-    mu, logvar = encoded(run, run_key(run), "test")
+    mu, logvar = encode_split(run, run_identity(run), "test")
     h = posterior_histograms(mu, logvar)
     dims = [f"z{d}" for d in range(mu.shape[1])]
     st.caption("Each row is the distribution over test images of a dimension's posterior mean μ_d(x) or standard "
                "deviation σ_d(x). A collapsed dimension sits at μ_d = 0 and σ_d = 1 (the prior) for every x.")
     c1, c2 = st.columns(2)
     c1.plotly_chart(heatmap(h.mu_density, (h.mu_edges[:-1] + h.mu_edges[1:]) / 2, dims, "Histogram of μ_d(x)",
-                            "μ_d", dict(title=dict(text="fraction"))), width="stretch")
+                            "μ_d", "fraction"), width="stretch")
     c2.plotly_chart(heatmap(h.sigma_density, (h.sigma_edges[:-1] + h.sigma_edges[1:]) / 2, dims,
-                            "Histogram of σ_d(x)", "σ_d", dict(title=dict(text="fraction"))), width="stretch")
+                            "Histogram of σ_d(x)", "σ_d", "fraction"), width="stretch")
 
 
 def history_section(run: Run) -> None:
@@ -323,13 +289,7 @@ def history_section(run: Run) -> None:
                 "'kl_per_dim'), so there is nothing to plot over epochs.")
         return
     st.caption("Test KL per dimension after each epoch, on a log scale: when each dimension woke up or died.")
-    z = np.log10(np.maximum(h.kl.T, 1e-4))
-    ticks = list(range(-4, int(np.ceil(z.max())) + 1))
-    colorbar = dict(title=dict(text="KL (nats)"), tickvals=ticks, ticktext=[f"{10.0 ** t:g}" for t in ticks])
-    fig = heatmap(z, h.epochs, [f"z{d}" for d in range(h.kl.shape[1])], "KL per dimension per epoch", "epoch",
-                  colorbar, customdata=h.kl.T.tolist(),
-                  hovertemplate="%{y}, epoch %{x}: KL %{customdata:.4f} nats<extra></extra>")
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(kl_epoch_heatmap(h), width="stretch")
     events = wake_and_death(h, KL_THRESHOLD)
     groups = {"active": [], "died": [], "never active": []}
     for e in events:
@@ -356,22 +316,16 @@ def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: 
     if info is None:
         return
     try:
-        other = _load_run(str(info.path), info.mtime)
+        other = load_run_at(str(info.path), info.mtime)
     except (CheckpointError, OSError) as e:
-        st.error(f"Run **{info.name}** cannot be loaded: {e}")
+        st.error(f"Run **{escape_md(info.name)}** cannot be loaded: {safe_md(e)}")
         return
     if run_dataset(other, stop_on_error=False) is None:
         return
-    rep2 = report_stages(other, run_key(other), m, delta)
-    fig = go.Figure()
-    for name, r in ((run.name, report), (other.name, rep2)):
-        dims, vals = profile(r, stat)
-        fig.add_bar(x=np.arange(1, len(vals) + 1), y=vals, name=name, customdata=[f"z{d}" for d in dims],
-                    hovertemplate="rank %{x}: %{customdata} = %{y:.4f}<extra>" + name + "</extra>")
-    fig.update_layout(title=f"{STATS[stat][0]}, dimensions sorted from largest", barmode="group", height=360,
-                      xaxis_title="rank of the dimension in its run", yaxis_title=STATS[stat][1],
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
-    st.plotly_chart(fig, width="stretch")
+    rep2 = report_stages(other, run_identity(other), m, delta)
+    profiles = [(name, *profile(r, stat)) for name, r in ((run.name, report), (other.name, rep2))]
+    st.plotly_chart(profile_bars(profiles, f"{STATS[stat][0]}, dimensions sorted from largest", STATS[stat][1]),
+                    width="stretch")
     rows = {}
     for r_, rep in ((run, report), (other, rep2)):
         t = r_.config.train
@@ -381,12 +335,26 @@ def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: 
     st.dataframe(table, width="stretch", height="content")
 
 
+def factor_run() -> str | None:
+    """A readable run trained on a dataset with known factors (shapes), the committed one first."""
+    runs = [r for r in available_runs() if r.error is None and r.dataset == "shapes" and r.latent_dim >= 2]
+    runs.sort(key=lambda r: r.name != "shapes-default")
+    return runs[0].name if runs else None
+
+
 def mig_section(run: Run) -> None:
     with st.spinner("Computing the mutual information gap…"):
-        res = mig_for(run, run_key(run))
+        res = mig_for(run, run_identity(run))
     if res is None:
-        st.info(f"The mutual information gap needs ground-truth factors of variation; the **{run.config.data.name}** "
-                "dataset has none. Train on **shapes** (shape, scale, rotation, position) to see it.")
+        shapes = factor_run()
+        st.info(f"The mutual information gap needs ground-truth factors of variation; the "
+                f"**{escape_md(run.config.data.name)}** dataset has none. "
+                + (f"Run **{escape_md(shapes)}** was trained on **shapes** (shape, scale, rotation, position)."
+                   if shapes else "Train on **shapes** (shape, scale, rotation, position) to see it."))
+        if shapes:
+            st.button(f"Switch to run {escape_md(shapes)}", icon=":material/swap_horiz:", key="collapse_to_shapes",
+                      on_click=select_run, args=(shapes,), type="primary",
+                      help="Makes it the current run (as the sidebar's picker does) and shows its MIG here.")
         return
     best, share = res.best_factor()
     c1, c2 = st.columns([1, 3])
@@ -395,8 +363,8 @@ def mig_section(run: Run) -> None:
     c1.caption("Mean over factors of (I(z_best; v_k) − I(z_second; v_k)) / H(v_k), Chen et al. 2018; posterior "
                "means and factors discretised into 20 bins.")
     dims = [f"z{d}" for d in range(len(best))]
-    c2.plotly_chart(heatmap(res.normalized, res.factor_names, dims, "I(z_d; v_k) / H(v_k)", "factor",
-                            dict(title=dict(text="share"))), width="stretch")
+    c2.plotly_chart(heatmap(res.normalized, res.factor_names, dims, "I(z_d; v_k) / H(v_k)", "factor", "share"),
+                    width="stretch")
     st.dataframe(pd.DataFrame({"dimension": dims, "best factor": [res.factor_names[k] for k in best],
                                "share of its entropy": share}), hide_index=True, width="stretch")
     st.dataframe(pd.DataFrame({"factor": res.factor_names, "gap / H": res.gaps, "H (nats)": res.entropy}),
@@ -411,13 +379,13 @@ if PENDING in st.session_state:
 run = require_run()
 splits = run_dataset(run)
 st.title("Posterior collapse diagnostics")
-st.caption(f"Run **{run.name}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
+st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
            "image, which collapsed onto the prior N(0, 1), and why. Computed over the test split.")
 au, by, m, delta = settings_ui(len(splits.test))
 # What needs only the encodings is drawn first; each slow stage then runs under a spinner naming it.
-post = posterior_for(run, run_key(run))
+post = posterior_for(run, run_identity(run))
 metric_cols = summary_head(post, au)
-report = report_stages(run, run_key(run), m, delta, post)
+report = report_stages(run, run_identity(run), m, delta, post)
 summary_section(report, metric_cols)
 # Lazy tabs: only the open tab's content runs, so a rerun draws its charts and no others.
 tabs = st.tabs(["Per dimension", "Posteriors", "Training history", "Compare runs", "Disentanglement (MIG)"],

@@ -2,23 +2,21 @@
 measured on the current run, on a 1-D example with a known answer, and in training."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from pages.common import require_run, run_dataset, run_key
+from ui.cache import run_dataset, run_identity
+from ui.state import require_run
 from ui.text import safe_md
 from vae.budget import BACKGROUND_JOBS, BudgetError, check_estimators, limit_int
 from vae.data import DataError, load_dataset
-from vae.analysis.estimators import BASELINE_LABELS, BASELINES, ESTIMATORS, LABELS, gradient_study, pick_batch
+from ui.figures import agreement_figure, snr_figure, toy_figure, training_comparison_figure, variance_figure
+from ui.labels import BASELINE_LABELS, estimator_label
+from vae.analysis.estimators import BASELINES, ESTIMATORS, gradient_study, pick_batch
 from vae.analysis.estimators_toy import toy_estimates
 from vae.analysis.estimators_train import CompareConfig, compare_training, curve_rows
 from vae.work_queue import Task, shared_queue
 
-COLORS = {LABELS["reparam"]: "#1f77b4", LABELS["score"]: "#d62728", LABELS["score_baseline"]: "#ff7f0e"}
 SETTINGS_KEY = "estimators_settings"  # the lab settings last submitted (per user)
 TRAIN_KEY = "estimators_train_cfg"  # the CompareConfig of the training comparison last started
 LAB_SEED = 0  # fixed: a seed knob would only multiply cached studies
@@ -142,47 +140,6 @@ def _submit(key: tuple, fn) -> Task | None:
         return None
 
 
-def variance_figures(rows: list[dict]) -> tuple[go.Figure, go.Figure]:
-    df = pd.DataFrame(rows)
-    fig_v = px.line(df, x="L", y="trace_var", color="estimator", markers=True, log_x=True, log_y=True,
-                    color_discrete_map=COLORS, labels={"trace_var": "tr Cov[ĝ]", "L": "L (samples per image)"},
-                    title="Variance of one estimate against L")
-    for name, part in df.groupby("estimator"):  # a 1/L reference through each estimator's first point
-        part = part.sort_values("L")
-        if len(part) > 1:
-            l0, v0 = part["L"].iloc[0], part["trace_var"].iloc[0]
-            fig_v.add_trace(go.Scatter(x=part["L"], y=v0 * l0 / part["L"], mode="lines", showlegend=False,
-                                       line={"dash": "dot", "width": 1, "color": COLORS[name]}, hoverinfo="skip"))
-    fig_s = px.line(df, x="L", y="snr", color="estimator", markers=True, log_x=True, color_discrete_map=COLORS,
-                    labels={"snr": "‖g‖ / √tr Cov", "L": "L (samples per image)"}, title="Signal-to-noise ratio")
-    for f in (fig_v, fig_s):
-        f.update_layout(legend={"orientation": "h", "y": -0.25}, margin={"t": 50, "b": 10})
-        f.update_xaxes(type="log", tickvals=sorted(df["L"].unique()))
-    return fig_v, fig_s
-
-
-def agreement_figure(rows: list[dict]) -> go.Figure:
-    fig = make_subplots(1, 2, subplot_titles=("cos(mean, reparameterized mean)",
-                                              "‖mean − reparameterized mean‖ / ‖reparameterized mean‖"))
-    ls = sorted({r["L"] for r in rows})
-    for shift, (pair, col) in zip((-0.12, 0.12), (("score function", LABELS["score"]),
-                                                  ("score function + baseline", LABELS["score_baseline"]))):
-        part = [r for r in rows if r["pair"].startswith(pair + " vs")]
-        xs = [ls.index(r["L"]) + shift for r in part]  # side by side at each L
-        for j, (y, se, ref) in enumerate((("cosine", "cosine_se", "cosine_if_equal"),
-                                           ("rel_diff", "rel_diff_se", "rel_diff_if_equal"))):
-            fig.add_trace(go.Scatter(x=xs, y=[r[y] for r in part], mode="markers", name=col, legendgroup=col,
-                                     showlegend=j == 0, marker={"color": COLORS[col], "size": 9},
-                                     error_y={"type": "data", "array": [2 * r[se] for r in part]}), 1, j + 1)
-            fig.add_trace(go.Scatter(x=xs, y=[r[ref] for r in part], mode="markers", legendgroup=col,
-                                     name=f"{col}: expected from noise alone", showlegend=j == 0,
-                                     marker={"color": COLORS[col], "symbol": "line-ew-open", "size": 18}), 1, j + 1)
-    fig.update_xaxes(title_text="L", tickvals=list(range(len(ls))), ticktext=[str(L) for L in ls],
-                     range=[-0.5, len(ls) - 0.5])
-    fig.update_layout(legend={"orientation": "h", "y": -0.3}, margin={"t": 50, "b": 10}, height=380)
-    return fig
-
-
 def model_tab() -> None:
     settings = settings_ui()
     if settings is None:
@@ -208,7 +165,7 @@ def model_tab() -> None:
     n_test = len(splits.test.x)
     if batch > n_test:
         st.warning(f"The test split has only {n_test} images; the batch uses all of them.")
-    key = ("gradient-lab", run_key(run), batch, k, mc, baseline)
+    key = ("gradient-lab", run_identity(run), batch, k, mc, baseline)
     model, x_test = run.model, splits.test.x
     again = st.session_state.pop("estimators_submitted", False)  # a click retries a failed run
     task = shared_queue().get(key)
@@ -226,20 +183,19 @@ def model_tab() -> None:
     t = task.result
     var = t["variance"]
     lmin = min(mc)
-    at = {r["estimator"]: r for r in var if r["L"] == lmin}
+    at = {estimator_label(r["estimator"]): r for r in var if r["L"] == lmin}
     c = st.columns(4)
     c[0].metric("Encoder parameters φ", f"{t['n_params']:,}")
-    c[1].metric(f"Score / reparam variance (L = {lmin})", f"{at[LABELS['score']]['var_ratio']:,.0f}×",
+    c[1].metric(f"Score / reparam variance (L = {lmin})", f"{at[estimator_label('score')]['var_ratio']:,.0f}×",
                 help="tr Cov of the score-function estimate over tr Cov of the reparameterized one.")
-    c[2].metric(f"Baseline / reparam variance (L = {lmin})", f"{at[LABELS['score_baseline']]['var_ratio']:,.1f}×")
-    c[3].metric(f"Time for K reparam estimates (L = {lmin})", f"{at[LABELS['reparam']]['seconds']:.2f} s")
+    c[2].metric(f"Baseline / reparam variance (L = {lmin})", f"{at[estimator_label('score_baseline')]['var_ratio']:,.1f}×")
+    c[3].metric(f"Time for K reparam estimates (L = {lmin})", f"{at[estimator_label('reparam')]['seconds']:.2f} s")
     st.caption(f"{k} independent estimates of g per estimator and L, on one batch of "
                f"{t['batch']} test images. Dotted lines fall as 1/L: averaging L independent samples divides the "
                "variance by L.")
-    fig_v, fig_s = variance_figures(var)
     left, right = st.columns(2)
-    left.plotly_chart(fig_v, width="stretch", key="variance_chart")
-    right.plotly_chart(fig_s, width="stretch", key="snr_chart")
+    left.plotly_chart(variance_figure(var), width="stretch", key="variance_chart")
+    right.plotly_chart(snr_figure(var), width="stretch", key="snr_chart")
     st.subheader("Do the means agree?")
     st.caption("All three estimators are unbiased for the same g, so their means differ only by noise. Points "
                "show the observed value ± 2 bootstrap standard errors; the bar marks the value noise alone would "
@@ -280,24 +236,7 @@ def toy_ui() -> dict:
 def toy_tables(mu: float, sigma: float, t: float, mc_samples: int, n: int) -> dict:
     r = toy_estimates(mu, sigma, t, mc_samples, n)
     return {"truth": r.truth, "rows": r.rows(),
-            "samples": {LABELS[k]: v.numpy() for k, v in r.estimates.items()}}
-
-
-def toy_figure(t: dict) -> go.Figure:
-    fig = make_subplots(1, 2, subplot_titles=("∂/∂μ: true 2(μ − t)", "∂/∂σ: true 2σ"))
-    for j in range(2):
-        every = [v[:, j] for v in t["samples"].values()]
-        # Clip the view to the central 99% of all estimates: the score function's tails are long.
-        lo, hi = np.quantile(np.concatenate(every), [0.005, 0.995])
-        for name, v in t["samples"].items():
-            fig.add_trace(go.Histogram(x=v[:, j], name=name, legendgroup=name, showlegend=j == 0, opacity=0.55,
-                                       marker_color=COLORS[name], xbins={"start": lo, "end": hi, "size": (hi - lo) / 80},
-                                       histnorm="probability density"), 1, j + 1)
-        fig.add_vline(x=t["truth"][j], line={"color": "black", "dash": "dash"}, row=1, col=j + 1,
-                      annotation_text="true gradient")
-        fig.update_xaxes(range=[lo, hi], row=1, col=j + 1)
-    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.2}, height=380, margin={"t": 50})
-    return fig
+            "samples": {k: v.numpy() for k, v in r.estimates.items()}}
 
 
 def toy_tab() -> None:
@@ -306,7 +245,7 @@ def toy_tab() -> None:
                 r"$L$ draws; the baseline is $b = f(\mu) = (\mu-t)^2$.")
     p = toy_ui()
     t = toy_tables(**p)
-    st.plotly_chart(toy_figure(t), width="stretch", key="toy_chart")
+    st.plotly_chart(toy_figure(t["truth"], t["samples"]), width="stretch", key="toy_chart")
     rows = pd.DataFrame(t["rows"])
     st.dataframe(rows, hide_index=True, width="stretch",
                  column_config={"true": st.column_config.NumberColumn(format="%.3f"),
@@ -379,13 +318,10 @@ def train_tab() -> None:
         return
     for c in job.result:
         if c.state != "finished":
-            st.warning(f"{LABELS[c.estimator]}: {c.message}")
-    df = pd.DataFrame(curve_rows(job.result))
-    fig = px.line(df, x="epoch", y="test_elbo", color="estimator", markers=True, color_discrete_map=COLORS,
-                  labels={"test_elbo": "test ELBO (nats)"}, title="Test ELBO while training with each estimator")
-    fig.update_layout(legend={"orientation": "h", "y": -0.2})
-    fig.update_xaxes(dtick=1)
-    st.plotly_chart(fig, width="stretch", key="training_chart")
+            st.warning(f"{estimator_label(c.estimator)}: {safe_md(c.message)}")
+    rows = curve_rows(job.result)
+    df = pd.DataFrame(rows)
+    st.plotly_chart(training_comparison_figure(rows), width="stretch", key="training_chart")
     final = df[df["epoch"] == df["epoch"].max()].set_index("estimator")["test_elbo"]
     st.caption("Final test ELBO: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items()) + " nats.")
 
@@ -401,4 +337,4 @@ if tab_train.open:
         try:
             train_tab()
         except DataError as e:
-            st.error(f"The digits dataset cannot be loaded: {e}")
+            st.error(f"The digits dataset cannot be loaded: {safe_md(e)}")

@@ -6,7 +6,9 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from pages.common import require_run, run_dataset, show_grid
+from ui.cache import run_dataset
+from ui.images import show_grid
+from ui.state import require_run
 from ui.text import escape_md, safe_md
 from vae.analysis.samples import home_figures
 

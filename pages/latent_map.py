@@ -8,14 +8,17 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import START_KEY, encoded, require_run, run_dataset, run_key, show_grid, show_image
+from ui.cache import encode_split, run_dataset, run_identity
+from ui.figures import posterior_figure, scatter_figure
+from ui.images import show_grid, show_image
+from ui.selection import parse_selection, snap_probe
+from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
+from vae.analysis.projection import (Projection, PointTerms, colour_values, most_varied_dim, point_detail, point_terms,
+                                     probe_decode, project, selection_images, stratified_cap)
 from vae.budget import (BACKGROUND_JOBS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, check_tsne, limit_int,
                         max_perplexity)
 from vae.checkpoint import Run
-from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
-                            selection_images)
-from vae.analysis.projection import Projection, PointTerms, colour_values, most_varied_dim, point_terms, project, stratified_cap
 from vae.work_queue import shared_queue
 
 CHART_KEY = "latent_map_chart"
@@ -157,9 +160,9 @@ def remember(selection: dict, ctx: tuple, view: tuple) -> None:
     st.session_state[SEL_KEY] = {"ctx": ctx, "view": view, **selection}
 
 
-def on_chart_select(ctx: tuple, view: tuple) -> None:
+def on_chart_select(ctx: tuple, view: tuple, xy: np.ndarray, idx: np.ndarray) -> None:
     state = st.session_state.get(CHART_KEY) or {}
-    sel = parse_selection(state.get("selection"))
+    sel = snap_probe(parse_selection(state.get("selection")), xy, idx)
     remember({"kind": sel.kind, "indices": sel.indices, "xy": sel.xy}, ctx, view)
 
 
@@ -244,7 +247,7 @@ def hint() -> None:
 
 run = require_run()
 splits = run_dataset(run)
-key = run_key(run)
+key = run_identity(run)
 d = run.model.latent_dim
 sizes = {s: len(getattr(splits, s)) for s in ("test", "train") if len(getattr(splits, s))}
 
@@ -255,10 +258,10 @@ if not sizes:
     st.error(f"Run **{run.name}** has no images in either split to plot.")
     st.stop()
 
-mu_test = encoded(run, key, next(iter(sizes)))[0]
+mu_test = encode_split(run, key, next(iter(sizes)))[0]
 view = view_ui(d, sizes, most_varied_dim(mu_test))
 ds = getattr(splits, view.split)
-mu, logvar = encoded(run, key, view.split)
+mu, logvar = encode_split(run, key, view.split)
 labels = ds.y.numpy()
 idx = _subsample(labels, key, view.split, view.cap)
 
@@ -304,7 +307,7 @@ with left:
     fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible,
                          highlight=sel["indices"][0] if sel["kind"] == "point" else None,
                          probe_mark=tuple(sel["xy"]) if sel["kind"] == "probe" else None)
-    st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig),
+    st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig, proj.xy, idx),
                     selection_mode=("points", "box", "lasso"))
 with right:
     st.number_input(f"Inspect {view.split} image #", 0, len(ds) - 1, value=None, key="lm_index",

@@ -1,15 +1,13 @@
 """Train: a form that launches `python -m vae.train` as a subprocess, and a live monitor."""
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from pages.common import RUN_KEY, frame_guard, limits, runs_root
+from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
+from ui.monitor import job_view
 from ui.text import escape_md, safe_md, scrub_paths
 from vae.checkpoint import CheckpointError
-from vae.analysis.collapse import kl_history
 from ui.widgets import FormError, parse_hidden
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae.jobs import Job, JobError, JobManager, prepare_run
@@ -89,31 +87,6 @@ def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig] | None:
     return name, cfg
 
 
-def curves_figure(history: list[dict]) -> go.Figure:
-    ep = [h["epoch"] for h in history]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("ELBO (nats per image)", "Reconstruction and KL (test)"))
-    fig.add_scatter(x=ep, y=[h["train_elbo"] for h in history], name="train ELBO", row=1, col=1)
-    fig.add_scatter(x=ep, y=[h["test_elbo"] for h in history], name="test ELBO", row=1, col=1)
-    fig.add_scatter(x=ep, y=[-h["test_rec"] for h in history], name="−E_q[log p(x|z)]", row=1, col=2)
-    fig.add_scatter(x=ep, y=[h["test_kl"] for h in history], name="KL(q ‖ p)", row=1, col=2)
-    fig.update_xaxes(title_text="epoch")
-    fig.update_layout(height=320, margin=dict(t=40, b=40, l=40, r=10), legend=dict(orientation="h", y=-0.25))
-    return fig
-
-
-def kl_heatmap(history: list[dict]) -> go.Figure | None:
-    h = kl_history(history)
-    if h is None:
-        return None
-    fig = go.Figure(go.Heatmap(z=h.kl.T, x=h.epochs, y=[f"z{d}" for d in range(h.kl.shape[1])],
-                               colorscale="Viridis", colorbar=dict(title="nats"),
-                               hovertemplate="epoch %{x}, %{y}: KL %{z:.3f} nats<extra></extra>"))
-    fig.update_layout(title="KL per latent dimension per epoch (dark rows: collapsed onto the prior)",
-                      height=120 + 18 * h.kl.shape[1], margin=dict(t=40, b=40, l=40, r=10),
-                      xaxis_title="epoch", yaxis=dict(autorange="reversed"))
-    return fig
-
-
 SEEN_KEY = "_train_seen"  # names of jobs this session started or watched running
 STATE_WORDS = {"finished": "finished", "stopped": "stopped", "diverged": "diverged", "failed": "failed",
                "interrupted": "stopped unexpectedly", "empty": "nothing saved"}
@@ -128,7 +101,8 @@ def _monitor(manager: JobManager) -> None:
     job = manager.current()
     if job is None:
         return
-    s = job.summary()
+    view = job_view(job, st.session_state)
+    s = view["summary"]
     seen = st.session_state.setdefault(SEEN_KEY, set())
     if s["state"] == "running":
         seen.add(job.name)
@@ -139,34 +113,32 @@ def _monitor(manager: JobManager) -> None:
             manager.stop()
             st.toast("Stopping after the current batch; the last completed epoch is kept.")
         st.session_state["_watching"] = job.name
-        _charts(job)
+        _charts(view)
         with st.expander("Trainer output"):
-            st.code(scrub_paths(job.log_tail(3000)) or "(nothing yet)", language=None)
+            st.code(view["log"] or "(nothing yet)", language=None)
         return
     if st.session_state.pop("_watching", None) == job.name:
         st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
     if job.name in seen:
         st.subheader(f"Run {escape_md(job.name)}")
         _outcome(manager, job, s)
-        _charts(job)
+        _charts(view)
         with st.expander("Trainer output"):
-            st.code(scrub_paths(job.log_tail(3000)) or "(nothing)", language=None)
+            st.code(view["log"] or "(nothing)", language=None)
     else:
         # Another visitor's past run: kept, but folded away and muted.
         with st.expander(f"Last run on this server: {escape_md(job.name)}, {STATE_WORDS[s['state']]}"):
             _outcome(manager, job, s)
-            _charts(job)
+            _charts(view)
             st.caption("Trainer output")
-            st.code(scrub_paths(job.log_tail(3000)) or "(nothing)", language=None)
+            st.code(view["log"] or "(nothing)", language=None)
 
 
-def _charts(job: Job) -> None:
-    hist = job.history()
-    if hist:
-        st.plotly_chart(curves_figure(hist), width="stretch", key="curves")
-        heat = kl_heatmap(hist)
-        if heat is not None:
-            st.plotly_chart(heat, width="stretch", key="kl_heat")
+def _charts(view: dict) -> None:
+    if view["curves"] is not None:
+        st.plotly_chart(view["curves"], width="stretch", key="curves")
+    if view["heat"] is not None:
+        st.plotly_chart(view["heat"], width="stretch", key="kl_heat")
 
 
 def _epochs(n: int) -> str:

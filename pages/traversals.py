@@ -9,10 +9,14 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from pages.common import DIM_KEY, START_KEY, encoded, require_run, run_dataset, run_key, show_image
+from ui.cache import encode_split, run_dataset, run_identity
+from ui.figures import density_figure
+from ui.images import show_image_inline, show_png
+from ui.state import DIM_KEY, START_KEY, require_run
+from ui.text import escape_md, safe_md
 from vae.analysis import traversal as tv
 from vae.checkpoint import Run
-from vae.render import gif_bytes, png_bytes, to_pil
+from vae.render import gif_bytes, pad_square, png_bytes, tick_labels, to_pil, with_ticks
 
 STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
 MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander
@@ -25,14 +29,14 @@ MAX_STRIP_ROWS = 32  # per-dimension strips shown for at most this many dimensio
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def dims_info(_run: Run, key: tuple) -> tv.DimensionInfo:
-    mu, lv = encoded(_run, key, "test")
+    mu, lv = encode_split(_run, key, "test")
     return tv.dimension_info(torch.from_numpy(mu), torch.from_numpy(lv))
 
 
 @st.cache_data(max_entries=8, show_spinner="Building the aggregate posterior q(z)…")
 def aggregate(_run: Run, key: tuple) -> tuple[tv.AggregatePosterior, list[float], list[float]]:
     """q(z) over the test split, and its reference histogram (counts, bin centres)."""
-    mu, lv = encoded(_run, key, "test")
+    mu, lv = encode_split(_run, key, "test")
     agg = tv.aggregate_posterior(torch.from_numpy(mu), torch.from_numpy(lv))
     counts, centres = agg.histogram(40)
     return agg, counts.tolist(), centres.tolist()
@@ -40,7 +44,7 @@ def aggregate(_run: Run, key: tuple) -> tuple[tv.AggregatePosterior, list[float]
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def pca_axes(_run: Run, key: tuple) -> tv.GridAxes:
-    return tv.principal_axes(torch.from_numpy(encoded(_run, key, "test")[0]))
+    return tv.principal_axes(torch.from_numpy(encode_split(_run, key, "test")[0]))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -48,7 +52,14 @@ def strips_png(_run: Run, key: tuple, base: tuple, dims: tuple, labels: tuple, m
                radius: float, k: int) -> bytes:
     imgs = tv.traversal_strips(_run.model, torch.tensor(base), list(dims), radius, k)
     factor = tv.cell_factor(_run.model.image_shape[-1], k, target_px=360)
-    return tv.display_png(tv.sheet_image(imgs, factor, list(labels), list(muted)))
+    sheet = tv.sheet_image(imgs, factor, list(labels), list(muted))
+    return tv.display_png(with_ticks(sheet, _cell(_run, factor), factor, tick_labels(-radius, radius, k),
+                                     x_title="z_d"))
+
+
+def _cell(run: Run, factor: int) -> tuple[int, int]:
+    h, w = run.model.image_shape[-2:]
+    return h * factor, w * factor
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -62,24 +73,29 @@ def grid_png(_run: Run, key: tuple, centre: tuple, axes_kind: str, dims: tuple, 
     axes = pca_axes(_run, key) if axes_kind == "pca" else tv.dimension_axes(_run.model.latent_dim, *dims)
     imgs = tv.grid_traversal(_run.model, torch.tensor(centre), axes, radius, n)
     factor = tv.cell_factor(_run.model.image_shape[-1], n, target_px=720)
-    return tv.display_png(tv.sheet_image(imgs.reshape(n, n, *imgs.shape[1:]), factor))
+    sheet = tv.sheet_image(imgs.reshape(n, n, *imgs.shape[1:]), factor)
+    # Columns move a from −r to +r along u, rows move b from +r (top) to −r along v.
+    return tv.display_png(pad_square(with_ticks(sheet, _cell(_run, factor), factor, tick_labels(-radius, radius, n),
+                                                tick_labels(radius, -radius, n), x_title=axes.labels[0],
+                                                y_title=axes.labels[1])))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def interpolation_images(_run: Run, key: tuple, a: int, b: int, steps: int) -> tuple[bytes, bytes, bytes]:
     """PNG of the two strips (linear, spherical) and PNGs of the two originals."""
-    mu = torch.from_numpy(encoded(_run, key, "test")[0])
+    mu = torch.from_numpy(encode_split(_run, key, "test")[0])
     x = run_dataset(_run).test.x
     lin = tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "linear")
     sph = tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "spherical")
     factor = tv.cell_factor(_run.model.image_shape[-1], steps, target_px=640)
-    sheet = tv.display_png(tv.sheet_image(torch.stack([lin, sph]), factor, ["linear", "spherical"]))
+    sheet = tv.display_png(with_ticks(tv.sheet_image(torch.stack([lin, sph]), factor, ["linear", "spherical"]),
+                                      _cell(_run, factor), factor, tick_labels(0.0, 1.0, steps), x_title="t"))
     return sheet, tv.display_png(to_pil(x[a], 96)), tv.display_png(to_pil(x[b], 96))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def interpolation_gif(_run: Run, key: tuple, a: int, b: int, steps: int) -> bytes:
-    mu = torch.from_numpy(encoded(_run, key, "test")[0])
+    mu = torch.from_numpy(encode_split(_run, key, "test")[0])
     return gif_bytes([to_pil(img, 192) for img in tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "spherical")])
 
 
@@ -104,7 +120,7 @@ def write_latent(z: list[float], radius: float) -> None:
 def start_vector(run: Run, key: tuple, n_points: int) -> torch.Tensor:
     kind = st.session_state.get("trav_start", "zeros")
     index = min(int(st.session_state.get("trav_index", 0)), n_points - 1)
-    mu = torch.from_numpy(encoded(run, key, "test")[0]) if kind == "data" else None
+    mu = torch.from_numpy(encode_split(run, key, "test")[0]) if kind == "data" else None
     return tv.start_point(kind, run.model.latent_dim, mu, index, st.session_state.get("trav_seed", 0))
 
 
@@ -119,7 +135,7 @@ def take_handoffs(run: Run, n_points: int) -> None:
     if sent is not None:
         index = sent.get("index") if isinstance(sent, dict) else None
         if sent.get("split", "test") != "test" or not isinstance(index, int) or not 0 <= index < n_points:
-            st.warning(f"The point sent from the Latent map ({sent!r}) is not one of the {n_points} test images.")
+            st.warning(f"The point sent from the Latent map ({safe_md(repr(sent), 80)}) is not one of the {n_points} test images.")
         else:
             st.session_state.update(trav_start="data", trav_index=index, trav_pending="start")
             st.toast(f"Starting from test image {index}.")
@@ -222,30 +238,6 @@ def sliders_ui(order: list[int], info: tv.DimensionInfo, focus: int | None, radi
     return [float(st.session_state[slider_key(d)]) for d in range(len(order))]
 
 
-def density_figure(agg: tv.AggregatePosterior, counts: list[float], centres: list[float],
-                   check: tv.DensityCheck) -> dict:
-    lo, hi = float(agg.reference[0]), float(agg.reference[-1])
-    span = max(hi - lo, 1e-6)
-    far = check.log_q < lo - 0.5 * span  # off the chart: pin the marker to the left edge
-    x_mark = lo - 0.25 * span if far else check.log_q
-    colour = "#d62728" if check.off_manifold else "#2ca02c"
-
-    def vline(x: float, **line) -> dict:
-        return dict(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line=line)
-
-    # A plain dict: plotly then validates it once, in st.plotly_chart, instead of twice.
-    return dict(
-        data=[dict(type="bar", x=centres, y=counts, width=(hi - lo) / len(counts), marker=dict(color="#9bb7d4"),
-                   hovertemplate="log q ≈ %{x:.1f}<br>%{y} samples<extra></extra>")],
-        layout=dict(height=200, margin=dict(l=10, r=10, t=10, b=40), showlegend=False, bargap=0.05,
-                    xaxis=dict(title=dict(text="log q(z) (nats)")), yaxis=dict(title=dict(text="samples")),
-                    shapes=[vline(check.low, color="#888", width=1, dash="dash"),
-                            vline(x_mark, color=colour, width=3, dash="dot" if far else "solid")],
-                    annotations=[dict(x=x_mark, y=1, yref="paper", showarrow=False, xanchor="left", yanchor="top",
-                                      text=f"← slider z: {check.log_q:.1f}" if far else " slider z",
-                                      font=dict(color=colour))]))
-
-
 def density_ui(run: Run, key: tuple, z: torch.Tensor, n_points: int) -> None:
     agg, counts, centres = aggregate(run, key)
     check = tv.density_check(agg, z)
@@ -254,8 +246,9 @@ def density_ui(run: Run, key: tuple, z: torch.Tensor, n_points: int) -> None:
             else f"all M = {agg.n_components:,} test images")
     st.caption(f"log q(z) under the aggregate posterior q(z) = (1/M) Σₙ q(z|xₙ) over {used}, against the "
                "histogram of log q at samples z ~ q(z) (the data's own range; the dashed line is its 1st percentile).")
-    st.plotly_chart(density_figure(agg, counts, centres, check), width="stretch", config={"displayModeBar": False},
-                    key="trav_density")
+    fig = density_figure(float(agg.reference[0]), float(agg.reference[-1]), counts, centres, check.log_q, check.low,
+                         check.off_manifold)
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="trav_density")
     if check.off_manifold:
         st.warning(f"Off the data manifold: log q(z) = {check.log_q:.1f} nats is below {check.percentile:.1f}% … "
                    f"the data's 1st percentile is {check.low:.1f}. No test image's posterior puts mass here, "
@@ -282,7 +275,9 @@ def per_dimension_ui(run: Run, key: tuple, z: list[float], order: list[int], inf
     muted = tuple(info.collapsed[d] for d in order)
     with st.spinner("Decoding the traversals…"):
         png = strips_png(run, key, tuple(z), tuple(order), labels, muted, float(r), int(k))
-    st.image(png, output_format="PNG", caption=f"Rows: latent dimension and its mean KL (nats); columns: z_d from {-r:g} to +{r:g}.")
+    # Inline: this sheet changes with every slider move (a media URL could be stale by the time it loads).
+    show_png(png, caption=f"Rows: latent dimension and its mean KL (nats); columns: z_d from {-r:g} to +{r:g}.",
+             key="trav-strips")
     c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
     c1.download_button("Strips (PNG)", export_png(png), f"{run.name}-traversals.png", mime="image/png",
                        icon=":material/download:", on_click="ignore")
@@ -363,10 +358,10 @@ def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
 
 run = require_run()
 splits = run_dataset(run)
-key = run_key(run)
+key = run_identity(run)
 n_points = len(splits.test.x)
 if n_points == 0:
-    st.error(f"Run **{run.name}** has an empty test split, so there are no data points to start from.")
+    st.error(f"Run **{escape_md(run.name)}** has an empty test split, so there are no data points to start from.")
     st.stop()
 info = dims_info(run, key)
 st.session_state.setdefault("trav_radius", 3.0)
@@ -374,15 +369,21 @@ st.session_state.setdefault("trav_start", "zeros")
 take_handoffs(run, n_points)
 
 
+MODES = ["Per-dimension traversal", "Grid traversal", "Interpolation"]
+
+
 @st.fragment
 def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None:
-    """Sliders, their decode, the density check and the per-dimension strips. A fragment:
-    in the browser a slider move reruns only this, not the sidebar, grid or interpolation."""
+    """The modes' tabs at the top, then the sliders, their decode and the density check. A fragment:
+    in the browser a slider move reruns only this, not the sidebar. The tabs are lazy: only the open
+    one is computed, after the sliders have given its latent."""
     focus_state = st.session_state.get("trav_focus") or {}
     focus = focus_state.get("dim") if focus_state.get("run") == run.name else None
     order = tv.focus_first(info.order, focus)
     radius = float(st.session_state["trav_radius"])
     prepare_sliders(run, key, n_points, radius)
+    tab_strips, tab_grid, tab_interp = st.tabs(MODES, key="trav_tab", on_change="rerun")
+    st.divider()
     controls, view = st.columns([3, 2], gap="large")
     with controls:
         start_ui(n_points)
@@ -398,23 +399,22 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
     st.session_state["trav_latent"] = z
     z_t = torch.tensor(z)
     with view:
-        show_image(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
-                   output_format="PNG")
+        show_image_inline(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
+                          key="trav-decoded")
         density_ui(run, key, z_t, n_points)
-    st.subheader("Per-dimension traversal")
-    per_dimension_ui(run, key, z, order, info, focus, radius)
+    if tab_strips.open:
+        with tab_strips:
+            per_dimension_ui(run, key, z, order, info, focus, radius)
+    if tab_grid.open:
+        with tab_grid:
+            grid_ui(run, key, z, info.order, n_points)
+    if tab_interp.open:
+        with tab_interp:
+            interpolation_ui(run, key, n_points)
 
 
 st.title("Traversals")
-st.caption(f"Move through the {run.model.latent_dim}-dimensional latent space of **{run.name}** and watch the "
-           "decoder respond. Images are E[x|z], the mean of p(x|z).")
+st.caption(f"Move through the {run.model.latent_dim}-dimensional latent space of **{escape_md(run.name)}** and "
+           "watch the decoder respond. Images are E[x|z], the mean of p(x|z). The tabs show the slider latent "
+           "traversed one dimension at a time, an N×N grid over two directions, or a path between two images.")
 live_ui(run, key, n_points, info)
-st.divider()
-# Lazy tabs: only the open one runs, so a slider move does not redo the grid or the interpolation.
-tab_grid, tab_interp = st.tabs(["Grid traversal", "Interpolation"], key="trav_tab", on_change="rerun")
-if tab_grid.open:
-    with tab_grid:
-        grid_ui(run, key, st.session_state["trav_latent"], info.order, n_points)
-if tab_interp.open:
-    with tab_interp:
-        interpolation_ui(run, key, n_points)

@@ -10,7 +10,7 @@ def _no_download(monkeypatch):
 @pytest.fixture(autouse=True)
 def _apptest_like_a_server(monkeypatch):
     """A real server leaves Streamlit's legacy `pages/`-folder mode on its first run
-    (pages.common.frame_guard, or app.py's st.navigation) and never returns to it.
+    (ui.state.frame_guard, or app.py's st.navigation) and never returns to it.
     AppTest re-enters that mode before every run, which would make each widget
     interaction on a page cost a guard rerun that drops the interaction. Start every
     PagesManager as a running server has it. Deep links on a fresh server are tested

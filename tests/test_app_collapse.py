@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import DIM_KEY, RUN_KEY
+from ui.state import DIM_KEY, RUN_KEY
 
 # slow: starts the app frame and encodes the test split (a few seconds)
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]

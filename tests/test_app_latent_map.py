@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import RUN_KEY, START_KEY
+from ui.state import RUN_KEY, START_KEY
 from vae.checkpoint import save_run
 from vae.config import DataConfig, ModelConfig, RunConfig
 from vae.models import build_model

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import DIM_KEY, START_KEY
+from ui.state import DIM_KEY, START_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = "pages/traversals.py"

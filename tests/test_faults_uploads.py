@@ -229,7 +229,7 @@ def _app():
 def _upload(at, files: list[tuple[str, bytes]], name: str = ""):
     at.file_uploader[0].set_value([(n, d, "application/octet-stream") for n, d in files])
     [t for t in at.text_input if t.label == "Name (optional)"][0].set_value(name)
-    [b for b in at.button if b.label == "Upload"][0].click().run()
+    [b for b in at.button if b.label == "Add run"][0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     # Messages quote data, so they reach markdown escaped (ui.text.safe_md): compare the text.
     return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", e.value) for e in at.error]

@@ -125,7 +125,7 @@ def test_choosing_a_zip_stores_nothing_until_start(root, tmp_path):
 def test_server_settings_hide_deploy_and_error_details_and_agree_on_the_upload_limit(monkeypatch):
     import streamlit as st
 
-    from pages.common import limits
+    from ui.state import limits
     cfg = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert cfg["client"] == {"toolbarMode": "viewer", "showErrorDetails": "none"}
     assert st.get_option("server.maxUploadSize") == cfg["server"]["maxUploadSize"]  # what Streamlit read

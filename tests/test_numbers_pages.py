@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 import vae.analysis.collapse as vc
 import vae.analysis.traversal as tv
-from pages.common import RUN_KEY
+from ui.state import RUN_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

@@ -1,4 +1,4 @@
-"""Tests for vae.analysis.projection and vae.latent_map: tiny, seeded, CPU-only."""
+"""Tests for vae.analysis.projection: tiny, seeded, CPU-only."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,12 +7,11 @@ import torch
 
 from vae.budget import BudgetError
 from vae.config import ModelConfig
-from vae.latent_map import (parse_selection, point_detail, posterior_figure, probe_decode, scatter_figure,
-                            selection_images)
 from vae.models import build_model
 from vae.objectives import elbo
-from vae.analysis.projection import (colour_values, most_varied_dim, nearest_neighbours, point_terms, posterior_samples,
-                            project, project_latent, project_pca, project_tsne, stratified_cap)
+from vae.analysis.projection import (colour_values, most_varied_dim, nearest_neighbours, point_detail, point_terms,
+                                     posterior_samples, probe_decode, project, project_latent, project_pca, project_tsne,
+                                     selection_images, stratified_cap)
 
 
 def _clusters(n: int = 60, d: int = 5, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -219,45 +218,6 @@ def test_selection_images_and_probe(model, images):
     z, img = probe_decode(model, proj, (0.0, 0.0))
     np.testing.assert_allclose(z, mu.mean(0), atol=1e-5)
     assert img.shape == (1, 8, 8)
-
-
-# ---------------------------------------------------------------- figures and selections
-
-def test_scatter_figure_carries_dataset_indices():
-    mu, y = _clusters(n=30)
-    proj = project_pca(mu)
-    idx = np.arange(100, 130)
-    fig = scatter_figure(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y, probe=True,
-                         highlight=105, probe_mark=(0.0, 1.0))
-    names = [t.name for t in fig.data]
-    assert names[0] == "probe" and names[1:4] == ["a", "b", "c"] and names[-2:] == ["selected", "probed"]
-    rows = sorted(int(r[0]) for t in fig.data[1:4] for r in t.customdata)
-    assert rows == idx.tolist()
-    assert all(int(r[0]) == -1 for r in fig.data[0].customdata)
-    assert fig.layout.xaxis.title.text.startswith("PC1")
-    cont = scatter_figure(proj, idx, colour_values("mu", y, mu, mu, dim=1), ["a", "b", "c"], y)
-    assert len(cont.data) == 1 and cont.data[0].marker.showscale
-
-
-def test_parse_selection():
-    assert parse_selection(None).kind == "none"
-    one = {"points": [{"customdata": [7, "3", 0.5], "x": 1, "y": 2}], "box": [], "lasso": []}
-    assert (parse_selection(one).kind, parse_selection(one).indices) == ("point", [7])
-    probe = {"points": [{"customdata": {"0": -1}, "x": 0.5, "y": -1.5}], "box": [], "lasso": []}
-    sel = parse_selection(probe)
-    assert sel.kind == "probe" and sel.xy == (0.5, -1.5)
-    boxed = {"points": [{"customdata": [3]}, {"customdata": [-1], "x": 0, "y": 0}, {"customdata": [9]},
-                        {"customdata": [3]}], "box": [{"x": [0, 1]}], "lasso": []}
-    sel = parse_selection(boxed)
-    assert sel.kind == "many" and sel.indices == [3, 9]
-    lone = {"points": [{"customdata": [4]}], "box": [], "lasso": [{"x": [0]}]}
-    assert parse_selection(lone).kind == "many"  # a lasso around one point is still a group
-
-
-def test_posterior_figure():
-    fig = posterior_figure(np.zeros(3), np.ones(3))
-    assert [t.name for t in fig.data] == ["μ", "σ"] and list(fig.data[0].x) == ["z0", "z1", "z2"]
-    assert len(posterior_figure(np.zeros(3)).data) == 1
 
 
 # ---------------------------------------------------------------- budgets (vae.budget)

@@ -47,3 +47,70 @@ def gif_bytes(frames: list[Image.Image], duration_ms: int = 80, bounce: bool = T
     buf = io.BytesIO()
     seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=duration_ms, loop=0)
     return buf.getvalue()
+
+
+def grid_pil(x: torch.Tensor, nrow: int, min_cell: int = 56, pad: int = 2) -> Image.Image:
+    """x: (N, C, H, W) in [0, 1] -> one image, each cell enlarged (nearest neighbour, by a whole
+    factor) to at least min_cell pixels wide, cells separated by ``pad`` white pixels."""
+    factor = max(1, -(-min_cell // x.shape[-1]))
+    big = torch.nn.functional.interpolate(x.float(), scale_factor=factor, mode="nearest") if factor > 1 else x
+    return to_pil(make_grid(big, nrow, pad=pad))
+
+
+def _font(size: int):
+    from PIL import ImageFont
+    return ImageFont.load_default(size=size)
+
+
+def with_ticks(img: Image.Image, cell: tuple[int, int], pad: int, x_ticks: list[str],
+               y_ticks: list[str] | None = None, x_title: str = "", y_title: str = "") -> Image.Image:
+    """A sheet of equal cells (``cell`` = (h, w) pixels, ``pad`` pixels between and around them, the
+    cells flush right, as ``traversal.sheet_image`` lays them out) with a tick label under each column
+    and, optionally, left of each row: the latent values along each axis. Titles go after the ticks."""
+    from PIL import ImageDraw
+    h, w = cell
+    cols, rows = len(x_ticks), len(y_ticks or [])
+    font = _font(max(10, min(14, int(0.3 * w))))
+    text_h = int(font.getbbox("0−.9")[3]) + 4
+    x_title_h = text_h if x_title else 0
+    left = 0
+    if y_ticks:
+        left = 8 + max(int(font.getlength(t)) for t in [*y_ticks, y_title])
+    mode_white = 255 if img.mode == "L" else (255,) * len(img.mode)
+    black = 0 if img.mode == "L" else (0,) * len(img.mode)
+    out = Image.new(img.mode, (left + img.width, img.height + text_h + x_title_h + 2), mode_white)
+    out.paste(img, (left, 0))
+    draw = ImageDraw.Draw(out)
+    grid_left = left + img.width - (cols * (w + pad) + pad)
+    for k, t in enumerate(x_ticks):
+        cx = grid_left + pad + k * (w + pad) + w // 2
+        draw.text((cx, img.height + 2), t, fill=black, font=font, anchor="ma")
+    if x_title:
+        draw.text((grid_left + (cols * (w + pad)) // 2, img.height + 2 + text_h), x_title, fill=black, font=font,
+                  anchor="ma")
+    for r, t in enumerate(y_ticks or []):
+        cy = pad + r * (h + pad) + h // 2
+        draw.text((left - 4, cy), t, fill=black, font=font, anchor="rm")
+    if y_title and rows:
+        draw.text((left - 4, img.height + 2), y_title, fill=black, font=font, anchor="ra")
+    return out
+
+
+def tick_labels(lo: float, hi: float, n: int) -> list[str]:
+    """n evenly spaced values from lo to hi as short labels ('−3', '−1.5', '0', …)."""
+    if n == 1:
+        return [f"{lo:.3g}"]
+    vals = [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+    return [(f"{v:.2f}".rstrip("0").rstrip(".") if abs(v) > 1e-9 else "0").replace("-", "−") for v in vals]
+
+
+def pad_square(img: Image.Image) -> Image.Image:
+    """White margin on the right or at the bottom until the image is square (an N×N grid with its
+    tick bands stays a square picture)."""
+    side = max(img.size)
+    if img.width == img.height:
+        return img
+    white = 255 if img.mode == "L" else (255,) * len(img.mode)
+    out = Image.new(img.mode, (side, side), white)
+    out.paste(img, (0, 0))
+    return out

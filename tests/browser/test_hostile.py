@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import REPO, assert_no_exception, open_page, wait_idle
 from playwright.sync_api import expect
 
-DECODED = '[data-testid="stImage"]:has-text("E[x|z] at the slider latent") img'
+DECODED = 'figure.trav-decoded img'  # placed inline (a data URI), ui.images.show_image_inline
 
 
 class _Payload:
@@ -31,7 +31,7 @@ def _zip(members: dict) -> bytes:
 def _upload(page, name: str, data: bytes) -> str:
     page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": name, "mimeType": "application/zip", "buffer": data}])
-    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Upload").click()  # the form's, not the dropzone's
+    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()  # the form's, not the dropzone's
     wait_idle(page)
     err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     err.wait_for()
@@ -41,7 +41,7 @@ def _upload(page, name: str, data: bytes) -> str:
 def _move_top_slider(page, steps: int = 8) -> None:
     page.get_by_text("Is this latent on the data manifold?").wait_for()
     before = page.locator(DECODED).first.get_attribute("src")
-    thumb = page.locator('[data-testid="stSlider"]').first.locator('input[type="range"]')
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="· KL").first.locator('input[type="range"]')  # a latent slider
     thumb.focus()
     for _ in range(steps):
         page.keyboard.press("ArrowRight")

@@ -86,3 +86,19 @@ def test_click_empty_space_on_pca_decodes_it(app_server, page):
     wait_idle(page)
     assert page.get_by_text("Decoded", exact=True).count() == 1
     assert_no_exception(page)
+
+
+def test_a_click_that_just_misses_a_dot_selects_it(app_server, page):
+    """Issue 17: the invisible probe grid under the PCA map must not catch a click a few pixels
+    from a dot; the dot is selected, not the space beside it."""
+    _open_map(page, app_server)
+    target = page.evaluate(ISOLATED_POINT_JS)
+    assert target["gap"] > 14
+    x, y = target["px"] + 4, target["py"] + 3  # 5 px off the dot's centre, outside its 3.5 px radius
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    i = int(target["index"])
+    page.get_by_text(f"Test image #{i} · label", exact=False).wait_for()
+    wait_idle(page)
+    assert page.get_by_text("A point between the data").count() == 0
+    assert_no_exception(page)

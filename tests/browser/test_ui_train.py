@@ -45,7 +45,7 @@ def test_bad_upload_shows_an_error_and_changes_nothing(app_server, page):
         z.writestr("run/model.safetensors", b"\x00" * 100)
     page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": "bad-run.zip", "mimeType": "application/zip", "buffer": bad.getvalue()}])
-    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Upload").click()  # the form's, not the dropzone's
+    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()  # the form's, not the dropzone's
     wait_idle(page)
     err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     err.wait_for()
@@ -108,3 +108,23 @@ def test_a_forced_exception_shows_no_traceback_or_path(tmp_path, browser):
     finally:
         ctx.close()
         server.stop()
+
+
+def test_an_upload_error_is_visible_without_scrolling(app_server, page):
+    """Issue 17: the refusal appears where the person looks, inside the sidebar's viewport."""
+    open_page(page, app_server)
+    page.get_by_text("Upload a run").click()
+    page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a run"}])
+    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()
+    wait_idle(page)
+    err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
+    err.wait_for()
+    assert "notes.txt" in err.inner_text() and "config.json" in err.inner_text()
+    # Fully inside the sidebar's visible area, with the sidebar not scrolled.
+    seen = err.evaluate("""e => { const side = document.querySelector('[data-testid="stSidebarContent"]')
+                                   || document.querySelector('[data-testid="stSidebar"]');
+                                  const s = side.getBoundingClientRect(), r = e.getBoundingClientRect();
+                                  return [side.scrollTop, r.top >= s.top, r.bottom <= Math.min(s.bottom, innerHeight)]; }""")
+    assert seen == [0, True, True], seen
+    assert_no_exception(page)

@@ -17,7 +17,7 @@ estimate ∇_φ E_q[f(z)] with f(z) = log p_θ(x|z) from L samples z_l ~ q_φ(z|
   f (``leave_one_out``, Kool et al. 2019; needs L ≥ 2).
 
 All three are surrogates whose autograd gradient is the estimator (``surrogate``);
-training with them (``vae.estimators_train``) uses exactly the same code.
+training with them (``TrainConfig.estimator``, ``vae.analysis.estimators_train``) uses the same surrogates.
 
 Many independent estimates are drawn cheaply: φ enters only through the encoder
 outputs (μ, log σ²), which are the same for every estimate of one batch, so each

@@ -257,3 +257,58 @@ def most_varied_dim(mu: np.ndarray) -> int:
     """The latent dimension whose mean varies most across the data (the most active unit). mu: (N, D)."""
     mu = np.asarray(mu)
     return int(np.argmax(mu.var(0))) if len(mu) > 1 else 0
+
+
+# ---------------------------------------------------------------- one point, a selection, a probe
+# (moved unchanged from vae/latent_map.py, whose figures and chart-event parsing went to ui/)
+
+@dataclass
+class PointDetail:
+    """Everything shown for one data point; images are (…, C, H, W) in [0, 1]."""
+
+    index: int
+    original: torch.Tensor  # (C, H, W)
+    recon: torch.Tensor  # (C, H, W): E[x|z = μ]
+    samples: torch.Tensor  # (S, C, H, W): E[x|z] for z ~ q(z|x)
+    mu: np.ndarray  # (D,)
+    sigma: np.ndarray  # (D,)
+    elbo: float
+    rec: float
+    kl: float
+    neighbours: np.ndarray  # (k,) dataset rows, nearest first
+    neighbour_dist: np.ndarray  # (k,) Euclidean distances between μ's
+    neighbour_images: torch.Tensor  # (k, C, H, W)
+
+
+@torch.no_grad()
+def point_detail(model: VAE, x: torch.Tensor, mu: np.ndarray, logvar: np.ndarray, i: int,
+                 n_samples: int = 8, k: int = 8, mc_samples: int = 64, seed: int = 0) -> PointDetail:
+    """Detail of row i of a split. x: (N, C, H, W); mu, logvar: (N, D) its cached encodings.
+    ELBO terms use mc_samples draws; neighbours are searched among all N means."""
+    if not 0 <= i < len(x):
+        raise IndexError(f"there is no image {i}: the split has {len(x)}")
+    z = torch.from_numpy(np.concatenate([mu[i:i + 1], posterior_samples(mu[i], logvar[i], n_samples, seed)]))
+    images = model.mean_image(z)
+    terms = point_terms(model, x[i:i + 1], mc_samples=mc_samples, seed=seed)
+    nb, dist = nearest_neighbours(mu, mu[i], k, exclude=i)
+    return PointDetail(index=i, original=x[i], recon=images[0], samples=images[1:],
+                       mu=np.asarray(mu[i], dtype=np.float64), sigma=np.exp(0.5 * np.asarray(logvar[i], np.float64)),
+                       elbo=float(terms.elbo[0]), rec=float(terms.rec[0]), kl=float(terms.kl[0]),
+                       neighbours=nb, neighbour_dist=dist, neighbour_images=x[torch.from_numpy(nb)])
+
+
+@torch.no_grad()
+def selection_images(model: VAE, x: torch.Tensor, rows: list[int] | np.ndarray,
+                     limit: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``limit`` selected originals (n, C, H, W) and their reconstructions E[x|z = μ(x)]."""
+    rows = torch.as_tensor(np.asarray(rows, dtype=np.int64)[:limit])
+    originals = x[rows]
+    mu = model.encode(originals).mean
+    return originals, model.mean_image(mu)
+
+
+@torch.no_grad()
+def probe_decode(model: VAE, proj: Projection, xy: tuple[float, float]) -> tuple[np.ndarray, torch.Tensor]:
+    """Decode the latent point that a plot point maps to: (z (D,), E[x|z] (C, H, W))."""
+    z = proj.inverse(np.asarray(xy, dtype=np.float64))  # (1, D)
+    return z[0], model.mean_image(torch.from_numpy(z))[0]

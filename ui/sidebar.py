@@ -1,17 +1,20 @@
-"""The sidebar every page shares: run picker, dataset and device, upload, download and delete."""
+"""The sidebar every page shares: run picker, upload, the run's details, download and delete."""
 from __future__ import annotations
-
-import streamlit as st
-import torch
 
 from pathlib import Path
 
-from pages.common import RUN_KEY, available_runs, current_run, limits, run_key, runs_root
+import streamlit as st
+
+from ui.cache import run_identity
+from ui.state import RUN_KEY, available_runs, current_run, limits, runs_root
 from ui.text import escape_md, plain_text, safe_md
 from vae.checkpoint import CheckpointError, can_delete, delete_run
 from vae.run_archive import export_run, import_upload
+from vae.trainer import resolve_device
 
 DEFAULT_RUN = "digits-default"
+ACCEPTED_WORDS = "a .zip of a run folder, or config.json + model.safetensors (and optionally history.jsonl)"
+SUBMIT_LABEL = "Add run"  # not "Upload": the dropzone's own button says that
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -49,29 +52,43 @@ def run_picker_ui() -> None:
                               "unreadable, with the reason.")
 
 
+def upload_problem(files: list, max_mb: int) -> str | None:
+    """Why these uploaded files (objects with .name and .size) cannot be imported, or None."""
+    if not files:
+        return f"Choose a file first: {ACCEPTED_WORDS}."  # any other file is named by import_upload
+    too_big = [f.name for f in files if f.size > max_mb << 20]
+    if too_big:
+        return f"{escape_md(', '.join(too_big))}: larger than the {max_mb} MB upload limit."
+    return None
+
+
 def upload_ui() -> None:
+    """Upload a run. Sits right under the picker, and its messages sit above its form, so a refusal is
+    seen without scrolling the sidebar."""
     lim = limits()
     with st.sidebar.expander("Upload a run"):
+        messages = st.container()
         with st.form("upload_run", clear_on_submit=True, border=False):
+            # No type filter in the browser: it drops a wrong file with no word on the page; the
+            # validator refuses it instead, naming the file and what it accepts.
             files = st.file_uploader("A zip of a run folder, or config.json + model.safetensors",
-                                     accept_multiple_files=True, type=["zip", "json", "safetensors", "jsonl", "pt", "pth"])
+                                     accept_multiple_files=True)
             name = st.text_input("Name (optional)")
-            submitted = st.form_submit_button("Upload")
-        if submitted:
-            too_big = [f.name for f in files or [] if f.size > lim["max_upload_mb"] << 20]
-            if not files:
-                st.error("Choose a file first.")
-            elif too_big:
-                st.error(f"{escape_md(', '.join(too_big))}: larger than the {lim['max_upload_mb']} MB upload limit.")
-            else:
-                try:
-                    path = import_upload([(f.name, f.getvalue()) for f in files], runs_root(), name or None)
-                except CheckpointError as e:
-                    st.error(f"Upload refused: {safe_md(e, 400)}")
-                else:
-                    st.session_state[RUN_KEY] = path.name
-                    st.success(f"Uploaded as **{escape_md(path.name)}**.")
-                    st.rerun()
+            submitted = st.form_submit_button(SUBMIT_LABEL, icon=":material/add:")
+        if not submitted:
+            return
+        problem = upload_problem(files or [], lim["max_upload_mb"])
+        if problem:
+            messages.error(problem)
+            return
+        try:
+            path = import_upload([(f.name, f.getvalue()) for f in files], runs_root(), name or None)
+        except CheckpointError as e:
+            messages.error(f"Upload refused: {safe_md(e, 400)}")
+        else:
+            st.session_state[RUN_KEY] = path.name
+            messages.success(f"Uploaded as **{escape_md(path.name)}**.")
+            st.rerun()
 
 
 def delete_ui(name: str) -> None:
@@ -94,17 +111,17 @@ def delete_ui(name: str) -> None:
 
 def render() -> None:
     run_picker_ui()
+    upload_ui()
     run = current_run()
     if run is not None:
         d, m = run.config.data, run.config.model
         st.sidebar.caption(f"Dataset **{escape_md(d.name)}** · {m.in_channels}×{m.image_size}×{m.image_size} · "
                            f"{m.arch} · D={m.latent_dim} · {m.likelihood}")
         try:
-            st.sidebar.download_button("Download run (.zip)", _run_zip(*run_key(run)), f"{run.name}.zip",
+            st.sidebar.download_button("Download run (.zip)", _run_zip(*run_identity(run)), f"{run.name}.zip",
                                        mime="application/zip", width="stretch")
         except OSError:
             st.sidebar.error("Cannot read the run's files for download.")
     if st.session_state.get(RUN_KEY):
         delete_ui(st.session_state[RUN_KEY])
-    upload_ui()
-    st.sidebar.caption(f"Device: {'cuda' if torch.cuda.is_available() else 'cpu'} (explorer pages run on the CPU)")
+    st.sidebar.caption(f"Device: {resolve_device('auto').type} (explorer pages run on the CPU)")

@@ -1,0 +1,228 @@
+"""ui.figures, ui.selection and ui.labels without a browser: each figure is a plain dict whose traces
+and axes say what the page means to show; chart events read back as dataset rows or dimensions."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from ui import figures as F
+from ui.labels import BASELINE_LABELS, ESTIMATOR_LABELS, estimator_colour, estimator_label
+from ui.selection import Selection, clicked_dimension, parse_selection, snap_probe
+from vae.analysis.collapse import KLHistory
+from vae.analysis.estimators import BASELINE_LABELS as VAE_BASELINE_LABELS, LABELS as VAE_LABELS
+from vae.analysis.projection import colour_values, project_pca
+from vae.render import tick_labels
+
+
+def _clusters(n: int = 60, d: int = 5, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    centres = rng.normal(size=(k, d)) * 4
+    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y
+
+
+def _plain(fig: dict) -> None:
+    """A plain dict that plotly accepts as it is and that serialises (what st.plotly_chart does)."""
+    assert isinstance(fig, dict) and set(fig) == {"data", "layout"}
+    go.Figure(fig)
+    json.dumps(go.Figure(fig).to_plotly_json(), default=str)
+
+
+# ---------------------------------------------------------------- latent map (moved from test_projection.py)
+
+def test_scatter_figure_carries_dataset_indices():
+    mu, y = _clusters(n=30)
+    proj = project_pca(mu)
+    idx = np.arange(100, 130)
+    fig = go.Figure(F.scatter_figure(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y, probe=True,
+                                     highlight=105, probe_mark=(0.0, 1.0)))
+    names = [t.name for t in fig.data]
+    assert names[0] == "probe" and names[1:4] == ["a", "b", "c"] and names[-2:] == ["selected", "probed"]
+    rows = sorted(int(r[0]) for t in fig.data[1:4] for r in t.customdata)
+    assert rows == idx.tolist()
+    assert all(int(r[0]) == -1 for r in fig.data[0].customdata)
+    assert fig.layout.xaxis.title.text.startswith("PC1")
+    cont = go.Figure(F.scatter_figure(proj, idx, colour_values("mu", y, mu, mu, dim=1), ["a", "b", "c"], y))
+    assert len(cont.data) == 1 and cont.data[0].marker.showscale
+
+
+def test_parse_selection():
+    assert parse_selection(None).kind == "none"
+    one = {"points": [{"customdata": [7, "3", 0.5], "x": 1, "y": 2}], "box": [], "lasso": []}
+    assert (parse_selection(one).kind, parse_selection(one).indices) == ("point", [7])
+    probe = {"points": [{"customdata": {"0": -1}, "x": 0.5, "y": -1.5}], "box": [], "lasso": []}
+    sel = parse_selection(probe)
+    assert sel.kind == "probe" and sel.xy == (0.5, -1.5)
+    boxed = {"points": [{"customdata": [3]}, {"customdata": [-1], "x": 0, "y": 0}, {"customdata": [9]},
+                        {"customdata": [3]}], "box": [{"x": [0, 1]}], "lasso": []}
+    sel = parse_selection(boxed)
+    assert sel.kind == "many" and sel.indices == [3, 9]
+    lone = {"points": [{"customdata": [4]}], "box": [], "lasso": [{"x": [0]}]}
+    assert parse_selection(lone).kind == "many"  # a lasso around one point is still a group
+
+
+def test_posterior_figure():
+    fig = go.Figure(F.posterior_figure(np.zeros(3), np.ones(3)))
+    assert [t.name for t in fig.data] == ["μ", "σ"] and list(fig.data[0].x) == ["z0", "z1", "z2"]
+    assert len(go.Figure(F.posterior_figure(np.zeros(3))).data) == 1
+
+
+# ---------------------------------------------------------------- latent map: near misses
+
+def test_no_probe_lies_within_a_cell_of_a_data_point_but_empty_space_keeps_its_probes():
+    mu, y = _clusters(n=200)
+    xy = project_pca(mu).xy
+    probes = F.probe_points(xy)
+    cell = F.cell_size(xy)
+    d = np.hypot(*((probes[:, None, :] - xy[None]) / cell).transpose(2, 0, 1)).min(1)
+    assert (d > F.PROBE_CLEARANCE).all()
+    assert 0 < len(probes) < F.PROBE_GRID ** 2  # some dropped near the clusters, many left between them
+    fig = F.scatter_figure(project_pca(mu), np.arange(200), colour_values("label", y, mu, mu), ["a", "b", "c"], y,
+                           probe=True)
+    assert len(fig["data"][0]["x"]) == len(probes) and fig["data"][0]["marker"]["size"] < 7  # smaller than a dot
+
+
+def test_a_probe_click_beside_a_dot_selects_the_dot_and_one_in_empty_space_stays_a_probe():
+    xy = np.array([[0.0, 0.0], [10.0, 10.0], [10.0, 0.0]], dtype=np.float32)
+    idx = np.array([40, 41, 42])
+    cell = F.cell_size(xy)
+    near = Selection("probe", [], (float(0.5 * cell[0]), float(0.3 * cell[1])))
+    assert snap_probe(near, xy, idx) == Selection("point", [40])
+    far = Selection("probe", [], (3.0, 7.0))
+    assert snap_probe(far, xy, idx) == far
+    assert snap_probe(Selection("point", [41]), xy, idx) == Selection("point", [41])
+
+
+def test_clicked_dimension_reads_a_bar_click():
+    assert clicked_dimension({"points": [{"customdata": 3}]}) == 3
+    assert clicked_dimension({"points": [{"customdata": [5]}]}) == 5
+    assert clicked_dimension({"points": []}) is None and clicked_dimension(None) is None
+
+
+# ---------------------------------------------------------------- training and collapse
+
+HISTORY = [{"epoch": e, "train_elbo": -100.0 + e, "test_elbo": -101.0 + e, "test_rec": -90.0 + e, "test_kl": 11.0,
+            "kl_per_dim": [1.0 * e, 0.0, 0.5]} for e in range(1, 4)]
+
+
+def test_training_curves_have_two_panels_and_four_lines():
+    fig = F.training_curves(HISTORY)
+    _plain(fig)
+    assert [t["name"] for t in fig["data"]] == ["train ELBO", "test ELBO", "−E_q[log p(x|z)]", "KL(q ‖ p)"]
+    assert [t["xaxis"] for t in fig["data"]] == ["x", "x", "x2", "x2"]
+    assert fig["data"][2]["y"] == [90.0 - e for e in range(1, 4)]  # −E_q[log p(x|z)] is positive
+    lay = fig["layout"]
+    assert lay["xaxis"]["title"]["text"] == lay["xaxis2"]["title"]["text"] == "epoch"
+    assert lay["xaxis"]["domain"][1] < lay["xaxis2"]["domain"][0]  # side by side
+    assert [a["text"] for a in lay["annotations"]] == ["ELBO (nats per image)", "Reconstruction and KL (test)"]
+
+
+def test_one_kl_heatmap_on_a_log_scale_with_nats_on_hover():
+    h = KLHistory(np.array([1, 2, 3]), np.array([[1.0, 0.0, 0.5], [2.0, 0.0, 0.5], [3.0, 0.0, 0.5]]))
+    fig = F.kl_epoch_heatmap(h)
+    _plain(fig)
+    (t,) = fig["data"]
+    assert t["type"] == "heatmap" and t["y"] == ["z0", "z1", "z2"] and t["x"] == [1, 2, 3]
+    assert t["z"][1] == [-4.0, -4.0, -4.0]  # a dead dimension sits at the floor of the log scale
+    assert t["customdata"][0] == [1.0, 2.0, 3.0]  # hover shows nats
+    assert t["colorbar"]["ticktext"][0] == "0.0001"
+    assert fig["layout"]["xaxis"]["title"]["text"] == "epoch" and fig["layout"]["yaxis"]["autorange"] == "reversed"
+
+
+def test_verdict_bars_colour_by_verdict_in_the_given_order_with_a_threshold():
+    values = np.array([0.5, 0.001, -0.01, 0.2])
+    verdicts = ["active", "collapsed", "collapsed", "active"]
+    fig = F.verdict_bars(values, np.array([0, 3, 1, 2]), verdicts, 0.01, "MI", "nats", se=np.full(4, 0.005))
+    _plain(fig)
+    by_name = {t["name"]: t for t in fig["data"]}
+    assert by_name["active"]["x"] == ["z0", "z3"] and by_name["active"]["customdata"] == [0, 3]
+    assert by_name["collapsed"]["text"] == ["", "noise"]  # below zero: estimator noise
+    assert by_name["collapsed"]["error_y"]["array"] == [0.01, 0.01]  # ±2 s.e.
+    assert fig["layout"]["xaxis"]["categoryarray"] == ["z0", "z3", "z1", "z2"]
+    assert fig["layout"]["shapes"][0]["y0"] == 0.01 and fig["layout"]["title"]["text"] == "MI"
+
+
+def test_profile_bars_put_runs_side_by_side_by_rank():
+    fig = F.profile_bars([("a", np.array([2, 0]), np.array([1.0, 0.5])), ("b", np.array([1]), np.array([0.3]))],
+                         "KL", "nats")
+    _plain(fig)
+    assert [t["name"] for t in fig["data"]] == ["a", "b"] and fig["data"][0]["x"] == [1, 2]
+    assert fig["data"][0]["customdata"] == ["z2", "z0"] and fig["layout"]["barmode"] == "group"
+
+
+def test_heatmap_axes():
+    fig = F.heatmap(np.eye(2), [0.5, 1.5], ["z0", "z1"], "Histogram of μ_d(x)", "μ_d", "fraction")
+    _plain(fig)
+    assert fig["layout"]["xaxis"]["title"]["text"] == "μ_d" and fig["data"][0]["colorbar"]["title"]["text"] == "fraction"
+
+
+# ---------------------------------------------------------------- gradient estimators
+
+VAR_ROWS = [{"estimator": VAE_LABELS[e], "L": L, "trace_var": v * 4 / L, "snr": 1 / v}
+            for e, v in (("reparam", 1.0), ("score", 100.0), ("score_baseline", 10.0)) for L in (1, 4, 16)]
+
+
+def test_variance_figure_is_log_log_with_a_1_over_l_reference_per_estimator():
+    fig = F.variance_figure(VAR_ROWS)
+    _plain(fig)
+    named = [t for t in fig["data"] if t.get("showlegend", True)]
+    assert [t["name"] for t in named] == ["reparameterization", "score function", "score function + baseline"]
+    assert fig["layout"]["xaxis"]["type"] == fig["layout"]["yaxis"]["type"] == "log"
+    assert fig["layout"]["xaxis"]["tickvals"] == [1, 4, 16]
+    ref = [t for t in fig["data"] if t.get("line", {}).get("dash") == "dot"]
+    assert len(ref) == 3 and ref[0]["y"] == [4.0, 1.0, 0.25]
+    assert named[1]["line"]["color"] == estimator_colour("score")
+
+
+def test_snr_and_training_comparison_figures():
+    fig = F.snr_figure(VAR_ROWS)
+    _plain(fig)
+    assert fig["layout"]["title"]["text"] == "Signal-to-noise ratio" and len(fig["data"]) == 3
+    rows = [{"estimator": VAE_LABELS[e], "epoch": ep, "test_elbo": -50.0 - ep} for e in VAE_LABELS for ep in (0, 1, 2)]
+    fig = F.training_comparison_figure(rows)
+    _plain(fig)
+    assert len(fig["data"]) == 3 and all(len(t["x"]) == 3 for t in fig["data"])
+    assert fig["layout"]["xaxis"]["dtick"] == 1
+
+
+def test_agreement_figure_has_four_error_barred_traces_in_two_panels():
+    rows = [{"pair": f"{VAE_LABELS[e]} vs reparameterization", "L": L, "cosine": 0.9, "cosine_se": 0.01,
+             "cosine_if_equal": 0.95, "rel_diff": 0.2, "rel_diff_se": 0.02, "rel_diff_if_equal": 0.1}
+            for e in ("score", "score_baseline") for L in (1, 4)]
+    fig = F.agreement_figure(rows)
+    _plain(fig)
+    assert sum(1 for t in fig["data"] if "error_y" in t) == 4
+    assert {t["xaxis"] for t in fig["data"]} == {"x", "x2"}
+    assert fig["layout"]["xaxis2"]["ticktext"] == ["1", "4"]
+
+
+def test_toy_figure_marks_the_truth_in_each_panel():
+    rng = np.random.default_rng(0)
+    fig = F.toy_figure((2.0, 1.0), {k: rng.normal(size=(100, 2)) for k in ("reparam", "score")})
+    _plain(fig)
+    assert [s["x0"] for s in fig["layout"]["shapes"]] == [2.0, 1.0]
+    assert {t["name"] for t in fig["data"]} == {"reparameterization", "score function"}
+
+
+def test_ui_labels_match_the_library_words_for_now():
+    assert ESTIMATOR_LABELS == VAE_LABELS and BASELINE_LABELS == VAE_BASELINE_LABELS
+    assert estimator_label("score") == estimator_label("score function") == "score function"
+
+
+# ---------------------------------------------------------------- traversals
+
+@pytest.mark.parametrize("far", [False, True])
+def test_density_figure_marks_the_slider_latent(far):
+    fig = F.density_figure(-20.0, -5.0, [1, 3, 2], [-18.0, -12.0, -7.0], -200.0 if far else -10.0, -17.0, far)
+    _plain(fig)
+    dashed, mark = fig["layout"]["shapes"]
+    assert dashed["x0"] == -17.0
+    assert (mark["x0"] < -20.0) == far and ("slider z: -200.0" in fig["layout"]["annotations"][0]["text"]) == far
+
+
+def test_tick_labels_span_the_range():
+    assert tick_labels(-3, 3, 5) == ["−3", "−1.5", "0", "1.5", "3"]
+    assert tick_labels(3, -3, 3) == ["3", "0", "−3"]

@@ -1,0 +1,43 @@
+"""Images on a page: a tensor rendered by ``vae.render`` (the tensor work) and placed with st.image
+as a PIL image, so Streamlit serves it from its media store and nothing here does tensor math."""
+from __future__ import annotations
+
+import base64
+import html
+
+import streamlit as st
+
+from vae.render import grid_pil, png_bytes, to_pil
+
+DISPLAY_PX = 112  # images are enlarged (nearest neighbour) to at least this many pixels
+
+
+def show_image(x, caption: str | None = None, min_size: int = DISPLAY_PX, **kw) -> None:
+    """x: a (C, H, W) tensor in [0, 1]; enlarged crisply."""
+    kw.setdefault("output_format", "PNG")  # Streamlit's default JPEG would blur the enlarged pixels
+    st.image(to_pil(x, min_size), caption=caption, **kw)
+
+
+def show_grid(x, nrow: int, caption: str | None = None, min_cell: int = 56, **kw) -> None:
+    """x: an (N, C, H, W) tensor in [0, 1] as one image, each cell enlarged to ≥ min_cell pixels."""
+    kw.setdefault("output_format", "PNG")
+    st.image(grid_pil(x, nrow, min_cell), caption=caption, **kw)
+
+
+def show_png(png: bytes, caption: str | None = None, width: int | None = None, key: str = "") -> None:
+    """PNG bytes placed inline, as a data URI: there is no media URL for the browser to fetch, so quick
+    successive reruns (a slider held down) never show a stale URL's broken image. For images that change
+    on every rerun; a fixed image is better served by st.image (its URL is the content's hash)."""
+    src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    size = f"width:{int(width)}px;max-width:100%" if width else "max-width:100%"
+    alt = html.escape(caption or "", quote=True)
+    cap = (f'<figcaption style="font-size:0.875rem;color:rgba(49,51,63,0.6);margin-top:0.25rem">'
+           f'{html.escape(caption)}</figcaption>') if caption else ""
+    st.html(f'<figure class="vae-inline-image {html.escape(key, quote=True)}" style="margin:0">'
+            f'<img src="{src}" alt="{alt}" style="{size};image-rendering:pixelated">{cap}</figure>')
+
+
+def show_image_inline(x, caption: str | None = None, min_size: int = DISPLAY_PX, width: int | None = None,
+                      key: str = "") -> None:
+    """x: a (C, H, W) tensor in [0, 1], enlarged crisply and placed inline (see show_png)."""
+    show_png(png_bytes(to_pil(x, min_size)), caption, width, key)

@@ -1,0 +1,49 @@
+"""What the Train page's monitor shows of a job, rebuilt only when an epoch lands.
+
+The monitor ticks every second while a job runs. A tick costs two ``stat`` calls when nothing changed:
+the summary, the figures and the trainer's output are those of the last tick (the same dicts, so the
+browser is sent the same figures), and the history is read and the figures built once per epoch.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+
+from ui.figures import kl_epoch_heatmap, training_curves
+from ui.text import scrub_paths
+from vae.analysis.collapse import kl_history
+from vae.jobs import Job
+
+VIEW_KEY = "_train_view"  # what the monitor last drew, and the files' signature it was drawn from
+LOG_CHARS = 3000
+HEAT_TITLE = "KL per latent dimension per epoch (dark rows: collapsed onto the prior)"
+
+
+def _stat(path) -> tuple[int, int] | None:
+    try:
+        st_ = os.stat(path)
+    except OSError:
+        return None
+    return st_.st_mtime_ns, st_.st_size
+
+
+def signature(job: Job) -> tuple:
+    """What the monitor's picture depends on, from two stat calls: it changes when an epoch lands,
+    the status changes, or the process ends; between epochs it stays the same."""
+    run_dir = job.current_dir()
+    return (job.name, job.returncode, run_dir.name, _stat(run_dir / "history.jsonl"), _stat(run_dir / "status.json"))
+
+
+def job_view(job: Job, store: MutableMapping) -> dict:
+    """The job's summary, figures and trainer output, rebuilt only when its signature changed: between
+    epochs a monitor tick reads no history, builds no figure and re-sends the same ones."""
+    sig = signature(job)
+    view = store.get(VIEW_KEY)
+    if view is not None and view["sig"] == sig:
+        return view
+    hist = job.history()
+    kl = kl_history(hist)
+    view = {"sig": sig, "summary": job.summary(), "curves": training_curves(hist) if hist else None,
+            "heat": kl_epoch_heatmap(kl, HEAT_TITLE) if kl is not None else None, "log": scrub_paths(job.log_tail(LOG_CHARS))}
+    store[VIEW_KEY] = view
+    return view
