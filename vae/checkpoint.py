@@ -24,11 +24,10 @@ import torch
 
 from .config import ConfigError, RunConfig
 from .models import VAE, build_model
+from .paths import UPLOAD_INFIX, UPLOADS, default_runs_root
 from .procs import is_alive as _is_alive
 from .validate import check_data_config, open_regular, parse_history as _parse_history, read_history_file
 
-UPLOADS = ".uploads"  # <checkpoints>/.uploads: image zips that runs trained from the Train page read
-UPLOAD_INFIX = ".upload-"  # <checkpoints>/.uploads/<run>.upload-XXXX/<file>.zip belongs to run <run>
 WEIGHTS, CONFIG, HISTORY, STATUS = "model.safetensors", "config.json", "history.jsonl", "status.json"
 MAX_CONFIG_BYTES = 1 << 20
 MAX_PARAMS = 50_000_000  # ≈200 MB of float32: far above any model this app trains
@@ -40,12 +39,6 @@ _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
 class CheckpointError(Exception):
     """A run folder or file cannot be used; the message says why and what to do."""
-
-
-def default_runs_root() -> Path:
-    """``$VAE_CHECKPOINTS``, else ``checkpoints/`` beside the ``vae`` package."""
-    env = os.environ.get("VAE_CHECKPOINTS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 def sanitize_run_name(name: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from .config import DATASET_NAMES, ConfigError, DataConfig, ModelConfig
+from .paths import UPLOADS, default_runs_root
 
 NATIVE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
 NOT_ALLOWED = "not an allowed data folder"
@@ -54,7 +55,6 @@ def data_roots() -> list[Path]:
     if env:
         roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
     else:
-        from .checkpoint import UPLOADS, default_runs_root
         roots = [Path(__file__).resolve().parents[1] / "data", default_runs_root() / UPLOADS]
     return [Path(os.path.realpath(r)) for r in roots]
 
