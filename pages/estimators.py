@@ -2,23 +2,27 @@
 measured on the current run, on a 1-D example with a known answer, and in training."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
-from ui.cache import run_dataset, run_identity
-from ui.state import require_run
-from ui.text import safe_md
+from ui.cache import job_manager, run_dataset, run_identity
+from ui.state import limits, require_run, runs_root
+from ui.text import escape_md, safe_md
 from vae.budget import BACKGROUND_JOBS, BudgetError, check_estimators, limit_int
-from vae.data import DataError, load_dataset
+from vae.data import DataError
 from ui.figures import agreement_figure, snr_figure, toy_figure, training_comparison_figure, variance_figure
 from ui.labels import BASELINE_LABELS, estimator_label
 from vae.analysis.estimators import BASELINES, ESTIMATORS, gradient_study, pick_batch
 from vae.analysis.estimators_toy import toy_estimates
-from vae.analysis.estimators_train import CompareConfig, compare_training, curve_rows
+from vae.analysis.estimators_train import CompareConfig, comparison_runs, curve_rows, curves_from_runs
+from vae.checkpoint import CheckpointError
+from vae.jobs import JobError, prepare_run
 from vae.work_queue import Task, shared_queue
 
 SETTINGS_KEY = "estimators_settings"  # the lab settings last submitted (per user)
-TRAIN_KEY = "estimators_train_cfg"  # the CompareConfig of the training comparison last started
+TRAIN_KEY = "estimators_comparison"  # {"plan": file, "runs": {estimator: run folder name}} of this session's comparison
 LAB_SEED = 0  # fixed: a seed knob would only multiply cached studies
 BATCHES, ESTIMATES, MCS = [8, 16, 32, 64, 128], [20, 50, 100, 200, 400], [1, 2, 4, 8, 16, 32, 64]
 
@@ -257,23 +261,9 @@ def toy_tab() -> None:
 
 
 # ------------------------------------------------------------------ training comparison
-
-@st.cache_resource(show_spinner="Loading digits…")
-def _digits():
-    return load_dataset("digits")
-
-
-def _comparison_key(cfg: CompareConfig) -> tuple:
-    return ("training-comparison", cfg)
-
-
-def start_comparison(cfg: CompareConfig) -> Task | None:
-    """Queue the comparison for ``cfg`` on the server's one work queue (or find it there, running or done:
-    a rerun, a reload or a second user asking for the same comparison shares it)."""
-    data = _digits()
-    return _submit(_comparison_key(cfg), lambda progress, should_stop: compare_training(
-        data.train.x, data.test.x, cfg, on_progress=progress, should_stop=should_stop))
-
+# One ordinary run per estimator, trained one after another by the server's job manager (the
+# same `python -m vae.train … --estimator=…` command a user can type); the curves are read back
+# from the run folders, which stay in the run picker to be explored like any other run.
 
 def train_ui() -> CompareConfig | None:
     with st.form("estimator_training", border=True):
@@ -285,45 +275,85 @@ def train_ui() -> CompareConfig | None:
         if st.form_submit_button("Run training comparison", type="primary", icon=":material/play_arrow:"):
             if baseline == "leave_one_out" and mc < 2:
                 st.error("The leave-one-out baseline needs L ≥ 2.")
-            else:
-                cfg = CompareConfig(epochs=int(epochs), lr=float(lr), mc_samples=int(mc), baseline=baseline)
-                if start_comparison(cfg) is not None:
-                    st.session_state[TRAIN_KEY] = cfg
-    return st.session_state.get(TRAIN_KEY)
+                return None
+            return CompareConfig(epochs=int(epochs), lr=float(lr), mc_samples=int(mc), baseline=baseline)
+    return None
+
+
+def start_comparison(cfg: CompareConfig) -> None:
+    """Queue the three runs as one job; remember which run folder trains which estimator."""
+    manager = job_manager(str(runs_root()))
+    try:
+        runs = [(name, prepare_run(run, limits())) for name, run in comparison_runs(cfg)]
+        job = manager.start_plan("estimators", runs)
+    except (JobError, CheckpointError) as e:
+        st.error(safe_md(e, 600))
+        return
+    st.session_state[TRAIN_KEY] = {"plan": job.plan, "runs": {est: Path(d).name for est, d in
+                                                             zip(cfg.estimators, job.run_dirs())}}
+
+
+def _comparison_runs() -> tuple[str, dict[str, Path]] | None:
+    """(plan file, {estimator: run folder}) of this session's comparison, or None."""
+    stored = st.session_state.get(TRAIN_KEY)
+    if not (isinstance(stored, dict) and isinstance(stored.get("runs"), dict)):
+        return None
+    root = runs_root()
+    return stored.get("plan"), {est: root / name for est, name in stored["runs"].items()
+                                if est in ESTIMATORS and isinstance(name, str)}
+
+
+def comparison_view() -> None:
+    """The curves so far, and the job's progress while it trains (this part reruns every second then)."""
+    found = _comparison_runs()
+    if found is None:
+        st.info("Press **Run training comparison** to train one model per estimator (seconds to a minute).")
+        return
+    plan, runs = found
+    manager = job_manager(str(runs_root()))
+    job = manager.current()
+    ours = job is not None and job.plan == plan
+    if ours and job.returncode is None:
+        s = job.summary()
+        p = s.get("plan", {})
+        est = list(runs)[min(p.get("index", 0), len(runs) - 1)]
+        done = p.get("index", 0) * max(1, s["epochs"]) + s["epoch"]
+        st.progress(min(1.0, done / max(1, p.get("total", 1) * s["epochs"])),
+                    text=f"Training with the {estimator_label(est)} estimator: run {p.get('index', 0) + 1} of "
+                         f"{p.get('total', 1)}, epoch {s['epoch']} of {s['epochs']}")
+        if st.button("Stop the comparison", icon=":material/stop:"):
+            manager.stop()
+    states = {r["name"]: r["state"] for r in (job.plan_state().get("runs", []) if ours else [])}
+    curves = curves_from_runs({est: d for est, d in runs.items() if d.is_dir()},
+                              {est: states.get(d.name, "finished") for est, d in runs.items()})
+    for c in curves:
+        if c.state in ("failed", "stopped", "cancelled", "diverged"):
+            st.warning(f"{estimator_label(c.estimator)}: the run {c.state}.")
+    rows = curve_rows(curves)
+    if not rows:
+        if not (ours and job.returncode is None):
+            st.info("That comparison left no runs (deleted, or stopped before its first epoch); "
+                    "press **Run training comparison** to start it again.")
+        return
+    df = pd.DataFrame(rows)
+    st.plotly_chart(training_comparison_figure(rows), width="stretch", key="training_chart")
+    final = df.sort_values("epoch").groupby("estimator").last()["test_elbo"]
+    st.caption(("Latest" if ours and job.returncode is None else "Final") + " test ELBO: " + ", ".join(f"{estimator_label(k)} {v:.2f}" for k, v in final.items())
+               + " nats. Each run is in the run picker: " + ", ".join(escape_md(d.name) for d in runs.values()) + ".")
 
 
 def train_tab() -> None:
     st.markdown("The same MLP VAE (D = 10) on **digits**, from the same initial weights and batches, trained with "
-                "each estimator for the encoder φ; the decoder θ always gets its ordinary gradient. "
+                "each estimator for the encoder φ; the decoder θ always gets its ordinary gradient. Each is an "
+                "ordinary run of the trainer (`--estimator=…`), queued on this server's one training job. "
                 "Curves show the test ELBO after each epoch (nats per image, higher is better).")
     cfg = train_ui()
-    if cfg is None:
-        st.info("Press **Run training comparison** to train one model per estimator (takes seconds to a minute).")
-        return
-    if not isinstance(cfg, CompareConfig):
-        st.error("The stored training settings are malformed; press **Run training comparison** again.")
-        return
-    job = shared_queue().get(_comparison_key(cfg))
-    if job is None:
-        st.info("That comparison is no longer held on the server; press **Run training comparison** again.")
-        return
-    if not job.done:
-        _poll(_comparison_key(cfg), "Training with each estimator")
-        return
-    if job.error:
-        st.error(f"The training comparison failed: {safe_md(job.error)}")
-        return
-    if job.result is None:
-        st.info("That comparison was stopped; press **Run training comparison** to start it again.")
-        return
-    for c in job.result:
-        if c.state != "finished":
-            st.warning(f"{estimator_label(c.estimator)}: {safe_md(c.message)}")
-    rows = curve_rows(job.result)
-    df = pd.DataFrame(rows)
-    st.plotly_chart(training_comparison_figure(rows), width="stretch", key="training_chart")
-    final = df[df["epoch"] == df["epoch"].max()].set_index("estimator")["test_elbo"]
-    st.caption("Final test ELBO: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items()) + " nats.")
+    if cfg is not None:
+        start_comparison(cfg)
+    found = _comparison_runs()
+    job = job_manager(str(runs_root())).active()
+    running = found is not None and job is not None and job.plan == found[0]
+    st.fragment(run_every=1.0 if running else None)(comparison_view)()
 
 
 if tab_model.open:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.cache import job_manager
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
 from ui.monitor import job_view
@@ -16,12 +17,6 @@ from vae.validate import data_shape
 DATASETS = {"digits": "digits: scikit-learn 8×8 digits (built in)", "shapes": "shapes: procedural, with known factors",
             "mnist": "mnist: IDX files (downloaded if online)", "fashion-mnist": "fashion-mnist: IDX files",
             "folder": "folder: your own images (zip or server folder)"}
-
-
-@st.cache_resource(show_spinner=False)
-def job_manager(root: str) -> JobManager:
-    """One manager per server and checkpoints folder: at most one training job at a time."""
-    return JobManager(root)
 
 
 def dataset_ui(lim: dict) -> dict:

@@ -197,4 +197,5 @@ def test_comparison_runs_as_one_plan_of_ordinary_runs(tmp_path):
     by_est = {load_run(tmp_path / name).config.train.estimator: tmp_path / name for name, _ in runs}
     assert list(by_est) == list(ESTIMATORS)
     curves = curves_from_runs(by_est)
-    assert [len(c.points) for c in curves] == [1, 1, 1] and all(c.points[0]["test_elbo"] < 0 for c in curves)
+    assert [len(c.points) for c in curves] == [2, 2, 2] and all(p["test_elbo"] < 0 for c in curves for p in c.points)
+    assert len({c.points[0]["test_elbo"] for c in curves}) == 1  # epoch 0: identical initial weights

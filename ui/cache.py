@@ -12,10 +12,18 @@ import streamlit as st
 from ui.text import escape_md, safe_md
 from vae.checkpoint import Run, load_run
 from vae.data import DataError, DataSplits, load_dataset
+from vae.jobs import JobManager
 from vae.trainer import encode_all
 from vae.validate import max_items_limit
 
 RunIdentity = tuple[str, float]  # (run folder, weights' mtime): a run's cache key
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager(root: str) -> JobManager:
+    """One manager per server and checkpoints folder: at most one training job at a time, whichever
+    page started it (Train, or the gradient-estimator comparison)."""
+    return JobManager(root)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -122,13 +122,19 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     write_bytes_atomic(Path(run_dir) / HISTORY, "".join(json.dumps(h) + "\n" for h in history).encode())
 
 
+STATUS_KEPT = ("initial_test_elbo",)  # written once at the start of training, kept by every later write
+
+
 def write_status(run_dir: Path, state: str, message: str = "", **extra) -> None:
     """status.json, stamped with the writing process's identity (pid, pid_start, boot_id,
-    host) so a reader can tell a live trainer from one that was killed (``effective_status``)."""
+    host) so a reader can tell a live trainer from one that was killed (``effective_status``).
+    Keys in STATUS_KEPT carry over from the previous status unless given again."""
     from .procs import identity
 
-    write_json_atomic(Path(run_dir) / STATUS,
-                      {"state": state, "message": message, "updated": time.time(), **identity(), **extra})
+    old = read_status(run_dir) if any(k not in extra for k in STATUS_KEPT) else {}
+    kept = {k: old[k] for k in STATUS_KEPT if k in old and k not in extra}
+    write_json_atomic(Path(run_dir) / STATUS, {"state": state, "message": message, "updated": time.time(),
+                                               **identity(), **kept, **extra})
 
 
 def save_run(run_dir: Path, model: VAE, config: RunConfig, history: list[dict], epoch: int | None = None) -> None:

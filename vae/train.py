@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError, config_from_namespace, given_fields
     from .data import DataError, load_dataset
     from .models import build_model
-    from .trainer import fit, resolve_device
+    from .trainer import evaluate_split, fit, resolve_device
     from .validate import check_data_config
 
     out = Path(args.out)
@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     saved: list[int] = []
     try:
-        write_status(out, "running", "training", epoch=0, epochs=train_cfg.epochs)
+        # The untrained model's test ELBO (private noise: training's RNG is untouched), the curves' epoch 0.
+        write_status(out, "running", "training", epoch=0, epochs=train_cfg.epochs,
+                     initial_test_elbo=evaluate_split(model, splits.test.x)["elbo"])
 
         def on_epoch(history: list[dict], m) -> None:
             rec = history[-1]

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from ..checkpoint import read_history
+from ..checkpoint import read_history, read_status
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..models import build_model
 from ..objectives import ESTIMATORS, check_estimator
@@ -72,11 +72,15 @@ class Curve:
 
 
 def curves_from_runs(runs: dict[str, Path], states: dict[str, str] | None = None) -> list[Curve]:
-    """Curves read from the run folders of a comparison ({estimator: run folder}), in that order."""
+    """Curves read from the run folders of a comparison ({estimator: run folder}), in that order;
+    each starts at epoch 0, the untrained model's test ELBO the trainer records in status.json."""
     curves = []
     for est, path in runs.items():
-        pts = [{"epoch": h["epoch"], "test_elbo": h.get("test_elbo"), "train_elbo": h.get("train_elbo"),
-                "seconds": h.get("seconds")} for h in read_history(Path(path)) if isinstance(h.get("epoch"), int)]
+        start = read_status(Path(path)).get("initial_test_elbo")  # the untrained model, epoch 0
+        pts = [{"epoch": 0, "test_elbo": start, "train_elbo": None, "seconds": 0.0}] \
+            if isinstance(start, (int, float)) else []
+        pts += [{"epoch": h["epoch"], "test_elbo": h.get("test_elbo"), "train_elbo": h.get("train_elbo"),
+                 "seconds": h.get("seconds")} for h in read_history(Path(path)) if isinstance(h.get("epoch"), int)]
         curves.append(Curve(est, pts, (states or {}).get(est, "finished")))
     return curves
 
