@@ -13,7 +13,7 @@ from ui.text import escape_md, safe_md
 from vae.budget import BACKGROUND_JOBS, BudgetError, check_estimators, limit_int
 from vae.data import DataError
 from ui.figures import agreement_figure, snr_figure, toy_figure, training_comparison_figure, variance_figure
-from ui.labels import BASELINE_LABELS, estimator_label
+from ui.labels import BASELINE_LABELS, estimator_label, labelled
 from vae.analysis.estimators import BASELINES, ESTIMATORS, gradient_study, pick_batch
 from vae.analysis.estimators_toy import toy_estimates
 from vae.analysis.estimators_train import CompareConfig, comparison_runs, curve_rows, curves_from_runs
@@ -206,7 +206,7 @@ def model_tab() -> None:
                "give if the means were equal (with finite K even identical means have cosine < 1). 'Noise ratio' "
                "is ‖ḡ_a − ḡ_b‖² / ((tr Σ_a + tr Σ_b)/K): about 1 when the means agree within their standard errors.")
     st.plotly_chart(agreement_figure(t["agreement"]), width="stretch", key="agreement_chart")
-    agree = pd.DataFrame(t["agreement"])[["pair", "L", "cosine", "cosine_se", "rel_diff", "rel_diff_se",
+    agree = pd.DataFrame(labelled(t["agreement"]))[["pair", "L", "cosine", "cosine_se", "rel_diff", "rel_diff_se",
                                           "noise_ratio"]]
     st.dataframe(agree, hide_index=True, width="stretch",
                  column_config={"cosine_se": st.column_config.NumberColumn("± se", format="%.3f"),
@@ -216,13 +216,13 @@ def model_tab() -> None:
                                 "noise_ratio": st.column_config.NumberColumn(
                                     "noise ratio", format="%.2f", help="≈ 1 when the means agree")})
     with st.expander("Variance and SNR per estimator, per L and per parameter tensor"):
-        st.dataframe(pd.DataFrame(var), hide_index=True, width="stretch",
+        st.dataframe(pd.DataFrame(labelled(var)), hide_index=True, width="stretch",
                      column_config={"trace_var": st.column_config.NumberColumn("tr Cov", format="%.4g"),
                                     "snr": st.column_config.NumberColumn("SNR", format="%.3f"),
                                     "var_ratio": st.column_config.NumberColumn("variance / reparam", format="%.1f"),
                                     "seconds": st.column_config.NumberColumn("seconds", format="%.2f")})
         L = st.selectbox("Per tensor at L =", mc, key="estimators_tensor_L")
-        tens = pd.DataFrame(t["tensors"][L]).pivot(index=["tensor", "size"], columns="estimator", values="trace_var")
+        tens = pd.DataFrame(labelled(t["tensors"][L])).pivot(index=["tensor", "size"], columns="estimator", values="trace_var")
         st.dataframe(tens.reset_index(), hide_index=True, width="stretch")
 
 
@@ -250,7 +250,7 @@ def toy_tab() -> None:
     p = toy_ui()
     t = toy_tables(**p)
     st.plotly_chart(toy_figure(t["truth"], t["samples"]), width="stretch", key="toy_chart")
-    rows = pd.DataFrame(t["rows"])
+    rows = pd.DataFrame(labelled(t["rows"]))
     st.dataframe(rows, hide_index=True, width="stretch",
                  column_config={"true": st.column_config.NumberColumn(format="%.3f"),
                                 "mean": st.column_config.NumberColumn(format="%.3f"),

@@ -12,7 +12,7 @@ from ui import figures as F
 from ui.labels import BASELINE_LABELS, ESTIMATOR_LABELS, estimator_colour, estimator_label
 from ui.selection import Selection, clicked_dimension, parse_selection, snap_probe
 from vae.analysis.collapse import KLHistory
-from vae.analysis.estimators import BASELINE_LABELS as VAE_BASELINE_LABELS, LABELS as VAE_LABELS
+from vae.objectives import BASELINES, ESTIMATORS
 from vae.analysis.projection import colour_values, project_pca
 from vae.render import tick_labels
 
@@ -161,7 +161,7 @@ def test_heatmap_axes():
 
 # ---------------------------------------------------------------- gradient estimators
 
-VAR_ROWS = [{"estimator": VAE_LABELS[e], "L": L, "trace_var": v * 4 / L, "snr": 1 / v}
+VAR_ROWS = [{"estimator": e, "L": L, "trace_var": v * 4 / L, "snr": 1 / v}
             for e, v in (("reparam", 1.0), ("score", 100.0), ("score_baseline", 10.0)) for L in (1, 4, 16)]
 
 
@@ -181,7 +181,7 @@ def test_snr_and_training_comparison_figures():
     fig = F.snr_figure(VAR_ROWS)
     _plain(fig)
     assert fig["layout"]["title"]["text"] == "Signal-to-noise ratio" and len(fig["data"]) == 3
-    rows = [{"estimator": VAE_LABELS[e], "epoch": ep, "test_elbo": -50.0 - ep} for e in VAE_LABELS for ep in (0, 1, 2)]
+    rows = [{"estimator": e, "epoch": ep, "test_elbo": -50.0 - ep} for e in ESTIMATORS for ep in (0, 1, 2)]
     fig = F.training_comparison_figure(rows)
     _plain(fig)
     assert len(fig["data"]) == 3 and all(len(t["x"]) == 3 for t in fig["data"])
@@ -189,7 +189,7 @@ def test_snr_and_training_comparison_figures():
 
 
 def test_agreement_figure_has_four_error_barred_traces_in_two_panels():
-    rows = [{"pair": f"{VAE_LABELS[e]} vs reparameterization", "L": L, "cosine": 0.9, "cosine_se": 0.01,
+    rows = [{"pair": f"{e} vs reparam", "L": L, "cosine": 0.9, "cosine_se": 0.01,
              "cosine_if_equal": 0.95, "rel_diff": 0.2, "rel_diff_se": 0.02, "rel_diff_if_equal": 0.1}
             for e in ("score", "score_baseline") for L in (1, 4)]
     fig = F.agreement_figure(rows)
@@ -207,9 +207,13 @@ def test_toy_figure_marks_the_truth_in_each_panel():
     assert {t["name"] for t in fig["data"]} == {"reparameterization", "score function"}
 
 
-def test_ui_labels_match_the_library_words_for_now():
-    assert ESTIMATOR_LABELS == VAE_LABELS and BASELINE_LABELS == VAE_BASELINE_LABELS
+def test_ui_labels_name_every_library_key_and_label_table_rows():
+    from ui.labels import labelled
+    assert set(ESTIMATOR_LABELS) == set(ESTIMATORS) and set(BASELINE_LABELS) == set(BASELINES)
     assert estimator_label("score") == estimator_label("score function") == "score function"
+    rows = labelled([{"estimator": "score_baseline", "L": 1}, {"pair": "score vs reparam", "L": 4}])
+    assert rows == [{"estimator": "score function + baseline", "L": 1},
+                    {"pair": "score function vs reparameterization", "L": 4}]
 
 
 # ---------------------------------------------------------------- traversals

@@ -195,7 +195,7 @@ def agreement_figure(rows: list[dict]) -> dict:
     data = []
     for shift, est in zip((-0.12, 0.12), ("score", "score_baseline")):
         name, colour = ESTIMATOR_LABELS[est], estimator_colour(est)
-        part = [r for r in rows if r["pair"].startswith(name + " vs")]
+        part = [r for r in rows if r["pair"].startswith(est + " vs") or r["pair"].startswith(name + " vs")]
         xs = [ls.index(r["L"]) + shift for r in part]
         for j, (y, se, ref) in enumerate((("cosine", "cosine_se", "cosine_if_equal"),
                                            ("rel_diff", "rel_diff_se", "rel_diff_if_equal"))):

@@ -21,3 +21,16 @@ def estimator_label(name: str) -> str:
 
 def estimator_colour(name: str) -> str:
     return ESTIMATOR_COLOURS.get(estimator_key(name), "#7f7f7f")
+
+
+def labelled(rows: list[dict]) -> list[dict]:
+    """Table rows from ``vae`` with their estimator keys shown as words ("estimator" and "pair" columns)."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        if "estimator" in r:
+            r["estimator"] = estimator_label(r["estimator"])
+        if isinstance(r.get("pair"), str) and " vs " in r["pair"]:
+            r["pair"] = " vs ".join(estimator_label(p) for p in r["pair"].split(" vs ", 1))
+        out.append(r)
+    return out

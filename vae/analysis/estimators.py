@@ -41,12 +41,7 @@ from ..objectives import BASELINES, ESTIMATORS, check_estimator as _check_args, 
 
 Estimator = Literal["reparam", "score", "score_baseline"]
 Baseline = Literal["posterior_mean", "leave_one_out"]
-LABELS = {"reparam": "reparameterization", "score": "score function",
-          "score_baseline": "score function + baseline"}
-BASELINE_LABELS = {"posterior_mean": "b = log p(x | z = μ(x))",
-                   "leave_one_out": "b = mean of the other L − 1 samples' log p(x|z)"}
 _PIXEL_BUDGET = 1 << 22  # decoded pixels per chunk: bounds memory for large L·K·B
-
 
 def _encoder_copy(model: VAE) -> tuple[VAE, list[str], list[torch.nn.Parameter]]:
     """A private copy (the app's model is shared and must never be touched), with only φ requiring grad."""
@@ -201,7 +196,7 @@ class GradientStudy:
         rows = []
         for s in self.stats:
             ref = next((r for r in self.stats if r.estimator == "reparam" and r.mc_samples == s.mc_samples), None)
-            rows.append({"estimator": LABELS[s.estimator], "L": s.mc_samples, "trace_var": s.trace_var,
+            rows.append({"estimator": s.estimator, "L": s.mc_samples, "trace_var": s.trace_var,
                          "snr": s.snr, "var_ratio": s.trace_var / ref.trace_var if ref and ref.trace_var else None,
                          "seconds": s.seconds})
         return rows
@@ -212,12 +207,12 @@ class GradientStudy:
         for s in self.stats:
             if s.mc_samples == mc_samples:
                 for name, size in zip(self.names, self.sizes):
-                    rows.append({"tensor": name, "size": size, "estimator": LABELS[s.estimator],
+                    rows.append({"tensor": name, "size": size, "estimator": s.estimator,
                                  "trace_var": s.trace_var_per_tensor[name], "snr": s.snr_per_tensor[name]})
         return rows
 
     def agreement_rows(self) -> list[dict]:
-        return [{"pair": f"{LABELS[a.b]} vs {LABELS[a.a]}", "L": a.mc_samples, "cosine": a.cosine,
+        return [{"pair": f"{a.b} vs {a.a}", "L": a.mc_samples, "cosine": a.cosine,
                  "cosine_se": a.cosine_se, "cosine_if_equal": a.cosine_if_equal, "rel_diff": a.rel_diff,
                  "rel_diff_se": a.rel_diff_se, "rel_diff_if_equal": a.rel_diff_if_equal,
                  "noise_ratio": a.noise_ratio, "z2": a.z2} for a in self.agreements]
@@ -259,7 +254,7 @@ def gradient_study(model: VAE, x: torch.Tensor, mc_list: tuple[int, ...] = (1, 4
     jobs = [(L, est) for L in mc_list for est in estimators]
     for i, (L, est) in enumerate(jobs):
         if on_progress:
-            on_progress(i / len(jobs), f"{LABELS[est]}, L = {L}")
+            on_progress(i / len(jobs), f"{est} estimator, L = {L}")
         gen = torch.Generator().manual_seed(seed * 1_000_003 + 7919 * ESTIMATORS.index(est) + L)
         t0 = time.perf_counter()
         g = encoder_gradient_estimates(model, x, est, L, n_estimates, baseline, gen, _prepared=prepared)

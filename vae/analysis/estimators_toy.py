@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..distributions import DiagonalGaussian
-from .estimators import BASELINES, ESTIMATORS, LABELS
+from .estimators import BASELINES, ESTIMATORS
 
 
 def toy_true_gradient(mu: float, sigma: float, t: float) -> tuple[float, float]:
@@ -34,7 +34,7 @@ class ToyResult:
             for j, param in enumerate(("μ", "σ")):
                 m, v = float(g[:, j].mean()), float(g[:, j].var())
                 se = math.sqrt(v / n)
-                out.append({"estimator": LABELS[est], "parameter": param, "true": self.truth[j], "mean": m,
+                out.append({"estimator": est, "parameter": param, "true": self.truth[j], "mean": m,
                             "se": se, "variance": v, "z": (m - self.truth[j]) / se if se > 0 else 0.0})
         return out
 
