@@ -25,7 +25,7 @@ from typing import IO, Iterable, Iterator
 
 from .config import DATASET_NAMES, ConfigError, DataConfig, ModelConfig
 
-NATIVE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
+NATIVE_SIZE = {"digits": 8, "mnist10k": 28, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
 NOT_ALLOWED = "not an allowed data folder"
 MAX_HISTORY_LINES = 10_000  # a history holds one line per epoch
 MAX_HISTORY_BYTES = 8 << 20  # ≈ 10,000 epochs of a 512-dimensional kl_per_dim
