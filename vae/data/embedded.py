@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .base import DataError, Dataset, DataSplits, cap, conform
@@ -51,8 +52,8 @@ def load_mnist10k(image_size: int | None, channels: int | None, max_items: int |
     if images.shape != (N_TOTAL, 28, 28) or labels.shape != (N_TOTAL,):
         raise DataError(f"the bundled MNIST files hold {images.shape} images and {labels.shape} labels, "
                         f"expected ({N_TOTAL}, 28, 28) and ({N_TOTAL},)")
-    x = torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
-    y = torch.from_numpy(labels.astype("int64"))
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # a copy: the IDX buffer is read-only
+    y = torch.from_numpy(labels.astype(np.int64))
     x = conform(x, image_size, channels)
     train = cap(Dataset(x[:N_TRAIN], y[:N_TRAIN], list(CLASSES)), max_items)
     test = cap(Dataset(x[N_TRAIN:], y[N_TRAIN:], list(CLASSES)), max_items)
