@@ -35,6 +35,10 @@ MAX_DATA_DIR_CHARS = 4096
 HISTORY_NUMBERS = ("train_elbo", "train_rec", "train_kl", "test_elbo", "test_rec", "test_kl", "beta", "seconds")
 HISTORY_INTS = ("active_units",)
 
+# card.md: an optional short note on what to look at in a run and how it was trained.
+CARD = "card.md"
+MAX_CARD_BYTES = 8 << 10  # a card is a few paragraphs; the rest is cut
+
 
 def _env_int(name: str, default: int) -> int:
     try:
@@ -199,6 +203,28 @@ def read_history_file(path: Path) -> list[dict]:
         return []
     with f:
         return parse_history_lines(_lines(f))
+
+
+# ---------------------------------------------------------------- card
+
+def parse_card(raw: bytes | str) -> str:
+    """A run's card as plain text: at most ``MAX_CARD_BYTES`` bytes read, decoded as UTF-8
+    (bad bytes replaced), control characters other than newline and tab dropped. The text is
+    still untrusted: whoever shows it escapes it."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    text = raw[:MAX_CARD_BYTES].decode("utf-8", "replace").replace("\r\n", "\n")
+    return "".join(c for c in text if c in "\n\t" or (c.isprintable() and c != "\ufffd")).strip()
+
+
+def read_card_file(path: Path) -> str:
+    """``parse_card`` of a file, reading no more than the cap; "" when it is missing or not
+    a regular file."""
+    f = open_regular(path)
+    if f is None:
+        return ""
+    with f:
+        return parse_card(f.read(MAX_CARD_BYTES))
 
 
 def open_regular(path: Path) -> IO[bytes] | None:
