@@ -11,7 +11,7 @@ from ui.text import escape_md, plain_text, safe_md
 from vae.checkpoint import CheckpointError, can_delete, delete_run
 from vae.run_archive import export_run, import_upload
 
-DEFAULT_RUN = "digits-default"
+DEFAULT_RUN = "mnist-default"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
