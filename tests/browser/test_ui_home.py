@@ -35,9 +35,8 @@ def test_home_shows_model_card_and_images(app_server, page):
 def test_default_run_is_mnist_with_its_card(showcase_server, page):
     open_page(page, showcase_server)
     page.get_by_text("Samples from the prior").wait_for()
-    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
-    assert "mnist-default" in picker.inner_text()
-    assert "MNIST test set, bundled" in page.locator('[data-testid="stCaptionContainer"]').first.inner_text()
+    caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+    assert caption.startswith("Run mnist-default:") and "MNIST test set, bundled" in caption
     about = page.locator('[data-testid="stExpander"]', has_text="About this run")
     assert "python -m vae.train" in about.inner_text() and "--dataset mnist10k" in about.inner_text()
     assert_no_exception(page)
@@ -51,9 +50,9 @@ def test_default_run_is_mnist_with_its_card(showcase_server, page):
 ])
 def test_start_here_links_open_the_four_pages(showcase_server, page, label, url_path, heading):
     open_page(page, showcase_server)
-    link = page.locator('[data-testid="stPageLink"] a', has_text=label)
-    assert link.count() == 1
-    link.click()
+    link = page.locator('[data-testid="stPageLink"]', has_text=label)
+    assert link.count() == 1 and link.locator("a").first.get_attribute("href").endswith(url_path)
+    link.locator("a").first.click()
     page.wait_for_url(f"**/{url_path}")
     wait_idle(page)
     assert page.locator("h1", has_text=heading).count() >= 1
