@@ -31,9 +31,9 @@ def start_here_ui() -> None:
                 "and learns to draw the image back from them.  \n"
                 "This app opens a trained one up: where images land in latent space, what each dimension "
                 "draws, and which dimensions the model stopped using.")
-    cols = st.columns(len(START_HERE))
-    for col, (path, label, icon, tip) in zip(cols, START_HERE):
-        with col.container(border=True):
+    cols = st.columns(2)  # two by two: four across would cut the labels short
+    for i, (path, label, icon, tip) in enumerate(START_HERE):
+        with cols[i % 2].container(border=True):
             st.page_link(path, label=label, icon=icon, help=tip)
             st.markdown(f":gray[{tip}]")  # constant text (not st.caption: the run caption stays the first)
 
