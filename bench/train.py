@@ -35,7 +35,7 @@ from PIL import Image
 from bench.table import print_table
 from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset, write_idx
-from vae.datasets_idx import read_idx
+from vae.data.idx import read_idx
 from vae.models import build_model
 from vae.trainer import evaluate_split, fit
 

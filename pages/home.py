@@ -1,4 +1,5 @@
-"""Home: the current run's model card, samples from the prior, and reconstructions."""
+"""Home: what the tool shows and where to start, the current run's card, its figures,
+samples from the prior, and reconstructions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,15 +10,56 @@ import torch
 from ui.cache import run_dataset
 from ui.images import show_grid
 from ui.state import require_run
-from ui.text import escape_md, safe_md
+from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
+from vae.validate import CARD, read_card_file
 
+# The four things people come for, each a page of the app (paths as routed by app.py).
+START_HERE = [
+    ("pages/latent_map.py", "Click a point on the map", ":material/scatter_plot:",
+     "Where every test image lands in latent space; click one to see it and its reconstruction."),
+    ("pages/traversals.py", "Drag latent sliders", ":material/tune:",
+     "Move one latent dimension at a time and watch the decoded image change."),
+    ("pages/collapse.py", "See which dimensions collapsed", ":material/bar_chart:",
+     "Which dimensions carry information and which fell back onto the prior."),
+    ("pages/train.py", "Train your own", ":material/model_training:",
+     "Pick a dataset, a model and β; follow the training live."),
+]
+
+
+def start_here_ui() -> None:
+    st.title("VAE Latent Explorer")
+    st.markdown("A variational autoencoder compresses each image into a few numbers, its latent code *z*, "
+                "and learns to draw the image back from them.  \n"
+                "This app opens a trained one up: where images land in latent space, what each dimension "
+                "draws, and which dimensions the model stopped using.")
+    cols = st.columns(2)  # two by two: four across would cut the labels short
+    for i, (path, label, icon, tip) in enumerate(START_HERE):
+        with cols[i % 2].container(border=True):
+            st.page_link(path, label=label, icon=icon, help=tip)
+            st.markdown(f":gray[{tip}]")  # constant text (not st.caption: the run caption stays the first)
+
+
+def run_card_ui(run_dir: Path) -> None:
+    """The run's card.md, if it has one: untrusted text, so every paragraph is escaped and a
+    ``$ command`` paragraph is shown as literal code."""
+    card = read_card_file(run_dir / CARD)
+    if not card:
+        return
+    with st.expander("About this run", expanded=True, icon=":material/info:"):
+        for par in (p.strip() for p in card.split("\n\n")):
+            if par.startswith("$ "):
+                st.code(plain_text(par[2:], 600), language="bash", wrap_lines=True)
+            elif par:
+                st.markdown(safe_md(par, 1500))
+
+
+start_here_ui()
 run = require_run()
 splits = run_dataset(run)
 cfg = run.config
 last = run.history[-1] if run.history else {}
 
-st.title("VAE Latent Explorer")
 ARCH = {"mlp": "an MLP", "conv": "a convolutional"}
 st.caption(f"Run **{escape_md(run.name)}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent "
            f"dimensions, trained on **{safe_md(splits.source or cfg.data.name)}**.")
@@ -47,6 +89,7 @@ def card_ui() -> None:
 
 
 card_ui()
+run_card_ui(run.path)
 seed = st.session_state.setdefault("home_seed", 0)
 left, right = st.columns(2)
 with left:

@@ -14,6 +14,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 @pytest.fixture(scope="module")
 def at():
     app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["run_name"] = "digits-default"  # these tests are written for it; the app's default is mnist-default
     app.run()
     app.switch_page("pages/estimators.py").run()
     return app
@@ -90,6 +91,7 @@ def test_form_offers_only_settings_within_the_budget(monkeypatch):
     # A budget that fits K = 50 but not 100 at the smallest B and L (digits-default: 41,044 parameters).
     monkeypatch.setenv("VAE_MAX_ESTIMATOR_WORK", str(41_044 * 8 * 50 * 2 * 3))
     app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["run_name"] = "digits-default"  # these tests are written for it; the app's default is mnist-default
     app.run()
     app.switch_page("pages/estimators.py").run()
     assert not app.exception, app.exception

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vae import datasets_folder, datasets_idx
+from vae.data import embedded, folder as datasets_folder, idx as datasets_idx
 from vae.data import (DATASETS, DataError, Dataset, DataSplits, default_data_dir, load_dataset,
                       write_idx)
 
@@ -490,3 +490,61 @@ def test_folder_max_items_and_errors(tmp_path):
     (tmp_path / "fake.zip").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="zip"):
         load_dataset("folder", tmp_path / "fake.zip")
+
+
+# ---------------------------------------------------------------- mnist10k (bundled)
+
+
+def test_mnist10k_is_bundled_split_8000_2000_with_labels(monkeypatch):
+    monkeypatch.setenv("VAE_NO_DOWNLOAD", "1")  # the autouse fixture does too: no network, no data folder
+    s = load_dataset("mnist10k")
+    assert s.name == "mnist10k" and "bundled" in s.source
+    assert s.train.x.shape == (8_000, 1, 28, 28) and s.test.x.shape == (2_000, 1, 28, 28)
+    assert s.train.x.dtype == torch.float32 and 0.0 <= s.train.x.min() and s.train.x.max() <= 1.0
+    assert s.train.class_names == [str(d) for d in range(10)]
+    assert set(s.train.y.tolist()) == set(range(10)) and set(s.test.y.tolist()) == set(range(10))
+    # The official t10k order: the first labels are 7 2 1 0 4 1 4 9 5 9.
+    assert s.train.y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert datasets_idx.read_idx(Path(embedded.FILES_DIR) / embedded.LABELS)[8_000:].tolist() == s.test.y.tolist()
+
+
+@pytest.mark.skipif(not (REAL_MNIST / "t10k-images-idx3-ubyte.gz").exists(), reason="no shared MNIST files")
+def test_mnist10k_equals_the_official_test_set():
+    images = datasets_idx.read_idx(REAL_MNIST / "t10k-images-idx3-ubyte.gz", 2051)
+    s = load_dataset("mnist10k")
+    got = torch.cat([s.train.x, s.test.x]).mul(255).round().to(torch.uint8).squeeze(1).numpy()
+    assert np.array_equal(got, images)
+
+
+def test_mnist10k_resize_channels_and_cap():
+    s = load_dataset("mnist10k", image_size=32, channels=3, max_items=50)
+    assert s.train.x.shape == (50, 3, 32, 32) and s.test.x.shape == (50, 3, 32, 32)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "missing"])
+def test_mnist10k_refuses_a_corrupted_copy(tmp_path, monkeypatch, damage):
+    for name in (embedded.IMAGES, embedded.LABELS):
+        (tmp_path / name).write_bytes((Path(embedded.FILES_DIR) / name).read_bytes())
+    target = tmp_path / embedded.LABELS
+    raw = bytearray(target.read_bytes())
+    if damage == "flip":
+        raw[-20] ^= 0x01  # one bit: still a valid gzip length, wrong checksum
+        target.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        target.write_bytes(bytes(raw[: len(raw) // 2]))
+    else:
+        target.unlink()
+    monkeypatch.setattr(embedded, "FILES_DIR", tmp_path)
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist10k")
+    msg = str(e.value)
+    assert embedded.LABELS in msg and str(tmp_path) not in msg  # names the file, never the server path
+    assert ("corrupt" in msg) if damage != "missing" else ("missing" in msg)
+
+
+def test_mnist10k_has_a_native_size_for_run_configs():
+    from vae.config import DataConfig
+    from vae.validate import data_shape
+
+    assert "mnist10k" in DATASETS
+    assert data_shape(DataConfig(name="mnist10k")) == (1, 28)

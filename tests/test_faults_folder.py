@@ -135,7 +135,7 @@ def test_empty_folder_and_missing_path_exit_2(tmp_path, capsys, fault):
 
 def test_image_zip_bomb_refused_from_declared_sizes(tmp_path, capsys, monkeypatch, fault):
     """The real 1 GiB limit, lowered to 512 MiB so the bomb stays a few hundred KB."""
-    from vae import datasets_folder
+    from vae.data import folder as datasets_folder
     monkeypatch.setattr(datasets_folder, "MAX_ZIP_TOTAL_BYTES", 512 << 20)
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(image_zip_bomb())

@@ -112,7 +112,7 @@ def test_fifo_named_like_an_image_is_skipped_not_waited_on(tmp_path):
     for i in range(3):
         Image.new("L", (8, 8), 40 * i).save(d / f"{i}.png")
     os.mkfifo(d / "trap.png")
-    script = ("import sys; from vae.datasets_folder import load_folder; "
+    script = ("import sys; from vae.data.folder import load_folder; "
               "s = load_folder(sys.argv[1], image_size=8); print(len(s.train) + len(s.test), s.skipped)")
     try:
         r = subprocess.run([sys.executable, "-c", script, str(d)], capture_output=True, text=True, timeout=60,
@@ -265,7 +265,7 @@ def test_zip_entry_count_is_checked_before_the_zip_is_parsed(root, monkeypatch):
 
 
 def test_image_zip_entry_count_is_checked_before_the_zip_is_parsed(tmp_path, monkeypatch):
-    import vae.datasets_folder as df
+    import vae.data.folder as df
     from vae.data import DataError
     z = tmp_path / "many.zip"
     z.write_bytes(_zip({f"a/{i}.png": b"" for i in range(50)}, zipfile.ZIP_STORED))

@@ -12,7 +12,7 @@ from vae.checkpoint import CheckpointError, can_delete, delete_run
 from vae.run_archive import export_run, import_upload
 from vae.trainer import resolve_device
 
-DEFAULT_RUN = "digits-default"
+DEFAULT_RUN = "mnist-default"
 ACCEPTED_WORDS = "a .zip of a run folder, or config.json + model.safetensors (and optionally history.jsonl)"
 SUBMIT_LABEL = "Add run"  # not "Upload": the dropzone's own button says that
 

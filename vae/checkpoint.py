@@ -33,7 +33,7 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_PARAMS = 50_000_000  # ≈200 MB of float32: far above any model this app trains
 MAX_WEIGHTS_BYTES = 8 * MAX_PARAMS + (1 << 20)  # float64 weights of the largest model, plus a header
 # Runs committed with the project: never deleted from the UI, never counted as uploads.
-PROTECTED = frozenset({"digits-default", "shapes-default"})
+PROTECTED = frozenset({"mnist-default", "mnist-2d", "mnist-beta4", "shapes-default", "digits-default"})
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 
 

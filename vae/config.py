@@ -24,7 +24,7 @@ MAX_LAYERS = 8
 MAX_CHANNELS = 3
 CONV_SIZES = (28, 32, 64)
 MAX_MLP_PIXELS = 64 * 64 * 3
-DATASET_NAMES = ("digits", "shapes", "mnist", "fashion-mnist", "folder")
+DATASET_NAMES = ("digits", "mnist10k", "shapes", "mnist", "fashion-mnist", "folder")
 MAX_IMAGE_SIZE = 64
 
 
@@ -107,7 +107,7 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # digits | shapes | mnist | fashion-mnist | folder
+    name: str = "digits"  # digits | mnist10k | shapes | mnist | fashion-mnist | folder
     data_dir: str | None = None  # where IDX files or a user's image folder live
     image_size: int | None = None  # resize (folder) or render size (shapes); None: the dataset's own
     channels: int | None = None  # folder only: 1 or 3

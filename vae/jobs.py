@@ -161,7 +161,7 @@ class Job:
 
 # Images a dataset has without a cap (per split at most): a smaller operator cap is passed to
 # the trainer, a larger one would change nothing. shapes: its generator's default count.
-NATURAL_ITEMS = {"digits": 1797, "shapes": 6_000, "mnist": 60_000, "fashion-mnist": 60_000}
+NATURAL_ITEMS = {"digits": 1797, "shapes": 6_000, "mnist": 60_000, "fashion-mnist": 60_000, "mnist10k": 8_000}
 
 
 def prepare_run(cfg: RunConfig, limits: dict, upload: bool = False) -> RunConfig:

@@ -19,14 +19,17 @@ from .checkpoint import (CONFIG, HISTORY, MAX_CONFIG_BYTES, MAX_WEIGHTS_BYTES, S
                          default_runs_root, folder_bytes, model_from_state, parse_config, parse_history,
                          read_state_dict, save_weights, unique_run_dir, upload_quota, upload_usage, write_history,
                          write_json_atomic)
-from .validate import MAX_HISTORY_BYTES, zip_entry_count
+from .validate import CARD, MAX_CARD_BYTES, MAX_HISTORY_BYTES, parse_card, zip_entry_count
 
 MAX_MEMBERS = 64  # a run folder holds a handful of files
 MAX_UNPACKED = 512 << 20  # bytes, summed over the members we read
 WEIGHT_NAMES = (WEIGHTS, "model.pt", "model.pth")
 # Bytes read of each member: a longer config or weights file is refused; a history is read
 # up to its cap and the rest ignored (it is informative only).
-MEMBER_LIMIT = {CONFIG: MAX_CONFIG_BYTES, HISTORY: MAX_HISTORY_BYTES} | {n: MAX_WEIGHTS_BYTES for n in WEIGHT_NAMES}
+# A card (optional) is cut at its cap like a history.
+MEMBER_LIMIT = ({CONFIG: MAX_CONFIG_BYTES, HISTORY: MAX_HISTORY_BYTES, CARD: MAX_CARD_BYTES}
+                | {n: MAX_WEIGHTS_BYTES for n in WEIGHT_NAMES})
+RUN_FILES = (CONFIG, HISTORY, CARD, *WEIGHT_NAMES)  # the members an import reads; others are ignored
 _QUOTA_LOCK = threading.Lock()  # one upload at a time checks the quota and writes
 
 
@@ -35,7 +38,7 @@ def export_run(run_dir: Path) -> bytes:
     run_dir = Path(run_dir)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name in (CONFIG, WEIGHTS, HISTORY):
+        for name in (CONFIG, WEIGHTS, HISTORY, CARD):
             if (run_dir / name).is_file():
                 z.write(run_dir / name, f"{run_dir.name}/{name}")
     return buf.getvalue()
@@ -62,7 +65,7 @@ def read_zip(data: bytes, max_unpacked: int = MAX_UNPACKED) -> dict[str, bytes]:
         p = PurePosixPath(info.filename.replace("\\", "/"))
         if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
             raise CheckpointError(f"the zip entry {info.filename!r} points outside its folder; refused")
-        if info.is_dir() or p.name not in (CONFIG, HISTORY, *WEIGHT_NAMES) or len(p.parts) > 2:
+        if info.is_dir() or p.name not in RUN_FILES or len(p.parts) > 2:
             continue
         if p.name in files:
             raise CheckpointError(f"the zip holds more than one {p.name}; upload one run at a time")
@@ -122,6 +125,9 @@ def import_run(files: dict[str, bytes], name: str, root: Path | None = None) -> 
             write_json_atomic(tmp / CONFIG, cfg.to_dict())  # re-serialised from the validated config
             save_weights(tmp / WEIGHTS, model)  # always safetensors, whatever was uploaded
             write_history(tmp, history)
+            card = parse_card(files.get(CARD, b""))
+            if card:
+                (tmp / CARD).write_text(card + "\n", encoding="utf-8")  # re-written from the parsed text
             write_json_atomic(tmp / STATUS, {"state": "finished", "message": "uploaded", "origin": "upload",
                                              "updated": time.time()})
             if used + folder_bytes(tmp) > max_bytes:
@@ -150,9 +156,9 @@ def import_upload(uploads: list[tuple[str, bytes]], root: Path | None = None, na
         files = {}
         for n, d in uploads:
             base = PurePosixPath(n.replace("\\", "/")).name
-            if base not in (CONFIG, HISTORY, *WEIGHT_NAMES):
+            if base not in RUN_FILES:
                 raise CheckpointError(f"unexpected file {base!r}: upload {CONFIG} and {WEIGHTS} "
-                                      "(optionally history.jsonl), or a zip of a run folder")
+                                      f"(optionally {HISTORY} and {CARD}), or a zip of a run folder")
             files[base] = d
         default = "uploaded"
     return import_run(files, name or default, root)

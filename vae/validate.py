@@ -26,7 +26,7 @@ from typing import IO, Iterable, Iterator
 from .config import DATASET_NAMES, ConfigError, DataConfig, ModelConfig
 from .paths import UPLOADS, default_runs_root
 
-NATIVE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
+NATIVE_SIZE = {"digits": 8, "mnist10k": 28, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
 NOT_ALLOWED = "not an allowed data folder"
 MAX_HISTORY_LINES = 10_000  # a history holds one line per epoch
 MAX_HISTORY_BYTES = 8 << 20  # ≈ 10,000 epochs of a 512-dimensional kl_per_dim
@@ -35,6 +35,10 @@ MAX_DATA_DIR_CHARS = 4096
 # history.jsonl: known keys and their types; everything else is dropped.
 HISTORY_NUMBERS = ("train_elbo", "train_rec", "train_kl", "test_elbo", "test_rec", "test_kl", "beta", "seconds")
 HISTORY_INTS = ("active_units",)
+
+# card.md: an optional short note on what to look at in a run and how it was trained.
+CARD = "card.md"
+MAX_CARD_BYTES = 8 << 10  # a card is a few paragraphs; the rest is cut
 
 
 def _env_int(name: str, default: int) -> int:
@@ -199,6 +203,28 @@ def read_history_file(path: Path) -> list[dict]:
         return []
     with f:
         return parse_history_lines(_lines(f))
+
+
+# ---------------------------------------------------------------- card
+
+def parse_card(raw: bytes | str) -> str:
+    """A run's card as plain text: at most ``MAX_CARD_BYTES`` bytes read, decoded as UTF-8
+    (bad bytes replaced), control characters other than newline and tab dropped. The text is
+    still untrusted: whoever shows it escapes it."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    text = raw[:MAX_CARD_BYTES].decode("utf-8", "replace").replace("\r\n", "\n")
+    return "".join(c for c in text if c in "\n\t" or (c.isprintable() and c != "\ufffd")).strip()
+
+
+def read_card_file(path: Path) -> str:
+    """``parse_card`` of a file, reading no more than the cap; "" when it is missing or not
+    a regular file."""
+    f = open_regular(path)
+    if f is None:
+        return ""
+    with f:
+        return parse_card(f.read(MAX_CARD_BYTES))
 
 
 def open_regular(path: Path) -> IO[bytes] | None:

@@ -1,5 +1,22 @@
-"""Home page in a real browser: the default run shows its model card and images."""
-from conftest import assert_no_exception, open_page
+"""Home page in a real browser: the default run shows its model card and images; Start here
+links open the four pages people come for; the default run is an MNIST run with its card."""
+import shutil
+
+import pytest
+from conftest import REPO, AppServer, _require_chromium, assert_no_exception, open_page, wait_idle
+
+
+@pytest.fixture(scope="module")
+def showcase_server(tmp_path_factory):
+    """A server on a copy of every committed run, as a fresh checkout has them."""
+    _require_chromium()
+    root = tmp_path_factory.mktemp("showcase")
+    for run in (REPO / "checkpoints").iterdir():
+        if (run / "config.json").is_file():
+            shutil.copytree(run, root / "checkpoints" / run.name)
+    server = AppServer(root)
+    yield server
+    server.stop()
 
 
 def test_home_shows_model_card_and_images(app_server, page):
@@ -12,4 +29,32 @@ def test_home_shows_model_card_and_images(app_server, page):
     # Images really painted: their natural size is non-zero.
     assert page.evaluate("""() => [...document.querySelectorAll('[data-testid="stImage"] img')]
                               .every(i => i.complete && i.naturalWidth > 0)""")
+    assert_no_exception(page)
+
+
+def test_default_run_is_mnist_with_its_card(showcase_server, page):
+    open_page(page, showcase_server)
+    page.get_by_text("Samples from the prior").wait_for()
+    caption = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+    assert caption.startswith("Run mnist-default:") and "MNIST test set, bundled" in caption
+    about = page.locator('[data-testid="stExpander"]', has_text="About this run")
+    assert "python -m vae.train" in about.inner_text() and "--dataset mnist10k" in about.inner_text()
+    assert_no_exception(page)
+
+
+@pytest.mark.parametrize("label,url_path,heading", [
+    ("Click a point on the map", "latent_map", "Latent map"),
+    ("Drag latent sliders", "traversals", "Traversals"),
+    ("See which dimensions collapsed", "collapse", "Collapse"),
+    ("Train your own", "train", "Train"),
+])
+def test_start_here_links_open_the_four_pages(showcase_server, page, label, url_path, heading):
+    open_page(page, showcase_server)
+    link = page.locator('[data-testid="stPageLink"]', has_text=label)
+    assert link.count() == 1 and link.locator("a").first.get_attribute("href").endswith(url_path)
+    link.locator("a").first.click()
+    page.wait_for_url(f"**/{url_path}")
+    wait_idle(page)
+    assert page.locator("h1", has_text=heading).count() >= 1
+    assert page.get_by_text("Samples from the prior").count() == 0  # left Home
     assert_no_exception(page)

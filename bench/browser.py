@@ -1,0 +1,301 @@
+"""What a person waits for in a real browser: page loads, a click on the map, and training
+followed (or not) by an open page. Headless Debian Chromium driven by Playwright, against
+`streamlit run app.py` on a free loopback port, on a private copy of the committed runs.
+
+    .venv/bin/python -m bench.browser [--repeats 3] [--epochs 50]
+
+Every figure comes with a baseline measured in the same run, and the ratio to it:
+
+- floor: a bare Streamlit page showing one image, served the same way; cold = the first
+  load after its server started, warm = a new session once it has run. Each page's cold
+  load (the first visit on a fresh server: Home with nothing cached; the other pages after
+  Home, so with the run and its dataset loaded but the page's own caches empty) and warm
+  load (a new session later, median of --repeats) are ratios to the floor's.
+- a page has settled when no script run is in progress (checked twice, 0.4 s apart), no
+  spinner shows, its title is visible, every image has painted and every chart is drawn.
+- click → reconstruction: a click on a point of the Latent map until that image's
+  reconstruction has painted; baseline: a click on a button of the bare page that swaps
+  its image.
+- training: --epochs digits epochs started from the Train form, the browser left on Train
+  (watched: its fragment follows the run) or sent to Home (unwatched), from the click to
+  the run's status.json saying finished; baseline: the same command typed on the command
+  line (`python -m vae.train --dataset digits --epochs N`).
+
+Timings on a shared, busy machine are indicative only. Needs no network.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.table import print_table
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+PAGES = {"home": "", "train": "train", "latent_map": "latent_map", "traversals": "traversals",
+         "collapse": "collapse", "estimators": "estimators"}
+FLOOR_SCRIPT = """import numpy as np
+import streamlit as st
+st.title("Floor")
+if st.button("Swap"):
+    st.session_state["k"] = st.session_state.get("k", 0) + 1
+k = st.session_state.get("k", 0)
+st.image(np.full((28, 28), (k * 37) % 256, dtype=np.uint8), width=112, caption=f"image {k}")
+"""
+# Settled: no run in progress, no spinner, a title, every <img> painted, every chart drawn.
+SETTLED_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stSpinner"]')) return false;
+  if (!document.querySelector('h1')) return false;
+  if (![...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete && i.naturalWidth > 0))
+    return false;
+  return [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout && g._fullData);
+}"""
+# The first point of the map's first data trace, in page coordinates, with its dataset index.
+MAP_POINT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
+  const t = gd._fullData.find(t => t.customdata && t.name !== 'probe' && t.name !== 'selected' && t.x.length);
+  return {px: bb.left + fl.xaxis._offset + fl.xaxis.d2p(t.x[0]),
+          py: bb.top + fl.yaxis._offset + fl.yaxis.d2p(t.y[0]), index: t.customdata[0][0]};
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run script` on a free loopback port, on the checkpoints under root."""
+
+    def __init__(self, root: Path, script: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ckpt = root / "checkpoints"
+        self.log = open(root / f"server-{self.port}.log", "w")
+        env = {**os.environ, "VAE_CHECKPOINTS": str(self.ckpt), "VAE_NO_DOWNLOAD": "1"}
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("streamlit did not come up in 90 s")
+        self.start_s = time.perf_counter() - t0
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def copy_runs(root: Path) -> None:
+    """Every committed run, as a fresh checkout has them."""
+    for run in sorted((REPO / "checkpoints").iterdir()):
+        if (run / "config.json").is_file():
+            shutil.copytree(run, root / "checkpoints" / run.name)
+
+
+def settle(page, timeout_ms: float = 120_000) -> None:
+    for _ in range(2):  # a rerun may follow the first run
+        page.wait_for_function(SETTLED_JS, timeout=timeout_ms, polling=50)
+        page.wait_for_timeout(400)
+
+
+def load(browser, url: str) -> float:
+    """Seconds from navigation to settled, in a new session (a fresh browser context)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    try:
+        t0 = time.perf_counter()
+        page.goto(url)
+        settle(page)
+        return time.perf_counter() - t0 - 0.8  # the two 0.4 s confirmation pauses are not waiting
+    finally:
+        ctx.close()
+
+
+def floor(browser, root: Path, repeats: int) -> dict:
+    script = root / "floor.py"
+    script.write_text(FLOOR_SCRIPT)
+    server = Server(root, script)
+    try:
+        cold = load(browser, server.url)
+        warm = statistics.median(load(browser, server.url) for _ in range(repeats))
+        page = browser.new_page()
+        page.goto(server.url)
+        settle(page)
+        clicks = []
+        for k in range(1, repeats + 1):
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Swap").click()
+            page.get_by_text(f"image {k}", exact=True).wait_for()
+            settle(page)
+            clicks.append(time.perf_counter() - t0 - 0.8)
+        page.close()
+        return {"cold": cold, "warm": warm, "click": statistics.median(clicks), "start": server.start_s}
+    finally:
+        server.stop()
+
+
+def page_loads(browser, root: Path, repeats: int) -> dict[str, tuple[float, float]]:
+    """{page: (cold, warm)}: each page's first visit on a fresh server, then warm visits."""
+    out = {}
+    for name, path in PAGES.items():
+        server = Server(root, REPO / "app.py")
+        try:
+            if path:  # the server registers its navigation on its first run of app.py
+                load(browser, server.url)
+            cold = load(browser, f"{server.url}/{path}")
+            warm = statistics.median(load(browser, f"{server.url}/{path}") for _ in range(repeats))
+            out[name] = (cold, warm)
+        finally:
+            server.stop()
+    return out
+
+
+def map_click(browser, root: Path, repeats: int) -> float:
+    """Median seconds from a click on a map point to its reconstruction painted."""
+    server = Server(root, REPO / "app.py")
+    try:
+        load(browser, server.url)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server.url}/latent_map")
+        settle(page)
+        times = []
+        for _ in range(repeats):
+            p = page.evaluate(MAP_POINT_JS)
+            page.mouse.move(p["px"], p["py"])
+            t0 = time.perf_counter()
+            page.mouse.click(p["px"], p["py"])
+            page.get_by_text(f"Reconstruction #{int(p['index'])}", exact=True).wait_for(timeout=60_000)
+            settle(page)
+            times.append(time.perf_counter() - t0 - 0.8)
+            page.reload()
+            settle(page)
+        page.close()
+        return statistics.median(times)
+    finally:
+        server.stop()
+
+
+def wait_finished(run_dir: Path, timeout_s: float = 600) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            state = json.loads((run_dir / "status.json").read_text()).get("state")
+        except (OSError, ValueError):
+            state = None
+        if state == "finished":
+            return
+        if state in ("failed", "stopped", "diverged"):
+            raise RuntimeError(f"training {run_dir.name} ended {state}")
+        time.sleep(0.1)
+    raise RuntimeError(f"training {run_dir.name} did not finish in {timeout_s} s")
+
+
+def train_in_app(browser, root: Path, epochs: int) -> dict[str, float]:
+    """Seconds from Start to finished, watched (browser on Train) and unwatched (on Home)."""
+    server = Server(root, REPO / "app.py")
+    out = {}
+    try:
+        load(browser, server.url)
+        for mode in ("watched", "unwatched"):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{server.url}/train")
+            settle(page)
+            name = f"bench-{mode}"
+            page.get_by_label("Epochs", exact=True).fill(str(epochs))
+            page.get_by_label("Run name", exact=True).fill(name)
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Start training").click()
+            if mode == "unwatched":
+                page.wait_for_function("() => document.body.innerText.includes('Stop')", timeout=60_000)
+                page.goto(server.url)  # Home: nothing follows the run
+            wait_finished(server.ckpt / name)
+            out[mode] = time.perf_counter() - t0
+            page.close()
+    finally:
+        server.stop()
+    return out
+
+
+def train_cli(root: Path, epochs: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vae.train", "--dataset", "digits", "--epochs", str(epochs),
+                    "--out", str(root / "cli-run")], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "VAE_NO_DOWNLOAD": "1"})
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=50)
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
+        root = Path(d)
+        copy_runs(root)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            fl = floor(browser, root, args.repeats)
+            loads = page_loads(browser, root, args.repeats)
+            click = map_click(browser, root, args.repeats)
+            cli = train_cli(root, args.epochs)
+            app = train_in_app(browser, root, args.epochs)
+        finally:
+            browser.close()
+
+    def row(what, seconds, base, base_name):
+        return [what, f"{seconds:.2f} s", f"{base_name} {base:.2f} s", f"{seconds / base:.1f}×"]
+
+    rows = [["floor: bare one-image page, cold", f"{fl['cold']:.2f} s", "", ""],
+            ["floor: bare one-image page, warm", f"{fl['warm']:.2f} s", "", ""],
+            ["floor: button click → new image", f"{fl['click']:.2f} s", "", ""]]
+    for name, (cold, warm) in loads.items():
+        rows.append(row(f"{name}: cold load", cold, fl["cold"], "floor cold"))
+        rows.append(row(f"{name}: warm load", warm, fl["warm"], "floor warm"))
+    rows.append(row("latent map: click → reconstruction", click, fl["click"], "floor click"))
+    for mode, s in app.items():
+        rows.append(row(f"train {args.epochs} digits epochs, {mode}", s, cli, "CLI"))
+    print(f"Browser benchmark: headless Chromium, median of {args.repeats} where repeated; "
+          "page loads to settled (no run in progress, no spinner, images painted, charts drawn)")
+    print_table(["measure", "time", "baseline", "ratio"], rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
