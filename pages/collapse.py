@@ -10,7 +10,8 @@ from ui.selection import clicked_dimension
 from ui.cache import load_run_at, encode_split, run_dataset, run_identity
 from ui.state import DIM_KEY, available_runs, require_run, select_run
 from ui.text import escape_md, safe_md
-from vae.checkpoint import CheckpointError, Run
+from vae.budget import BudgetError, check_collapse
+from vae.checkpoint import CheckpointError, Run, count_parameters
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
                           N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS, CollapseReport, MixtureEstimates,
                           PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
@@ -382,6 +383,13 @@ st.title("Posterior collapse diagnostics")
 st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
            "image, which collapsed onto the prior N(0, 1), and why. Computed over the test split.")
 au, by, m, delta = settings_ui(len(splits.test))
+try:  # a model at the allowed maximum would tie the server up for minutes: refused up front, the limit named
+    n_mix = mixture_points(len(splits.test), m)
+    check_collapse(count_parameters(run.config), len(splits.test), run.model.latent_dim,
+                   min(N_ANCHORS, len(splits.test)), n_mix, mi_replicates(n_mix))
+except BudgetError as e:
+    st.error(safe_md(e, 600))
+    st.stop()
 # What needs only the encodings is drawn first; each slow stage then runs under a spinner naming it.
 post = posterior_for(run, run_identity(run))
 metric_cols = summary_head(post, au)

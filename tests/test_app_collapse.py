@@ -75,3 +75,22 @@ def test_mig_on_shapes_run():
     assert not app.exception, app.exception
     mig = next(m for m in app.metric if m.label == "MIG")
     assert 0.0 <= float(mig.value) <= 1.0
+
+
+def test_diagnostics_past_the_server_budget_are_refused_with_the_limit_named(monkeypatch):
+    """A model at the allowed maximum (40 M parameters, D = 512) would take minutes: the page refuses it
+    before encoding anything. Here the limit is lowered below the small default run's cost."""
+    from vae.analysis.collapse import N_ANCHORS, mi_replicates
+    from vae.budget import COLLAPSE_WORK, collapse_work
+    big = collapse_work(40_000_000, 2000, 512, N_ANCHORS, 2000, mi_replicates(2000))
+    small = collapse_work(150_000, 360, 10, N_ANCHORS, 360, mi_replicates(360))
+    assert big > COLLAPSE_WORK.value() > 50 * small  # the default: committed runs pass, the maximum does not
+    monkeypatch.setenv("VAE_MAX_COLLAPSE_WORK", str(int(small / 10)))
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["run_name"] = "digits-default"
+    app.run()
+    app.switch_page("pages/collapse.py").run()
+    assert not app.exception, app.exception
+    [err] = [e.value.replace("\\", "") for e in app.error]  # as shown: markdown escapes removed
+    assert "VAE_MAX_COLLAPSE_WORK" in err and "Collapse diagnostics of a" in err
+    assert not app.metric  # nothing was computed

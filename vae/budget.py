@@ -70,6 +70,7 @@ TSNE_POINTS = Limit("t-SNE points", "VAE_MAX_TSNE_POINTS", 10_000, " points")
 TSNE_PERPLEXITY = Limit("t-SNE perplexity", None, 100)  # O(N · 3·perplexity) neighbours per point
 ESTIMATOR_WORK = Limit("gradient-estimator work", "VAE_MAX_ESTIMATOR_WORK", 2.5e10, " parameter-samples")
 ESTIMATOR_MEMORY = Limit("gradient estimates held", "VAE_MAX_ESTIMATOR_FLOATS", 5e7, " floats")
+COLLAPSE_WORK = Limit("collapse-diagnostics work", "VAE_MAX_COLLAPSE_WORK", 1e11, " parameter-passes")
 BACKGROUND_JOBS = Limit("background jobs running at once", "VAE_MAX_BACKGROUND_JOBS", 1, " jobs")
 QUEUE_LENGTH = Limit("background jobs waiting", "VAE_MAX_QUEUED_JOBS", 8, " jobs")
 
@@ -120,3 +121,22 @@ def check_estimators(n_params: int, n_encoder_params: int, batch_size: int, n_es
     check_budget(estimator_memory(n_encoder_params, n_estimates, len(mc_list), n_estimators), ESTIMATOR_MEMORY,
                  f"Holding {ask.split(' × B')[0]} of {n_encoder_params:,} encoder parameters for "
                  f"{len(mc_list)} values of L")
+
+
+# ---------------------------------------------------------------- collapse diagnostics
+
+def collapse_work(n_params: int, n_points: int, latent_dim: int, anchors: int, mixture_points: int,
+                  replicates: int) -> float:
+    """Cost model of a run's collapse diagnostics: encoding and evaluating every test image (each a
+    pass through about every parameter), the decoder sensitivity (every dimension moved both ways at
+    each anchor), and the O(replicates · M² · D) mixture densities of the MI and marginal KL."""
+    return float(n_params) * (2 * n_points + 2 * latent_dim * anchors) \
+        + float(replicates) * mixture_points ** 2 * latent_dim
+
+
+def check_collapse(n_params: int, n_points: int, latent_dim: int, anchors: int, mixture_points: int,
+                   replicates: int) -> None:
+    """Refuse collapse diagnostics past COLLAPSE_WORK (BudgetError), before anything is encoded."""
+    check_budget(collapse_work(n_params, n_points, latent_dim, anchors, mixture_points, replicates), COLLAPSE_WORK,
+                 f"Collapse diagnostics of a {n_params:,}-parameter model with D = {latent_dim} on "
+                 f"{n_points:,} test images")
