@@ -14,8 +14,9 @@ from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae.jobs import Job, JobError, JobManager, prepare_run
 from vae.validate import data_shape
 
-DATASETS = {"mnist10k": "mnist10k: MNIST test set, bundled (8,000 / 2,000, no download)",
-            "digits": "digits: scikit-learn 8×8 digits (built in)", "shapes": "shapes: procedural, with known factors",
+DATASETS = {"digits": "digits: scikit-learn 8×8 digits (built in; trains in seconds)",
+            "mnist10k": "mnist10k: MNIST test set, bundled (8,000 / 2,000, no download)",
+            "shapes": "shapes: procedural, with known factors",
             "mnist": "mnist: IDX files (downloaded if online)", "fashion-mnist": "fashion-mnist: IDX files",
             "folder": "folder: your own images (zip or server folder)"}
 

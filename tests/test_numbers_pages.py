@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread"),
 
 def open_page(page: str, **state) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
+    # Written for digits-default (the app's default is now mnist-default); a test may name another run.
+    at.session_state["run_name"] = state.get("run_name", "digits-default")
     at.run()
     for k, v in state.items():
         at.session_state[k] = v
