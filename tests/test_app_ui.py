@@ -148,3 +148,13 @@ def test_the_monitor_rebuilds_only_when_an_epoch_lands(tmp_path):
     assert len(second["curves"]["data"][0]["x"]) == 2 and second["summary"]["epoch"] == 2
     job.returncode = 0  # the process ended: redrawn once more
     assert job_view(job, store) is not second
+
+
+def test_an_operator_chooses_the_run_new_visitors_see(monkeypatch):
+    from ui.sidebar import pick_default
+    names = ["newest", "digits-default", "mnist-default"]
+    assert pick_default(names) == "mnist-default"
+    monkeypatch.setenv("VAE_DEFAULT_RUN", "digits-default")
+    assert pick_default(names) == "digits-default"
+    monkeypatch.setenv("VAE_DEFAULT_RUN", "gone")
+    assert pick_default(names, {"digits-default"}) == "digits-default"  # absent: the newest readable run

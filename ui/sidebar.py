@@ -1,6 +1,8 @@
 """The sidebar every page shares: run picker, upload, the run's details, download and delete."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import streamlit as st
@@ -22,10 +24,15 @@ def _run_zip(path: str, mtime: float) -> bytes:
     return export_run(Path(path))
 
 
+def default_run() -> str:
+    """The run a new visitor sees: ``$VAE_DEFAULT_RUN`` (an operator's choice), else mnist-default."""
+    return os.environ.get("VAE_DEFAULT_RUN", "").strip() or DEFAULT_RUN
+
+
 def pick_default(names: list[str], readable: set[str] | None = None) -> str | None:
     """The default run if present, else the newest readable one, else the newest."""
-    if DEFAULT_RUN in names:
-        return DEFAULT_RUN
+    if default_run() in names:
+        return default_run()
     ok = [n for n in names if readable is None or n in readable]
     return (ok or names or [None])[0]
 

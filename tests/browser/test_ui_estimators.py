@@ -43,7 +43,7 @@ def test_training_comparison_shows_curves(app_server, page):
     for _ in range(6):  # 8 -> 2 epochs: keep it short
         page.keyboard.press("ArrowLeft")
     page.get_by_role("button", name="Run training comparison").click()
-    page.get_by_text("Test ELBO while training with each estimator").wait_for(timeout=120_000)
+    page.get_by_text("Test ELBO while training with each estimator").first.wait_for(timeout=120_000)
     # The curves grow while the three runs train one after another; "Final" once all have finished.
     page.get_by_text("Final test ELBO", exact=False).wait_for(timeout=180_000)
     wait_idle(page, timeout=60_000)
