@@ -157,7 +157,9 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
         objective = DDP(objective, device_ids=[dev.index] if cuda else None)
-    step_fn = torch.compile(objective) if cfg.compile else objective
+    # Static shapes: the full batch and the last, smaller one get a graph each (a dynamic batch
+    # dimension would trace torch.randn with a symbolic size, which fails).
+    step_fn = torch.compile(objective, dynamic=False) if cfg.compile else objective
     graphed: GraphedStep | None = None
 
     def diverged(loss: float, epoch: int) -> FitResult:
