@@ -25,7 +25,9 @@ EVAL_SEED = 1234  # evaluation noise is fixed so test curves are not jittered by
 # (floored at one nat per pixel): no healthy run ends up 100× worse than where it began.
 DIVERGE_FACTOR = 100.0
 DEFAULT_SYNC_EVERY = 50  # GPU or several processes: steps between checks that wait for the device
-EVAL_BATCH_CUDA = 16384  # images per evaluation batch on a GPU (1024 on the CPU)
+# Evaluation batches on a GPU: up to 16,384 images, fewer for large images (2²⁴ pixels a batch);
+# 1,024 on the CPU, as before.
+EVAL_BATCH_CUDA, EVAL_PIXELS_CUDA = 16384, 2**24
 
 
 def resolve_device(name: str) -> torch.device:
@@ -146,7 +148,7 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
     good_state = copy.deepcopy(model.state_dict())
     check_each_step = not cuda and not world.distributed and cfg.sync_every <= 1
     sync_every = cfg.sync_every or (1 if not (cuda or world.distributed) else DEFAULT_SYNC_EVERY)
-    eval_batch = EVAL_BATCH_CUDA if cuda else 1024
+    eval_batch = max(1024, min(EVAL_BATCH_CUDA, EVAL_PIXELS_CUDA // max(1, x_test[0].numel()))) if cuda else 1024
     tensor_beta = cfg.compile or cfg.cuda_graph  # a changing Python float would recompile each step
     step = 0
     ref_loss: float | None = None
