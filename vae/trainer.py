@@ -234,11 +234,17 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
                     now_bad = ~torch.isfinite(loss_t) | (loss_t > DIVERGE_FACTOR * ref_loss)
                     bad_loss = torch.where(bad | ~now_bad, bad_loss, loss_t.float())
                     bad = bad | now_bad
-                if not cfg.cuda_graph:
+                if cfg.cuda_graph:
+                    pass  # the graph stepped already
+                elif scaler.is_enabled():
                     opt.zero_grad(set_to_none=True)
                     scaler.scale(scaled).backward()
                     scaler.step(opt)
                     scaler.update()
+                else:
+                    opt.zero_grad(set_to_none=True)
+                    scaled.backward()
+                    opt.step()
                 step += 1
                 sums += stats.double()
                 if not check_each_step and step % sync_every == 0 and (out := agreed(epoch)) is not None:
