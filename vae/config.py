@@ -32,6 +32,7 @@ MAX_IMAGE_SIZE = 64
 # function's control variates.
 ESTIMATORS = ("reparam", "score", "score_baseline")
 BASELINES = ("posterior_mean", "leave_one_out")
+AMP_MODES = ("off", "bf16", "fp16")
 
 
 class ConfigError(ValueError):
@@ -87,6 +88,14 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where to train; auto: cuda when available
     estimator: Literal["reparam", "score", "score_baseline"] = "reparam"  # gradient of the reconstruction term for φ
     baseline: Literal["posterior_mean", "leave_one_out"] = "posterior_mean"  # score_baseline's control variate
+    amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision for the networks; losses and the ELBO stay float32
+    compile: bool = False  # compile the training step with torch.compile
+    cuda_graph: bool = False  # capture the whole training step as a CUDA graph (CUDA only)
+    sync_every: int = 0  # steps between the divergence/stop checks that wait for the device; 0: 1 on one CPU, else 50
+    # How the run was trained: recorded by the trainer (a value given on the command line is replaced).
+    world_size: int = 1  # processes that trained the run (torchrun)
+    backend: Literal["none", "gloo", "nccl"] = "none"  # torch.distributed backend of a torchrun run
+    device_kind: Literal["unknown", "cpu", "cuda"] = "unknown"  # where it trained (unknown: an older run)
 
     def validate(self) -> "TrainConfig":
         _check_int(self.epochs, "epochs", 1, 100_000)
@@ -102,6 +111,18 @@ class TrainConfig:
         _check(self.baseline in BASELINES, f"baseline must be one of {', '.join(BASELINES)}, not {self.baseline!r}")
         _check(not (self.estimator == "score_baseline" and self.baseline == "leave_one_out" and self.mc_samples < 2),
                "the leave-one-out baseline needs mc_samples ≥ 2")
+        _check(self.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
+        _check(isinstance(self.compile, bool), f"compile must be true or false, not {self.compile!r}")
+        _check(isinstance(self.cuda_graph, bool), f"cuda_graph must be true or false, not {self.cuda_graph!r}")
+        _check(not (self.cuda_graph and self.compile),
+               "--cuda-graph and --compile cannot be combined; choose one")
+        _check(not (self.cuda_graph and self.amp == "fp16"),
+               "--cuda-graph cannot use --amp fp16 (its loss scaler cannot be captured); use --amp bf16")
+        _check_int(self.sync_every, "sync_every", 0, 1_000_000)
+        _check_int(self.world_size, "world_size", 1, 1_000_000)
+        _check(self.backend in ("none", "gloo", "nccl"), f"backend must be none, gloo or nccl, not {self.backend!r}")
+        _check(self.device_kind in ("unknown", "cpu", "cuda"),
+               f"device_kind must be unknown, cpu or cuda, not {self.device_kind!r}")
         return self
 
 
@@ -203,7 +224,10 @@ def _check_int(v, name: str, lo: int, hi: int) -> None:
 _SECTIONS = (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig))
 _FLAG_RENAMES = {("data", "name"): "dataset", ("model", "in_channels"): "model-channels",
                  ("model", "image_size"): "model-image-size"}
-_HIDDEN = {("model", "in_channels"), ("model", "image_size")}
+# The trainer records how a run was trained in these; they stay flags (a config round-trips
+# through its command line) but are left out of the help.
+_RECORDED = {("train", "world_size"), ("train", "backend"), ("train", "device_kind")}
+_HIDDEN = {("model", "in_channels"), ("model", "image_size"), *_RECORDED}
 # Model fields whose default is None on the command line: the trainer derives them.
 _DERIVED = {("model", "in_channels"), ("model", "image_size")}
 

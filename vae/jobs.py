@@ -16,6 +16,7 @@ import copy
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,10 @@ from .queue import MAX_RUNS as MAX_PLAN_RUNS, read_state, write_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINER = ("-m", "vae.train")
+LAUNCHER_ENV = "VAE_TRAIN_LAUNCHER"  # e.g. "torchrun --nproc_per_node=4": how the server starts a training
+# torchrun options that would replace the trainer the job manager names, or run something else.
+_LAUNCHER_FORBIDDEN = {"-m", "--module", "--no-python", "--no_python", "--run-path", "--run_path"}
+_LAUNCHER_SWITCHES = {"--standalone"}  # torchrun options that take no value
 
 
 class JobError(Exception):
@@ -159,6 +164,33 @@ class Job:
         return "\n".join(lines[-6:]) or "the trainer ended without a message"
 
 
+def parse_launcher(text: str | None) -> list[str]:
+    """The operator's launcher (``VAE_TRAIN_LAUNCHER``) as the argv that precedes the trainer's
+    module, or [] for a plain ``python -m vae.train``. Only torchrun followed by its own long
+    options is accepted (``--opt=value`` or ``--opt value``); torchrun is run as
+    ``python -m torch.distributed.run`` with the server's own Python. JobError otherwise."""
+    if text is None or not text.strip():
+        return []
+    try:
+        parts = shlex.split(text)
+    except ValueError as e:
+        raise JobError(f"{LAUNCHER_ENV} cannot be read ({e}); expected e.g. 'torchrun --nproc_per_node=4'") from None
+    if Path(parts[0]).name != "torchrun":
+        raise JobError(f"{LAUNCHER_ENV} must start with torchrun (e.g. 'torchrun --nproc_per_node=4'), "
+                       f"not {parts[0][:40]!r}")
+    opts, value_due = parts[1:], False
+    for tok in opts:
+        name = tok.split("=", 1)[0]
+        if value_due and not tok.startswith("-"):
+            value_due = False
+            continue
+        if not tok.startswith("--") or name in _LAUNCHER_FORBIDDEN:
+            raise JobError(f"{LAUNCHER_ENV}: only torchrun's own long options may follow it; {tok[:40]!r} is not "
+                           "one (the job manager names the trainer itself)")
+        value_due = "=" not in tok and name not in _LAUNCHER_SWITCHES
+    return [sys.executable, "-m", "torch.distributed.run", *opts]
+
+
 # Images a dataset has without a cap (per split at most): a smaller operator cap is passed to
 # the trainer, a larger one would change nothing. shapes: its generator's default count.
 NATURAL_ITEMS = {"digits": 1797, "shapes": 6_000, "mnist": 60_000, "fashion-mnist": 60_000, "mnist10k": 8_000}
@@ -200,7 +232,10 @@ def prepare_run(cfg: RunConfig, limits: dict, upload: bool = False) -> RunConfig
 class JobManager:
     """Starts, follows and stops the one training job of a checkpoints folder."""
 
-    def __init__(self, root: Path, trainer: tuple[str, ...] = TRAINER):
+    def __init__(self, root: Path, trainer: tuple[str, ...] = TRAINER, launcher: str | None = None):
+        """``launcher``: torchrun and its options (``parse_launcher``); None: ``VAE_TRAIN_LAUNCHER``,
+        read when a job starts."""
+        self.launcher = launcher
         self.root = Path(root)
         self.jobs_dir = self.root / ".jobs"
         self.uploads_dir = self.root / UPLOADS
@@ -332,7 +367,8 @@ class JobManager:
                     upload_dir, path = self._store_upload(run_dir.name, upload)
                     train_args = [*train_args, f"--data-dir={path}"]
                 log = self.jobs_dir / f"{run_dir.name}.log"
-                args = [sys.executable, *self.trainer, *train_args, f"--out={run_dir}"]
+                launch = parse_launcher(self.launcher if self.launcher is not None else os.environ.get(LAUNCHER_ENV))
+                args = [*(launch or [sys.executable]), *self.trainer, *train_args, f"--out={run_dir}"]
                 with open(log, "wb") as f:
                     proc = subprocess.Popen(args, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
