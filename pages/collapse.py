@@ -13,7 +13,7 @@ from ui.text import escape_md, safe_md
 from vae.budget import BudgetError, check_collapse
 from vae.checkpoint import CheckpointError, Run, count_parameters
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
-                          N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, VERDICTS, CollapseReport, MixtureEstimates,
+                          N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, CollapseReport, MixtureEstimates,
                           PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
                           mixture_estimates, mixture_points, posterior_histograms, posterior_summary, profile,
                           sensitivity_threshold, sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from ui.cache import job_manager, run_dataset, run_identity
+from ui.progress import task_progress
 from ui.state import limits, require_run, runs_root
 from ui.text import escape_md, safe_md
-from vae.budget import BACKGROUND_JOBS, BudgetError, check_estimators, limit_int
+from vae.budget import BudgetError, check_estimators
 from vae.data import DataError
 from ui.figures import agreement_figure, snr_figure, toy_figure, training_comparison_figure, variance_figure
 from ui.labels import BASELINE_LABELS, estimator_label, labelled
@@ -120,21 +121,6 @@ def study_tables(model, x_test, batch_size: int, n_estimates: int, mc_list: tupl
             "n_params": sum(s.sizes), "tensors": {L: s.tensor_rows(L) for L in mc_list}}
 
 
-@st.fragment(run_every=1.0)
-def _poll(key: tuple, what: str) -> None:
-    """Progress of a queued task, or its place in the queue; the whole page reruns once it is done."""
-    task = shared_queue().get(key)
-    if task is None or task.done:
-        st.rerun()
-    pos = task.position
-    if pos:
-        st.info(f"{what}: waiting for the server's background worker, position {pos} in the queue "
-                f"(at most {limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).",
-                icon=":material/hourglass_top:")
-    else:
-        st.progress(min(1.0, task.progress), text=f"{what}: {task.message} ({task.progress:.0%})")
-
-
 def _submit(key: tuple, fn) -> Task | None:
     """Queue ``fn`` under ``key`` (or find it there); None with a message when the queue is full."""
     try:
@@ -179,7 +165,7 @@ def model_tab() -> None:
         if task is None:
             return
     if not task.done:
-        _poll(key, f"Gradient estimates (B = {batch}, K = {k}, L ∈ {{{', '.join(map(str, mc))}}})")
+        task_progress(key, f"Gradient estimates (B = {batch}, K = {k}, L ∈ {{{', '.join(map(str, mc))}}})")
         return
     if task.error:
         st.error(f"The estimates could not be computed: {safe_md(task.error)}")

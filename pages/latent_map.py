@@ -1,7 +1,6 @@
 """Latent map: where the data lands in latent space; click a point to see what the model makes of it."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,12 +10,13 @@ import torch
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
+from ui.progress import task_progress
 from ui.selection import parse_selection, snap_probe
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
 from vae.analysis.projection import (Projection, PointTerms, colour_values, most_varied_dim, point_detail, point_terms,
                                      probe_decode, project, selection_images, stratified_cap)
-from vae.budget import (BACKGROUND_JOBS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, check_tsne, limit_int,
+from vae.budget import (TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, check_tsne, limit_int,
                         max_perplexity)
 from vae.checkpoint import Run
 from vae.work_queue import shared_queue
@@ -68,21 +68,6 @@ def tsne_task(mu: np.ndarray, key: tuple, split: str, cap: int, perplexity: floa
         task = q.submit(tkey, lambda progress, should_stop: project(mu, "tsne", perplexity=perplexity,
                                                                     seed=TSNE_SEED, threads=threads))
     return task
-
-
-@st.fragment(run_every=1.0)
-def wait_for(tkey: tuple, what: str) -> None:
-    """Where a background fit stands; the whole page reruns once it is done."""
-    task = shared_queue().get(tkey)
-    if task is None or task.done:
-        st.rerun()
-    pos = task.position
-    if pos:
-        st.info(f"{what}: waiting for the server's background worker, position {pos} in the queue (at most "
-                f"{limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).", icon=":material/hourglass_top:")
-    else:
-        st.info(f"{what}: running in the background for {time.time() - task.submitted:.0f} s; the map appears when "
-                "it is done (up to half a minute at the largest settings).", icon=":material/hourglass_top:")
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
@@ -269,7 +254,8 @@ try:
     if view.method == "tsne":
         task = tsne_task(mu[idx], key, view.split, view.cap, view.perplexity)
         if not task.done:
-            wait_for(task.key, f"t-SNE of {len(idx):,} points at perplexity {view.perplexity:g}")
+            task_progress(task.key, f"t-SNE of {len(idx):,} points at perplexity {view.perplexity:g}",
+                          "the map appears when it is done (up to half a minute at the largest settings).")
             st.stop()
         if task.error:
             raise ValueError(task.error)

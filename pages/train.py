@@ -7,7 +7,7 @@ from ui.cache import job_manager
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
 from ui.monitor import job_view
-from ui.text import escape_md, safe_md, scrub_paths
+from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError
 from ui.widgets import FormError, parse_hidden
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig

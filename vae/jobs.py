@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .checkpoint import (NOTHING_SAVED, UPLOAD_INFIX, UPLOADS, WEIGHTS, CheckpointError, effective_status,
-                         killed_message, read_history, read_status, run_dir_for, sanitize_run_name,
+                         killed_message, read_history, run_dir_for, sanitize_run_name,
                          write_json_atomic, write_status)
 from .config import ConfigError, RunConfig
 from .procs import identity, is_alive, signal_if_same
@@ -349,17 +349,21 @@ class JobManager:
         return folder, path
 
     # ---- actions
+    def _refuse_if_busy_locked(self) -> None:
+        """JobError when a job is still running (the lock is held): one training job per server."""
+        job = self._read()
+        if job is not None and job.returncode is None:
+            job = self._finalise_locked()
+        if job is not None and job.returncode is None:
+            raise JobError(f"run {job.name!r} is already training; one training job at a time "
+                           "on this server. Watch it, or wait for it to finish.")
+
     def start(self, run_name: str, train_args: list[str], epochs: int,
               upload: tuple[str, bytes] | None = None) -> Job:
         """Launch the trainer into a new run folder (never an existing one). ``upload``:
         (file name, bytes) of an image zip to train on, stored here and removed when the job ends."""
         with self._locked():
-            job = self._read()
-            if job is not None and job.returncode is None:
-                job = self._finalise_locked()
-            if job is not None and job.returncode is None:
-                raise JobError(f"run {job.name!r} is already training; one training job at a time "
-                               "on this server. Watch it, or wait for it to finish.")
+            self._refuse_if_busy_locked()
             run_dir = self._claim_run_dir(run_name)
             upload_dir = None
             try:
@@ -395,12 +399,7 @@ class JobManager:
         if not 1 <= len(entries) <= MAX_PLAN_RUNS:
             raise JobError(f"a queue holds 1 to {MAX_PLAN_RUNS} runs, not {len(entries)}")
         with self._locked():
-            job = self._read()
-            if job is not None and job.returncode is None:
-                job = self._finalise_locked()
-            if job is not None and job.returncode is None:
-                raise JobError(f"run {job.name!r} is already training; one training job at a time "
-                               "on this server. Watch it, or wait for it to finish.")
+            self._refuse_if_busy_locked()
             dirs: list[Path] = []
             try:
                 for name, _ in entries:

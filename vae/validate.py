@@ -23,7 +23,7 @@ import struct
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from .config import DATASET_NAMES, ConfigError, DataConfig, ModelConfig
+from .config import ConfigError, DataConfig, ModelConfig
 from .paths import UPLOADS, default_runs_root
 
 NATIVE_SIZE = {"digits": 8, "mnist10k": 28, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 from dataclasses import dataclass
 from typing import Literal
 

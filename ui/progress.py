@@ -1,0 +1,27 @@
+"""Where a task on the server's background queue (``vae.work_queue``) stands, redrawn every second."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from vae.budget import BACKGROUND_JOBS, limit_int
+from vae.work_queue import shared_queue
+
+
+@st.fragment(run_every=1.0)
+def task_progress(key: tuple, what: str, running_note: str | None = None) -> None:
+    """Its place in the queue, then a progress bar (or, with ``running_note``, how long it has run
+    and that note); the whole page reruns once it is done."""
+    task = shared_queue().get(key)
+    if task is None or task.done:
+        st.rerun()
+    if task.position:
+        st.info(f"{what}: waiting for the server's background worker, position {task.position} in the queue "
+                f"(at most {limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).",
+                icon=":material/hourglass_top:")
+    elif running_note is None:
+        st.progress(min(1.0, task.progress), text=f"{what}: {task.message} ({task.progress:.0%})")
+    else:
+        st.info(f"{what}: running in the background for {time.time() - task.submitted:.0f} s; {running_note}",
+                icon=":material/hourglass_top:")
