@@ -94,3 +94,11 @@ def test_diagnostics_past_the_server_budget_are_refused_with_the_limit_named(mon
     [err] = [e.value.replace("\\", "") for e in app.error]  # as shown: markdown escapes removed
     assert "VAE_MAX_COLLAPSE_WORK" in err and "Collapse diagnostics of a" in err
     assert not app.metric  # nothing was computed
+
+
+def test_the_elbo_shown_is_the_runs_own_evaluation(at):
+    """One evaluation of a run everywhere: Collapse shows the ELBO its history (and Home) reports."""
+    from vae.checkpoint import load_run
+    want = load_run(Path(APP).parent / "checkpoints" / "digits-default").history[-1]["test_elbo"]
+    shown = next(m for m in at.metric if m.label == "ELBO (nats)").value
+    assert shown == f"{want:.2f}"
