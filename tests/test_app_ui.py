@@ -158,3 +158,12 @@ def test_an_operator_chooses_the_run_new_visitors_see(monkeypatch):
     assert pick_default(names) == "digits-default"
     monkeypatch.setenv("VAE_DEFAULT_RUN", "gone")
     assert pick_default(names, {"digits-default"}) == "digits-default"  # absent: the newest readable run
+
+
+def test_negative_ticks_are_drawn_with_a_minus_the_font_has():
+    """Pillow's built-in font lacks U+2212: a '−3' tick must look like '-3', not a box then 3."""
+    from PIL import Image
+    sheet = Image.new("L", (3 * 30 + 4, 30 + 2), 0)
+    a = with_ticks(sheet, (30, 30), 1, ["−3", "0", "3"], ["−3"], "z0", "z1")
+    b = with_ticks(sheet, (30, 30), 1, ["-3", "0", "3"], ["-3"], "z0", "z1")
+    assert a.tobytes() == b.tobytes()

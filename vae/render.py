@@ -68,10 +68,13 @@ def with_ticks(img: Image.Image, cell: tuple[int, int], pad: int, x_ticks: list[
     cells flush right, as ``traversal.sheet_image`` lays them out) with a tick label under each column
     and, optionally, left of each row: the latent values along each axis. Titles go after the ticks."""
     from PIL import ImageDraw
+    # Pillow's built-in font has no U+2212 (it would draw a box): draw ASCII minus signs.
+    x_ticks = [t.replace("−", "-") for t in x_ticks]
+    y_ticks = [t.replace("−", "-") for t in y_ticks] if y_ticks else y_ticks
     h, w = cell
     cols, rows = len(x_ticks), len(y_ticks or [])
     font = _font(max(10, min(14, int(0.3 * w))))
-    text_h = int(font.getbbox("0−.9")[3]) + 4
+    text_h = int(font.getbbox("0-.9")[3]) + 4
     x_title_h = text_h if x_title else 0
     left = 0
     if y_ticks:
