@@ -14,7 +14,7 @@ def showcase_server(tmp_path_factory):
     for run in (REPO / "checkpoints").iterdir():
         if (run / "config.json").is_file():
             shutil.copytree(run, root / "checkpoints" / run.name)
-    server = AppServer(root)
+    server = AppServer(root, env={"VAE_DEFAULT_RUN": ""})  # the app's own default, as `make run` opens it
     yield server
     server.stop()
 
