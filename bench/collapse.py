@@ -58,7 +58,7 @@ def error_rows() -> list[list]:
     import time
 
     from vae.checkpoint import load_run
-    from vae.collapse import diagnose
+    from vae.analysis.collapse import diagnose
     from vae.data import load_dataset
     from vae.trainer import encode_all
 
