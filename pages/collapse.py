@@ -11,7 +11,7 @@ from ui.cache import load_run_at, encode_split, run_dataset, run_identity
 from ui.state import DIM_KEY, available_runs, require_run, select_run
 from ui.text import escape_md, safe_md
 from vae.budget import BudgetError, check_collapse
-from vae.checkpoint import CheckpointError, Run, count_parameters
+from vae.checkpoint import CheckpointError, Run
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
                           N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, CollapseReport, MixtureEstimates,
                           PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
@@ -385,7 +385,7 @@ st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} 
 au, by, m, delta = settings_ui(len(splits.test))
 try:  # a model at the allowed maximum would tie the server up for minutes: refused up front, the limit named
     n_mix = mixture_points(len(splits.test), m)
-    check_collapse(count_parameters(run.config), len(splits.test), run.model.latent_dim,
+    check_collapse(sum(p.numel() for p in run.model.parameters()), len(splits.test), run.model.latent_dim,
                    min(N_ANCHORS, len(splits.test)), n_mix, mi_replicates(n_mix))
 except BudgetError as e:
     st.error(safe_md(e, 600))

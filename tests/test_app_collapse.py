@@ -96,9 +96,13 @@ def test_diagnostics_past_the_server_budget_are_refused_with_the_limit_named(mon
     assert not app.metric  # nothing was computed
 
 
-def test_the_elbo_shown_is_the_runs_own_evaluation(at):
+def test_the_elbo_shown_is_the_runs_own_evaluation():
     """One evaluation of a run everywhere: Collapse shows the ELBO its history (and Home) reports."""
     from vae.checkpoint import load_run
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["run_name"] = "digits-default"
+    at.run()
+    at.switch_page("pages/collapse.py").run()
     want = load_run(Path(APP).parent / "checkpoints" / "digits-default").history[-1]["test_elbo"]
     shown = next(m for m in at.metric if m.label == "ELBO (nats)").value
     assert shown == f"{want:.2f}"
