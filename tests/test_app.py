@@ -1,10 +1,10 @@
 """Headless app tests (streamlit.testing.v1.AppTest): the frame, the picker, training from the UI."""
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from app_runs import private_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/train.py", "pages/latent_map.py", "pages/traversals.py", "pages/collapse.py",
@@ -14,17 +14,8 @@ PAGES = ["pages/home.py", "pages/train.py", "pages/latent_map.py", "pages/traver
 @pytest.fixture
 def ckpt(tmp_path, monkeypatch):
     """A private checkpoints folder holding copies of the committed runs."""
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    for run in ("shapes-default", "digits-default"):
-        shutil.copytree(REPO / "checkpoints" / run, root / run)
-    # The app's default (mnist-default) is not copied: the picker falls back to the newest run,
-    # made digits-default here, the tiny fast run these tests are written for.
-    for f in (root / "digits-default").iterdir():
-        os.utime(f)
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(root))
     monkeypatch.setenv("VAE_NO_DOWNLOAD", "1")
-    return root
+    return private_checkpoints(tmp_path, monkeypatch)
 
 
 def app() -> AppTest:

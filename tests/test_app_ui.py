@@ -2,15 +2,14 @@
 switch, the Traversals page's tabs and tick values, and the Train monitor's cost between epochs."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+
+from app_runs import private_checkpoints
 
 from ui.monitor import VIEW_KEY, job_view
 from ui.sidebar import SUBMIT_LABEL
@@ -23,13 +22,7 @@ APP = str(REPO / "app.py")
 
 @pytest.fixture
 def ckpt(tmp_path, monkeypatch):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    for run in ("shapes-default", "digits-default"):  # digits last: the newest, so the picker's fallback
-        shutil.copytree(REPO / "checkpoints" / run, root / run)
-    os.utime(root / "digits-default" / "model.safetensors")
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(root))
-    return root
+    return private_checkpoints(tmp_path, monkeypatch)
 
 
 def _submit(at: AppTest, files: list[tuple[str, bytes]]) -> list[str]:

@@ -1,6 +1,4 @@
 """The inference gap (Cremer et al. 2018) on a model whose exact posterior is known, and on a trained run."""
-import math
-
 import pytest
 import torch
 from torch import nn

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import resource
-import os
 import shutil
 import time
 import zipfile
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from app_runs import private_checkpoints
 
 from vae.checkpoint import CheckpointError
 from vae.run_archive import import_upload
@@ -49,17 +50,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def ckpt(tmp_path, monkeypatch):
-    root = tmp_path / "checkpoints"
-    root.mkdir()
-    for run in ("shapes-default", "digits-default"):
-        shutil.copytree(REPO / "checkpoints" / run, root / run)
-    # The app's default (mnist-default) is not copied: the picker falls back to the newest run,
-    # made digits-default here, the tiny fast run these tests are written for.
-    for f in (root / "digits-default").iterdir():
-        os.utime(f)
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(root))
     monkeypatch.delenv("VAE_DATA_ROOTS", raising=False)
-    return root
+    return private_checkpoints(tmp_path, monkeypatch)
 
 
 def _plant_legacy(root: Path) -> dict[str, str]:
