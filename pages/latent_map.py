@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import urlstate
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
@@ -244,6 +245,7 @@ if not sizes:
     st.stop()
 
 mu_test = encode_split(run, key, next(iter(sizes)))[0]
+urlstate.take_projection(f"lm_method_{d}", [m for m in METHODS if (m != "latent" or d <= 2) and (m != "pca" or d >= 2)])
 view = view_ui(d, sizes, most_varied_dim(mu_test))
 ds = getattr(splits, view.split)
 mu, logvar = encode_split(run, key, view.split)
@@ -287,7 +289,10 @@ st.markdown(summary + ".")
 
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
+urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i], "xy": None}, ctx, view_sig))
 sel = current_selection(ctx, view_sig, len(ds))
+urlstate.write_map(view.method, sel)
+urlstate.show_ignored()
 left, right = st.columns([3, 2], gap="medium")
 with left:
     fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible,
