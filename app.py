@@ -31,5 +31,6 @@ with report_errors("app"):  # an unexpected error: an id in the browser, the tra
     urlstate.restore()  # a link's run, before the picker draws (the rest is checked by its page)
     sidebar.render()
     urlstate.write_run()
-    urlstate.show_ignored()
+    link_notes = st.container()  # filled after the page ran: what a link asked for that was ignored
     nav.run()
+    urlstate.show_ignored(link_notes, nav.url_path)

@@ -292,7 +292,6 @@ view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
 urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i], "xy": None}, ctx, view_sig))
 sel = current_selection(ctx, view_sig, len(ds))
 urlstate.write_map(view.method, sel)
-urlstate.show_ignored()
 left, right = st.columns([3, 2], gap="medium")
 with left:
     fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible,

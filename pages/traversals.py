@@ -450,7 +450,6 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
     prepare_sliders(run, key, n_points, radius)
     if linked is not None:
         write_latent(linked, radius)
-    urlstate.show_ignored()
     tab_strips, tab_grid, tab_interp = st.tabs(MODES, key="trav_tab", on_change="rerun")
     st.divider()
     controls, view = st.columns([3, 2], gap="large")

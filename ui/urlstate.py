@@ -51,12 +51,19 @@ def restore() -> None:
             _note("run", f"{e}; opened the default run instead")
 
 
-def show_ignored() -> None:
-    """Say once which parts of the link were ignored."""
-    notes = st.session_state.pop(IGNORED, None)
-    if notes:
-        st.warning("Parts of this link were ignored: " + "; ".join(escape_md(n) for n in notes) + ".",
-                   icon=":material/link_off:")
+def show_ignored(slot, page: str) -> None:
+    """Say which parts of the link were ignored, in ``slot`` (a container app.py placed above the page
+    and fills after it ran, so notes a page added are included; a fragment's rerun keeps it). The
+    notes stay on the page the link opened until the visitor goes to another page."""
+    notes = st.session_state.get(IGNORED)
+    if not notes:
+        return
+    where = st.session_state.setdefault(IGNORED + "_page", page)
+    if where != page:
+        st.session_state.pop(IGNORED, None)
+        return
+    slot.warning("Parts of this link were ignored: " + "; ".join(escape_md(n) for n in notes) + ".",
+                 icon=":material/link_off:")
 
 
 def _set(name: str, value: str | None) -> None:

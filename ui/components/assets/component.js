@@ -96,11 +96,16 @@ class LatentPad {
     LOCAL.set(d.instance, local);
     // The server's latent wins unless a gesture is in progress (its release will send ours).
     // A latent the server sent anew (a button, a released gesture coming back, the URL) is taken.
+    // The echo of a latent this pad sent is not taken: later moves (keys pressed while that rerun
+    // was in flight) would be lost.
     const serverZ = JSON.stringify(d.z);
-    if (!this.dragging && (serverZ !== this.serverZ || this.z.length !== d.z.length)) {
+    if (this.z.length !== d.z.length) {
       this.z = d.z.slice();
-      this.serverZ = serverZ;
+      this.sent = [];
+    } else if (!this.dragging && serverZ !== this.serverZ && !this.isEcho(d.z)) {
+      this.z = d.z.slice();
     }
+    this.serverZ = serverZ;
     const sig = JSON.stringify([d.dims, d.radius, d.step, d.focus]);
     if (sig !== this.sig) {
       this.sig = sig;
@@ -213,7 +218,18 @@ class LatentPad {
 
   commit() {
     const z = this.z.map((v) => Math.round(v * 1e4) / 1e4);
+    (this.sent ||= []).push(z);
+    if (this.sent.length > 64) this.sent.shift();
     this.api.setStateValue("z", z);
+  }
+
+  // Echoes come back in order (some reruns are merged away): one matching sent[k] retires sent[0..k].
+  isEcho(z) {
+    const sent = this.sent || [];
+    const k = sent.findIndex((s) => s.length === z.length && s.every((v, i) => Math.abs(v - z[i]) < 1e-7));
+    if (k < 0) return false;
+    sent.splice(0, k + 1);
+    return true;
   }
 
   // ---------------------------------------------------------------- interpolation scrubber
