@@ -17,16 +17,28 @@ const VaeDecoder = (() => {
     if (!spec || spec.version !== 1) throw new Error("unknown decoder spec");
     if (typeof weights === "string") weights = b64ToFloat32(weights);
     if (weights.length !== spec.n_weights) throw new Error("weights do not match the spec");
+    // Activations after an Unflatten are kept channels-last (y, x, c), and transposed-convolution
+    // weights are reordered to (c_in, a, b, c_out), so the innermost loop runs over output channels
+    // through contiguous memory. Weights are widened to float64 once, here.
     const layers = spec.layers.map((L) => {
       const out = { ...L };
       if (L.op === "linear") {
-        out.W = weights.subarray(L.w, L.w + L.n_in * L.n_out);
-        out.B = L.b >= 0 ? weights.subarray(L.b, L.b + L.n_out) : null;
+        out.W = Float64Array.from(weights.subarray(L.w, L.w + L.n_in * L.n_out));
+        out.B = L.b >= 0 ? Float64Array.from(weights.subarray(L.b, L.b + L.n_out)) : null;
         out.buf = new Float64Array(L.n_out);
       } else if (L.op === "convt") {
-        out.W = weights.subarray(L.w, L.w + L.c_in * L.c_out * L.k * L.k);
-        out.B = L.b >= 0 ? weights.subarray(L.b, L.b + L.c_out) : null;
-        out.buf = new Float64Array(L.c_out * L.h_out * L.w_out);
+        const { c_in: ci, c_out: co, k } = L;
+        const src = weights.subarray(L.w, L.w + ci * co * k * k);  // (c_in, c_out, k, k)
+        const W = new Float64Array(src.length);
+        for (let c = 0; c < ci; c++)
+          for (let o = 0; o < co; o++)
+            for (let a = 0; a < k; a++)
+              for (let b = 0; b < k; b++) W[((c * k + a) * k + b) * co + o] = src[((c * co + o) * k + a) * k + b];
+        out.W = W;
+        out.B = L.b >= 0 ? Float64Array.from(weights.subarray(L.b, L.b + co)) : null;
+        out.buf = new Float64Array(co * L.h_out * L.w_out);
+      } else if (L.op === "unflatten") {
+        out.buf = new Float64Array(L.shape.reduce((a, b) => a * b, 1));
       }
       return out;
     });
@@ -46,30 +58,27 @@ const VaeDecoder = (() => {
     return buf;
   }
 
-  // Transposed convolution as a scatter: every input pixel adds its kernel-weighted copy to the
-  // output window it covers, out[o, i*s-p+a, j*s-p+b] += x[c, i, j] * W[c, o, a, b].
+  // Transposed convolution as a scatter, channels-last: every input pixel adds its kernel-weighted
+  // copy to the output window it covers, out[i*s-p+a, j*s-p+b, o] += x[i, j, c] * W[c, a, b, o].
   function convt(L, x) {
     const { W, B, buf, c_in, c_out, k, stride, pad, h_in, w_in, h_out, w_out } = L;
-    const plane = h_out * w_out;
-    for (let o = 0; o < c_out; o++) buf.fill(B ? B[o] : 0, o * plane, (o + 1) * plane);
-    const kk = k * k;
-    for (let c = 0; c < c_in; c++) {
-      for (let i = 0; i < h_in; i++) {
-        for (let j = 0; j < w_in; j++) {
-          const v = x[(c * h_in + i) * w_in + j];
-          if (v === 0) continue;  // after a ReLU most inputs are zero
-          const y0 = i * stride - pad, x0 = j * stride - pad;
-          for (let o = 0; o < c_out; o++) {
-            const wBase = (c * c_out + o) * kk, oBase = o * plane;
-            for (let a = 0; a < k; a++) {
-              const y = y0 + a;
-              if (y < 0 || y >= h_out) continue;
-              const rowOut = oBase + y * w_out, rowW = wBase + a * k;
-              for (let b = 0; b < k; b++) {
-                const xx = x0 + b;
-                if (xx < 0 || xx >= w_out) continue;
-                buf[rowOut + xx] += v * W[rowW + b];
-              }
+    for (let q = 0; q < h_out * w_out; q++)
+      for (let o = 0; o < c_out; o++) buf[q * c_out + o] = B ? B[o] : 0;
+    for (let i = 0; i < h_in; i++) {
+      for (let j = 0; j < w_in; j++) {
+        const xBase = (i * w_in + j) * c_in;
+        for (let a = 0; a < k; a++) {
+          const y = i * stride - pad + a;
+          if (y < 0 || y >= h_out) continue;
+          for (let b = 0; b < k; b++) {
+            const xx = j * stride - pad + b;
+            if (xx < 0 || xx >= w_out) continue;
+            const oBase = (y * w_out + xx) * c_out;
+            for (let c = 0; c < c_in; c++) {
+              const v = x[xBase + c];
+              if (v === 0) continue;  // after a ReLU most inputs are zero
+              const wBase = ((c * k + a) * k + b) * c_out;
+              for (let o = 0; o < c_out; o++) buf[oBase + o] += v * W[wBase + o];
             }
           }
         }
@@ -78,18 +87,32 @@ const VaeDecoder = (() => {
     return buf;
   }
 
+  // (C, H, W) -> (H, W, C), for the layers after an Unflatten.
+  function toHWC(L, x) {
+    const [c, h, w] = L.shape, buf = L.buf;
+    for (let ch = 0; ch < c; ch++)
+      for (let q = 0; q < h * w; q++) buf[q * c + ch] = x[ch * h * w + q];
+    return buf;
+  }
+
   // z: an array of latentDim numbers -> Float64Array of C*H*W values in [0, 1] (E[x|z]).
   function decode(dec, z) {
     let x = Float64Array.from(z);
+    let hwc = false;
     for (const L of dec.layers) {
       if (L.op === "linear") x = linear(L, x);
       else if (L.op === "convt") x = convt(L, x);
       else if (L.op === "relu") { for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0; }
-      else if (L.op === "unflatten") { /* row-major: the flat buffer already is (C, H, W) */ }
+      else if (L.op === "unflatten") { x = toHWC(L, x); hwc = true; }
       else throw new Error("unknown layer " + L.op);
     }
-    const out = dec.out;
-    for (let i = 0; i < out.length; i++) out[i] = 1 / (1 + Math.exp(-x[i]));
+    const out = dec.out, { channels: c, height: h, width: w } = dec;
+    const plane = h * w;
+    for (let i = 0; i < out.length; i++) {
+      // the output in (C, H, W) order; a channels-last activation is read across
+      const v = hwc ? x[(i % plane) * c + Math.floor(i / plane)] : x[i];
+      out[i] = 1 / (1 + Math.exp(-v));
+    }
     return out;
   }
 
