@@ -239,6 +239,7 @@ class GumbelStudy:
     """Bias and variance of every categorical estimator; the relaxed ones at each temperature."""
     toy: CategoricalToy
     exact: list[float]  # ∇_θ E[f], (K,)
+    probs: list[float]  # π = softmax(θ), (K,)
     mc_samples: int
     n: int
     baseline: str
@@ -270,6 +271,12 @@ class GumbelStudy:
         return out
 
 
+def gumbel_draws(k: int, n: int, mc_samples: int, n_taus: int) -> float:
+    """The Gumbel-softmax study's cost, in draw-coordinates: n·L draws of K coordinates for each of the
+    two τ-dependent estimators at each τ and the two score-function estimators."""
+    return float(n) * mc_samples * k * (len(RELAXED) * n_taus + 2)
+
+
 def gumbel_study(k: int = 4, taus: tuple[float, ...] = TAUS, n: int = 4000, mc_samples: int = 1,
                  baseline: str = "posterior_mean", seed: int = 0,
                  on_progress: Callable[[float, str], None] | None = None) -> GumbelStudy:
@@ -283,10 +290,10 @@ def gumbel_study(k: int = 4, taus: tuple[float, ...] = TAUS, n: int = 4000, mc_s
     for est in CATEGORICAL_ESTIMATORS:
         _check_baseline(est, baseline, mc_samples)
     toy = default_toy(k)
-    check_toy_estimators(n * mc_samples * k * (len(RELAXED) * len(taus) + 2), "The Gumbel-softmax study")
+    check_toy_estimators(gumbel_draws(k, n, mc_samples, len(taus)), "The Gumbel-softmax study")
     t0 = time.perf_counter()
     exact = toy.exact_gradient()
-    study = GumbelStudy(toy, exact.tolist(), mc_samples, n, baseline)
+    study = GumbelStudy(toy, exact.tolist(), toy.probs().tolist(), mc_samples, n, baseline)
     jobs = [(est, None) for est in ("score", "score_baseline")] + [(est, t) for t in taus for est in RELAXED]
     for i, (est, tau) in enumerate(jobs):
         if on_progress:
@@ -424,6 +431,20 @@ class ImplicitStudy:
             out.append(r)
         return out
 
+    def ratio_rows(self, which: str = "gamma") -> list[dict]:
+        """Per L and score-function estimator: its variance over the implicit one's on the same draws,
+        with a delta-method standard error (the two variances' errors treated as independent)."""
+        stats = self.gamma if which == "gamma" else self.dirichlet
+        out = []
+        for (est, L), s in stats.items():
+            imp = stats.get(("implicit", L))
+            if est == "implicit" or imp is None or imp.variance <= 0 or s.variance <= 0:
+                continue
+            r = s.variance / imp.variance
+            se = r * math.hypot(s.variance_se / s.variance, imp.variance_se / imp.variance)
+            out.append({"estimator": est, "L": L, "ratio": r, "ratio_se": se})
+        return out
+
     def dirichlet_coordinate_rows(self, mc_samples: int) -> list[dict]:
         out = []
         for (est, L), s in self.dirichlet.items():
@@ -433,6 +454,12 @@ class ImplicitStudy:
                     out.append({"estimator": est, "coordinate": f"α{j + 1}", "exact": g, "mean": m, "se": se,
                                 "z": (m - g) / se if se > 0 else 0.0})
         return out
+
+
+def implicit_draws(n: int, mc_list: tuple[int, ...], dirichlet_k: int) -> float:
+    """The implicit study's cost, in draw-coordinates: n·L Gamma draws and n·L Dirichlet draws of K
+    coordinates at each L (the three estimators share them)."""
+    return float(n) * sum(mc_list) * (1 + dirichlet_k)
 
 
 def implicit_study(alpha: float = 2.0, beta: float = 1.0, f: str = "z",
@@ -448,7 +475,7 @@ def implicit_study(alpha: float = 2.0, beta: float = 1.0, f: str = "z",
         raise ValueError("choose at least one number of samples L ≥ 1")
     if n < 2:
         raise ValueError("at least 2 estimates are needed to estimate a variance")
-    check_toy_estimators(n * sum(mc_list) * (1 + len(dirichlet_alpha)), "The implicit-reparameterization study")
+    check_toy_estimators(implicit_draws(n, tuple(mc_list), len(dirichlet_alpha)), "The implicit-reparameterization study")
     t0 = time.perf_counter()
     study = ImplicitStudy(alpha, beta, f, tuple(dirichlet_alpha), n, baseline,
                           gamma_exact_gradient(alpha, beta, f), dirichlet_exact_gradient(tuple(dirichlet_alpha)).tolist())
