@@ -223,3 +223,14 @@ def test_implicit_study_refuses_past_the_budget_and_bad_settings(monkeypatch):
         implicit_study(alpha=-1.0, n=100)
     with pytest.raises(ValueError, match="unknown f"):
         implicit_study(f="sin", n=100)
+
+
+def test_studies_stop_when_asked_and_report_progress():
+    seen = []
+    calls = iter([False, False, True])
+    s = gumbel_study(k=3, taus=(0.5, 1.0), n=200, on_progress=lambda f, w: seen.append(f),
+                     should_stop=lambda: next(calls, True))
+    assert len(s.stats) == 2 and not s.samples  # stopped after two estimators
+    assert seen == sorted(seen) and seen[0] == 0
+    imp = implicit_study(mc_list=(1, 2, 4), n=100, should_stop=lambda: True)
+    assert not imp.gamma and not imp.dirichlet

@@ -20,7 +20,9 @@ from vae.work_queue import shared_queue
 
 GUMBEL_KEY = "relaxed_gumbel_settings"  # the Gumbel-softmax panel's submitted settings (per user)
 IMPLICIT_KEY = "relaxed_implicit_settings"
-KS, NS, LS = [2, 3, 4, 6, 10], [1000, 2000, 4000, 10000], [1, 2, 4, 8]
+# What the forms offer: the largest settings take a few seconds on one core (bench/estimators_relaxed.py).
+KS, NS, LS = [2, 3, 4, 6, 10], [1000, 2000, 4000, 10000], [1, 2, 4]
+NS_IMPLICIT = [500, 1000, 2000, 4000]
 DIRICHLETS = {"(0.5, 1, 2)": (0.5, 1.0, 2.0), "(1, 1, 1)": (1.0, 1.0, 1.0), "(0.2, 0.2, 0.2)": (0.2, 0.2, 0.2),
               "(5, 5, 5)": (5.0, 5.0, 5.0), "(0.5, 1, 2, 4, 8)": (0.5, 1.0, 2.0, 4.0, 8.0)}
 GUMBEL_DEFAULT = {"k": 4, "n": 10000, "mc_samples": 1, "baseline": "posterior_mean", "seed": 0}
@@ -93,7 +95,7 @@ def gumbel_settings_ui() -> dict:
 
 def gumbel_tables(k: int, n: int, mc_samples: int, baseline: str, seed: int, progress, should_stop) -> dict:
     """Everything the panel shows, as plain rows (run on the server's work queue)."""
-    s = gumbel_study(k, TAUS, n, mc_samples, baseline, seed, on_progress=progress)
+    s = gumbel_study(k, TAUS, n, mc_samples, baseline, seed, on_progress=progress, should_stop=should_stop)
     return {"rows": s.rows(), "coords": {t: s.coordinate_rows(t) for t in TAUS}, "exact": s.exact,
             "probs": s.probs, "target": list(s.toy.target), "samples": s.samples,
             "one_hot": s.one_hot_rows, "argmax": s.argmax, "seconds": s.seconds}
@@ -200,7 +202,8 @@ def implicit_settings_ui() -> dict:
                            index=GAMMA_FUNCTIONS.index(cur["f"]) if cur["f"] in GAMMA_FUNCTIONS else 0)
         dirichlet = c[3].selectbox("Dirichlet α", list(DIRICHLETS), key="implicit_dirichlet",
                                    index=list(DIRICHLETS).index(cur["dirichlet"]) if cur["dirichlet"] in DIRICHLETS else 0)
-        n = c[4].select_slider("Estimates n", NS, value=cur["n"] if cur["n"] in NS else 2000, key="implicit_n")
+        n = c[4].select_slider("Estimates n", NS_IMPLICIT, value=cur["n"] if cur["n"] in NS_IMPLICIT else 2000,
+                               key="implicit_n", help="Independent gradient estimates per estimator and L.")
         baseline = c[5].selectbox("Baseline b", TOY_BASELINES, format_func=TOY_BASELINE_LABELS.get, key="implicit_baseline",
                                   index=TOY_BASELINES.index(cur["baseline"]) if cur["baseline"] in TOY_BASELINES else 0)
         seed = c[6].number_input("Seed", 0, 9999, int(_within(cur["seed"], 0, 9999, 0)), key="implicit_seed")
@@ -214,7 +217,8 @@ def implicit_settings_ui() -> dict:
 
 def implicit_tables(alpha: float, beta: float, f: str, dirichlet: tuple[float, ...], n: int, baseline: str, seed: int,
                     progress, should_stop) -> dict:
-    s = implicit_study(alpha, beta, f, dirichlet, MC_LIST, n, baseline, seed, on_progress=progress)
+    s = implicit_study(alpha, beta, f, dirichlet, MC_LIST, n, baseline, seed, on_progress=progress,
+                       should_stop=should_stop)
     return {"gamma": s.rows("gamma"), "dirichlet": s.rows("dirichlet"), "gamma_ratio": s.ratio_rows("gamma"),
             "dirichlet_ratio": s.ratio_rows("dirichlet"), "gamma_exact": s.gamma_exact,
             "dirichlet_exact": s.dirichlet_exact, "coords": {L: s.dirichlet_coordinate_rows(L) for L in MC_LIST},
@@ -238,10 +242,10 @@ $\partial\,\mathbb E[z_1]/\partial\alpha_j=(\delta_{1j}\textstyle\sum\alpha-\alp
     except (KeyError, TypeError, ValueError):
         st.error("The stored settings are malformed; choose them again and press Run implicit-reparameterization study.")
         return
-    if not (A_MIN <= alpha <= A_MAX and A_MIN <= beta <= A_MAX) or f not in GAMMA_FUNCTIONS \
+    if not (A_MIN <= alpha <= A_MAX and A_MIN <= beta <= A_MAX) or f not in GAMMA_FUNCTIONS or n not in NS_IMPLICIT \
             or baseline not in TOY_BASELINES or not 0 <= seed <= 9999:
         st.error(f"These settings cannot be used: α and β must lie between {A_MIN:g} and {A_MAX:g}, f and the "
-                 "baseline must be among those offered, and the seed between 0 and 9999.")
+                 "baseline and n must be among those offered, and the seed between 0 and 9999.")
         return
     if baseline == "leave_one_out":
         st.caption("The leave-one-out baseline needs L ≥ 2 draws per estimate: the score function + baseline is "

@@ -279,10 +279,12 @@ def gumbel_draws(k: int, n: int, mc_samples: int, n_taus: int) -> float:
 
 def gumbel_study(k: int = 4, taus: tuple[float, ...] = TAUS, n: int = 4000, mc_samples: int = 1,
                  baseline: str = "posterior_mean", seed: int = 0,
-                 on_progress: Callable[[float, str], None] | None = None) -> GumbelStudy:
+                 on_progress: Callable[[float, str], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> GumbelStudy:
     """The Gumbel-softmax panel's whole computation on ``default_toy(k)``: n estimates per (estimator, τ)
     from L = mc_samples draws each, samples at ``SAMPLE_TAUS``, and the argmax goodness of fit at τ = 1.
-    Budgeted before any work; on_progress(fraction, what) before each step."""
+    Budgeted before any work; on_progress(fraction, what) before each step; when should_stop() turns
+    true the study returns at once with what it has."""
     if not taus or any(not t > 0 for t in taus):
         raise ValueError("choose at least one positive temperature")
     if n < 2:
@@ -296,6 +298,8 @@ def gumbel_study(k: int = 4, taus: tuple[float, ...] = TAUS, n: int = 4000, mc_s
     study = GumbelStudy(toy, exact.tolist(), toy.probs().tolist(), mc_samples, n, baseline)
     jobs = [(est, None) for est in ("score", "score_baseline")] + [(est, t) for t in taus for est in RELAXED]
     for i, (est, tau) in enumerate(jobs):
+        if should_stop and should_stop():
+            return study
         if on_progress:
             on_progress(i / (len(jobs) + 1), f"{est} estimator" + (f", τ = {tau:g}" if tau else ""))
         # relaxed and straight-through at one τ share their Gumbel noise: they differ only in the forward pass
@@ -465,9 +469,11 @@ def implicit_draws(n: int, mc_list: tuple[int, ...], dirichlet_k: int) -> float:
 def implicit_study(alpha: float = 2.0, beta: float = 1.0, f: str = "z",
                    dirichlet_alpha: tuple[float, ...] = (0.5, 1.0, 2.0), mc_list: tuple[int, ...] = MC_LIST,
                    n: int = 2000, baseline: str = "posterior_mean", seed: int = 0,
-                   on_progress: Callable[[float, str], None] | None = None) -> ImplicitStudy:
+                   on_progress: Callable[[float, str], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> ImplicitStudy:
     """The implicit-reparameterization panel's whole computation: n estimates per estimator and L for the
-    Gamma(α, β) and the Dirichlet(α⃗). Budgeted before any work; on_progress(fraction, what) before each L."""
+    Gamma(α, β) and the Dirichlet(α⃗). Budgeted before any work; on_progress(fraction, what) before each L;
+    when should_stop() turns true the study returns at once with the L's done so far."""
     _check_gamma(alpha, beta)
     if f not in GAMMA_FUNCTIONS:
         raise ValueError(f"unknown f {f!r}; expected one of {GAMMA_FUNCTIONS}")
@@ -481,6 +487,8 @@ def implicit_study(alpha: float = 2.0, beta: float = 1.0, f: str = "z",
                           gamma_exact_gradient(alpha, beta, f), dirichlet_exact_gradient(tuple(dirichlet_alpha)).tolist())
     gex, dex = torch.tensor([study.gamma_exact], dtype=DTYPE), torch.tensor(study.dirichlet_exact, dtype=DTYPE)
     for i, L in enumerate(mc_list):
+        if should_stop and should_stop():
+            return study
         if on_progress:
             on_progress(i / len(mc_list), f"L = {L} samples per estimate")
         for est, g in gamma_estimates(alpha, beta, f, n, L, baseline, _sub_seed(seed, 1, L)).items():
