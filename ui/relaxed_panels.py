@@ -164,9 +164,11 @@ $\tau$ and is unbiased.""")
     with st.expander("Bias and variance per estimator and temperature"):
         df = pd.DataFrame(labelled(rows))[["estimator", "tau", "bias", "bias_lo", "bias_hi", "bias2", "bias2_se",
                                            "variance", "variance_se"]]
+        df["tau"] = [f"{v:g}" if v is not None and v == v else "no τ" for v in df["tau"]]
         st.dataframe(df, hide_index=True, width="stretch", key="gumbel_table",
-                     column_config={"tau": NUM("τ", format="%g"), "bias": NUM("‖bias‖", format="%.4f"),
-                                    "bias_lo": NUM("−2 se", format="%.4f"), "bias_hi": NUM("+2 se", format="%.4f"),
+                     column_config={"tau": st.column_config.TextColumn("τ"), "bias": NUM("‖bias‖", format="%.4f"),
+                                    "bias_lo": NUM("low (2 se)", format="%.4f"),
+                                    "bias_hi": NUM("high (2 se)", format="%.4f"),
                                     "bias2": NUM("bias²", format="%.2e"), "bias2_se": NUM("± se", format="%.1e"),
                                     "variance": NUM("tr Cov", format="%.4g"),
                                     "variance_se": NUM("± se", format="%.2g")})
