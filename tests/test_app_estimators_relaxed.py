@@ -120,3 +120,15 @@ def test_over_budget_and_malformed_settings_are_refused_with_a_message(monkeypat
     at.run()
     assert not at.exception, at.exception
     assert any("cannot be used" in e.value for e in at.error)
+
+
+def test_implicit_tab_with_leave_one_out_leaves_out_l1_and_says_so():
+    at = _open("Implicit reparameterization")
+    at.selectbox(key="implicit_baseline").set_value("leave_one_out")
+    at.select_slider(key="implicit_n").set_value(500)
+    next(b for b in at.button if b.label == "Run implicit-reparameterization study").click().run()
+    assert _rerun_until(at, lambda a: _has_metric("Exact d/dα")(a) and len(a.dataframe)
+                        and len(a.dataframe[0].value) == 3 * len(MC_LIST) - 1)
+    assert any("leave-one-out" in c.value for c in at.caption)
+    s = implicit_study(2.0, 1.0, "z", (0.5, 1.0, 2.0), MC_LIST, 500, "leave_one_out", 0)
+    assert list(at.dataframe[0].value["variance"]) == pytest.approx([r["variance"] for r in s.rows("gamma")], rel=1e-12)
