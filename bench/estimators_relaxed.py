@@ -27,7 +27,8 @@ from bench.table import median_time, print_table  # noqa: E402
 def compute_rows() -> list[list]:
     import torch
 
-    from vae.analysis.estimators_relaxed import MC_LIST, TAUS, gumbel_draws, gumbel_study, implicit_draws, implicit_study
+    from vae.analysis.estimators_implicit import MC_LIST, implicit_draws, implicit_study
+    from vae.analysis.estimators_relaxed import TAUS, gumbel_draws, gumbel_study
     from vae.analysis.estimators_toy import toy_estimates
     from vae.budget import TOY_ESTIMATOR_SAMPLES
 

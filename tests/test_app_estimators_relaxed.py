@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae.analysis.estimators_relaxed import MC_LIST, TAUS, gumbel_study, implicit_study
+from vae.analysis.estimators_implicit import MC_LIST, implicit_study
+from vae.analysis.estimators_relaxed import TAUS, gumbel_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -1,4 +1,5 @@
-"""The Gumbel-softmax and implicit-reparameterization toys (vae.analysis.estimators_relaxed): exact
+"""The Gumbel-softmax and implicit-reparameterization toys (vae.analysis.estimators_relaxed and
+estimators_implicit): exact
 gradients against finite differences, each estimator's bias and variance against its known behaviour,
 with Monte-Carlo error bars, on seeded draws."""
 from __future__ import annotations
@@ -8,10 +9,10 @@ import math
 import pytest
 import torch
 
-from vae.analysis.estimators_relaxed import (
-    CategoricalToy, argmax_frequencies, categorical_estimates, default_toy, dirichlet_estimates,
-    dirichlet_exact_gradient, gamma_estimates, gamma_exact_gradient, gumbel_study, implicit_study,
-    relaxed_samples, vector_stats)
+from vae.analysis.estimators_implicit import (dirichlet_estimates, dirichlet_exact_gradient, gamma_estimates,
+                                              gamma_exact_gradient, implicit_study)
+from vae.analysis.estimators_relaxed import (CategoricalToy, argmax_frequencies, categorical_estimates, default_toy,
+                                             gumbel_study, relaxed_samples, vector_stats)
 from vae.budget import BudgetError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,5 +1,5 @@
 """Figures of the Gumbel-softmax and implicit-reparameterization panels, as plain plotly dicts in the
-style of ``ui.figures``. Rows come from ``vae.analysis.estimators_relaxed``; this module only draws them
+style of ``ui.figures``. Rows come from ``vae.analysis.estimators_relaxed`` / ``estimators_implicit``; this module only draws them
 (every error bar is drawn from a standard error or interval the library computed)."""
 from __future__ import annotations
 

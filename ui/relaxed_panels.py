@@ -10,11 +10,11 @@ import streamlit as st
 from ui.figures_relaxed import (argmax_figure, gamma_means_figure, one_hot_figure, relaxed_samples_figure,
                                 samples_variance_figure, temperature_bias_figure, temperature_variance_figure,
                                 variance_ratio_figure)
-from ui.labels import GAMMA_F_LABELS, TOY_BASELINE_LABELS, estimator_label, labelled
+from ui.labels import GAMMA_F_LABELS, TOY_BASELINE_LABELS, labelled
 from ui.progress import task_progress
 from ui.text import safe_md
-from vae.analysis.estimators_relaxed import (GAMMA_FUNCTIONS, MC_LIST, SAMPLE_TAUS, TAUS, TOY_BASELINES,
-                                             gumbel_draws, gumbel_study, implicit_draws, implicit_study)
+from vae.analysis.estimators_implicit import GAMMA_FUNCTIONS, MC_LIST, implicit_draws, implicit_study
+from vae.analysis.estimators_relaxed import TAUS, TOY_BASELINES, gumbel_draws, gumbel_study
 from vae.budget import BudgetError, check_toy_estimators
 from vae.work_queue import shared_queue
 

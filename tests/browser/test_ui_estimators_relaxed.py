@@ -1,10 +1,11 @@
 """Gradient-estimator page in a real browser: the Gumbel-softmax and implicit-reparameterization tabs
-draw the library's numbers (metrics and chart data compared with vae.analysis.estimators_relaxed run
+draw the library's numbers (metrics and chart data compared with vae.analysis.estimators_relaxed / estimators_implicit run
 here with the panels' default settings)."""
 import pytest
 from conftest import assert_no_exception, open_page, wait_idle
 
-from vae.analysis.estimators_relaxed import MC_LIST, SAMPLE_TAUS, TAUS, gumbel_study, implicit_study
+from vae.analysis.estimators_implicit import MC_LIST, implicit_study
+from vae.analysis.estimators_relaxed import SAMPLE_TAUS, TAUS, gumbel_study
 
 
 def _open_tab(page, app_server, tab):

@@ -1,5 +1,6 @@
-"""Gradient estimators beyond the Gaussian: the Gumbel-softmax relaxation for categorical variables
-and implicit reparameterization for Gamma and Dirichlet variables, on toys whose exact gradient is known.
+"""Gradient estimators beyond the Gaussian, on toys whose exact gradient is known: the Gumbel-softmax
+relaxation for categorical variables here, implicit reparameterization for Gamma and Dirichlet variables in
+``vae.analysis.estimators_implicit`` (which shares this module's seeding and statistics).
 
 Categorical toy (Jang et al. 2017; Maddison et al. 2017). z ~ Cat(π), π = softmax(θ) over K classes,
 f(z) = ‖z − t‖² with a fixed target t. On one-hot z the objective is a finite sum, so its gradient is
@@ -14,15 +15,8 @@ exact by enumeration: E[f] = Σ_k π_k f(e_k) and ∂E/∂θ_j = π_j (f(e_j) �
 - ``score_baseline``: (f(z) − b) ∇_θ log π_z with b = f(π) (f at the mean of z, ``posterior_mean``)
   or the mean f of the other L − 1 samples (``leave_one_out``); unbiased.
 
-Implicit reparameterization (Figurnov et al. 2018). For z ~ Gamma(α, β) there is no invertible
-standardization z = h(ε, α), yet ∇_α z = −(∂F/∂α)/(∂F/∂z) with F the CDF: ``Gamma.rsample`` and
-``Dirichlet.rsample`` in torch differentiate this way, so ∇_α f(z) by autograd is the implicit
-estimator. It is set against the score function f(z) ∇_α log p(z; α), computed on the very same
-samples, and against the exact gradient: for Gamma(α, β), d/dα E[z] = 1/β, d/dα E[z²] = (2α + 1)/β²
-and d/dα E[log z] = ψ'(α); for Dirichlet(α), ∂E[z_1]/∂α_j = (δ_1j Σα − α_1)/(Σα)².
-
 Every statistic carries its Monte-Carlo standard error. Draws come from torch.distributions' own
-samplers under a seeded, forked global generator (``_seeded``), so each result is reproducible.
+samplers under a seeded, forked global generator (``seeded``), so each result is reproducible.
 Requests are budgeted before any work (``vae.budget.check_toy_estimators``).
 """
 from __future__ import annotations
@@ -35,24 +29,21 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torch.distributions import Dirichlet, Gamma, OneHotCategorical, RelaxedOneHotCategorical
+from torch.distributions import OneHotCategorical, RelaxedOneHotCategorical
 
 from ..budget import check_toy_estimators
 
 CATEGORICAL_ESTIMATORS = ("relaxed", "straight_through", "score", "score_baseline")
 RELAXED = ("relaxed", "straight_through")  # the estimators that depend on τ
-IMPLICIT_ESTIMATORS = ("implicit", "score", "score_baseline")
 TOY_BASELINES = ("posterior_mean", "leave_one_out")
 TAUS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0)  # temperatures of the bias/variance sweep
 SAMPLE_TAUS = (0.1, 0.5, 1.0, 5.0)  # temperatures whose samples are shown
-MC_LIST = (1, 4, 16, 64, 256)  # samples per estimate of the implicit panel's variance sweep
-GAMMA_FUNCTIONS = ("z", "z2", "log_z")  # f(z) for the Gamma: z, z², log z
 DTYPE = torch.float64
 _RNG_LOCK = threading.Lock()
 
 
 @contextmanager
-def _seeded(seed: int):
+def seeded(seed: int):
     """Draw from torch's global generator at a fixed seed without disturbing anyone else's state
     (the pattern of ``vae.analysis.estimators_train``); the lock keeps two of these from interleaving."""
     with _RNG_LOCK, torch.random.fork_rng(devices=[]):
@@ -60,7 +51,7 @@ def _seeded(seed: int):
         yield
 
 
-def _sub_seed(seed: int, *parts: int) -> int:
+def sub_seed(seed: int, *parts: int) -> int:
     """A distinct seed per (estimator, setting) from the one user seed."""
     s = int(seed) * 1_000_003
     for p in parts:
@@ -169,13 +160,13 @@ def categorical_estimates(toy: CategoricalToy, estimator: str, n: int, mc_sample
     """n independent estimates of ∇_θ E[f(z)], each from L = mc_samples draws: (n, K)."""
     if estimator not in CATEGORICAL_ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {CATEGORICAL_ESTIMATORS}")
-    _check_baseline(estimator, baseline, mc_samples)
+    check_baseline(estimator, baseline, mc_samples)
     if not tau > 0:
         raise ValueError(f"the temperature τ must be positive, not {tau}")
     if n < 1:
         raise ValueError(f"need n ≥ 1 estimates, not {n}")
     theta = toy.theta().expand(n, toy.k).clone().requires_grad_(True)  # one copy per estimate
-    with _seeded(seed):
+    with seeded(seed):
         if estimator in RELAXED:
             y = RelaxedOneHotCategorical(torch.tensor(tau, dtype=DTYPE), logits=theta).rsample((mc_samples,))
             if estimator == "straight_through":
@@ -195,7 +186,7 @@ def categorical_estimates(toy: CategoricalToy, estimator: str, n: int, mc_sample
     return torch.autograd.grad(surrogate.sum(), theta)[0].detach()
 
 
-def _check_baseline(estimator: str, baseline: str, mc_samples: int) -> None:
+def check_baseline(estimator: str, baseline: str, mc_samples: int) -> None:
     if baseline not in TOY_BASELINES:
         raise ValueError(f"unknown baseline {baseline!r}; expected one of {TOY_BASELINES}")
     if mc_samples < 1:
@@ -207,7 +198,7 @@ def _check_baseline(estimator: str, baseline: str, mc_samples: int) -> None:
 def argmax_frequencies(toy: CategoricalToy, tau: float, n: int, seed: int = 0) -> dict:
     """The Gumbel-max property: argmax of a Gumbel-softmax sample is distributed as Cat(π) at every τ.
     Counts of n argmaxes against n·π, with Pearson's χ² (K − 1 degrees of freedom) and its p-value."""
-    with _seeded(seed):
+    with seeded(seed):
         y = RelaxedOneHotCategorical(torch.tensor(tau, dtype=DTYPE), logits=toy.theta()).sample((n,))
     counts = torch.bincount(y.argmax(-1), minlength=toy.k).to(DTYPE)
     expected = n * toy.probs()
@@ -225,7 +216,7 @@ def relaxed_samples(toy: CategoricalToy, taus: tuple[float, ...] = SAMPLE_TAUS, 
     and per τ the mean of max_k y_k over n samples ± its standard error (→ 1 as τ → 0: one-hot)."""
     shown, rows = {}, []
     for i, tau in enumerate(taus):
-        with _seeded(_sub_seed(seed, 99, i)):
+        with seeded(sub_seed(seed, 99, i)):
             y = RelaxedOneHotCategorical(torch.tensor(tau, dtype=DTYPE), logits=toy.theta()).sample((n,))
         top = y.max(-1).values
         shown[tau] = y[:show].tolist()
@@ -290,7 +281,7 @@ def gumbel_study(k: int = 4, taus: tuple[float, ...] = TAUS, n: int = 4000, mc_s
     if n < 2:
         raise ValueError("at least 2 estimates are needed to estimate a variance")
     for est in CATEGORICAL_ESTIMATORS:
-        _check_baseline(est, baseline, mc_samples)
+        check_baseline(est, baseline, mc_samples)
     toy = default_toy(k)
     check_toy_estimators(gumbel_draws(k, n, mc_samples, len(taus)), "The Gumbel-softmax study")
     t0 = time.perf_counter()
@@ -304,197 +295,13 @@ def gumbel_study(k: int = 4, taus: tuple[float, ...] = TAUS, n: int = 4000, mc_s
             on_progress(i / (len(jobs) + 1), f"{est} estimator" + (f", τ = {tau:g}" if tau else ""))
         # relaxed and straight-through at one τ share their Gumbel noise: they differ only in the forward pass
         ti = taus.index(tau) if tau is not None else 0
-        s = _sub_seed(seed, 1 if est in RELAXED else 2 + CATEGORICAL_ESTIMATORS.index(est), ti)
+        s = sub_seed(seed, 1 if est in RELAXED else 2 + CATEGORICAL_ESTIMATORS.index(est), ti)
         g = categorical_estimates(toy, est, n, mc_samples, tau or 1.0, baseline, s)
         study.stats[est, tau] = vector_stats(g, exact)
     if on_progress:
         on_progress(len(jobs) / (len(jobs) + 1), "samples at several temperatures")
     study.samples, study.one_hot_rows = relaxed_samples(toy, SAMPLE_TAUS, n=min(n, 4000), seed=seed)
-    study.argmax = argmax_frequencies(toy, 1.0, n=max(n, 1000), seed=_sub_seed(seed, 77))
-    study.seconds = time.perf_counter() - t0
-    if on_progress:
-        on_progress(1.0, "done")
-    return study
-
-
-# ================================================================ implicit reparameterization
-
-def gamma_f(name: str, z: torch.Tensor) -> torch.Tensor:
-    """f(z) for the Gamma panel: 'z', 'z2' (z²) or 'log_z'."""
-    if name == "z":
-        return z
-    if name == "z2":
-        return z * z
-    if name == "log_z":
-        return z.log()
-    raise ValueError(f"unknown f {name!r}; expected one of {GAMMA_FUNCTIONS}")
-
-
-def gamma_exact_gradient(alpha: float, beta: float, f: str) -> float:
-    """d/dα E_{Gamma(α, β)}[f(z)] in closed form (β is the rate): E z = α/β, E z² = α(α + 1)/β²,
-    E log z = ψ(α) − log β."""
-    _check_gamma(alpha, beta)
-    if f == "z":
-        return 1.0 / beta
-    if f == "z2":
-        return (2 * alpha + 1) / beta ** 2
-    if f == "log_z":
-        return float(torch.special.polygamma(1, torch.tensor(alpha, dtype=DTYPE)))
-    raise ValueError(f"unknown f {f!r}; expected one of {GAMMA_FUNCTIONS}")
-
-
-def _check_gamma(alpha: float, beta: float) -> None:
-    if not (math.isfinite(alpha) and math.isfinite(beta) and alpha > 0 and beta > 0):
-        raise ValueError(f"the Gamma's shape α and rate β must be positive and finite, not ({alpha}, {beta})")
-
-
-def gamma_estimates(alpha: float, beta: float, f: str, n: int, mc_samples: int = 1,
-                    baseline: str = "posterior_mean", seed: int = 0) -> dict[str, torch.Tensor]:
-    """n estimates of d/dα E[f(z)], z ~ Gamma(α, β), each from L = mc_samples draws, per estimator:
-    {estimator: (n,)}. All three use the *same* draws (``Gamma.rsample``, implicit gradient).
-    The baseline is f(E z) = f(α/β) (``posterior_mean``) or the other L − 1 draws' mean f (``leave_one_out``;
-    that estimator is left out when L = 1)."""
-    _check_gamma(alpha, beta)
-    _check_baseline("score", baseline, mc_samples)
-    a = torch.full((n,), float(alpha), dtype=DTYPE, requires_grad=True)
-    b = torch.tensor(float(beta), dtype=DTYPE)
-    with _seeded(seed):
-        z = Gamma(a, b).rsample((mc_samples,))  # (L, n), differentiable in α by the implicit rule
-    return _three_estimates(lambda zz: gamma_f(f, zz), z, a, lambda aa, zz: Gamma(aa, b).log_prob(zz),
-                            gamma_f(f, torch.tensor(alpha / beta, dtype=DTYPE)), baseline, mc_samples)
-
-
-def _three_estimates(fn, z: torch.Tensor, param: torch.Tensor, log_prob, f_at_mean: torch.Tensor, baseline: str,
-                     mc_samples: int) -> dict[str, torch.Tensor]:
-    """Implicit, score and score + baseline estimates from the same draws z: (L, n, ...), param: (n, ...)."""
-    out = {"implicit": torch.autograd.grad(fn(z).mean(0).sum(), param, retain_graph=True)[0].detach()}
-    zd = z.detach()
-    fz = fn(zd)
-    p = param.detach().clone().requires_grad_(True)
-    lp = log_prob(p, zd)  # (L, n)
-    out["score"] = torch.autograd.grad((fz * lp).mean(0).sum(), p, retain_graph=True)[0]
-    if baseline == "posterior_mean":
-        b = f_at_mean
-    elif mc_samples >= 2:
-        b = (fz.sum(0, keepdim=True) - fz) / (mc_samples - 1)
-    else:
-        return out
-    out["score_baseline"] = torch.autograd.grad(((fz - b) * lp).mean(0).sum(), p)[0]
-    return out
-
-
-def dirichlet_exact_gradient(alpha: tuple[float, ...]) -> torch.Tensor:
-    """∇_α E_{Dir(α)}[z_1] = (δ_1j Σα − α_1)/(Σα)²: (K,)."""
-    a = torch.tensor(alpha, dtype=DTYPE)
-    a0 = a.sum()
-    g = -a[0] / a0 ** 2 * torch.ones_like(a)
-    g[0] += 1 / a0
-    return g
-
-
-def dirichlet_estimates(alpha: tuple[float, ...], n: int, mc_samples: int = 1, baseline: str = "posterior_mean",
-                        seed: int = 0) -> dict[str, torch.Tensor]:
-    """n estimates of ∇_α E[z_1], z ~ Dirichlet(α), from L draws each (``Dirichlet.rsample``, implicit),
-    per estimator: {estimator: (n, K)}, all on the same draws. The baseline is f(E z) = α_1/Σα."""
-    if len(alpha) < 2 or not all(math.isfinite(v) and v > 0 for v in alpha):
-        raise ValueError("a Dirichlet needs K ≥ 2 positive, finite concentrations")
-    _check_baseline("score", baseline, mc_samples)
-    a = torch.tensor(alpha, dtype=DTYPE).expand(n, len(alpha)).clone().requires_grad_(True)
-    with _seeded(seed):
-        z = Dirichlet(a).rsample((mc_samples,))  # (L, n, K)
-    return _three_estimates(lambda zz: zz[..., 0], z, a, lambda aa, zz: Dirichlet(aa).log_prob(zz),
-                            torch.tensor(alpha[0] / sum(alpha), dtype=DTYPE), baseline, mc_samples)
-
-
-@dataclass
-class ImplicitStudy:
-    """Each estimator's mean, bias and variance at each number of samples per estimate L, for the Gamma
-    (a scalar gradient) and the Dirichlet (a K-vector), against the exact gradients."""
-    alpha: float
-    beta: float
-    f: str
-    dirichlet_alpha: tuple[float, ...]
-    n: int
-    baseline: str
-    gamma_exact: float
-    dirichlet_exact: list[float]
-    gamma: dict[tuple[str, int], VectorStats] = field(default_factory=dict)
-    dirichlet: dict[tuple[str, int], VectorStats] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def rows(self, which: str = "gamma") -> list[dict]:
-        """One row per (estimator, L): mean (Gamma) or bias² (both) with standard errors, variance ± se."""
-        stats = self.gamma if which == "gamma" else self.dirichlet
-        out = []
-        for (est, L), s in stats.items():
-            r = {"estimator": est, "L": L, "variance": s.variance, "variance_se": s.variance_se, "bias2": s.bias2,
-                 "bias2_se": s.bias2_se, "bias_z": s.bias_z, "n": s.n}
-            if which == "gamma":
-                m, se = float(s.mean[0]), float(s.se[0])
-                r.update(exact=self.gamma_exact, mean=m, se=se, z=(m - self.gamma_exact) / se if se > 0 else 0.0)
-            out.append(r)
-        return out
-
-    def ratio_rows(self, which: str = "gamma") -> list[dict]:
-        """Per L and score-function estimator: its variance over the implicit one's on the same draws,
-        with a delta-method standard error (the two variances' errors treated as independent)."""
-        stats = self.gamma if which == "gamma" else self.dirichlet
-        out = []
-        for (est, L), s in stats.items():
-            imp = stats.get(("implicit", L))
-            if est == "implicit" or imp is None or imp.variance <= 0 or s.variance <= 0:
-                continue
-            r = s.variance / imp.variance
-            se = r * math.hypot(s.variance_se / s.variance, imp.variance_se / imp.variance)
-            out.append({"estimator": est, "L": L, "ratio": r, "ratio_se": se})
-        return out
-
-    def dirichlet_coordinate_rows(self, mc_samples: int) -> list[dict]:
-        out = []
-        for (est, L), s in self.dirichlet.items():
-            if L == mc_samples:
-                for j, g in enumerate(self.dirichlet_exact):
-                    m, se = float(s.mean[j]), float(s.se[j])
-                    out.append({"estimator": est, "coordinate": f"α{j + 1}", "exact": g, "mean": m, "se": se,
-                                "z": (m - g) / se if se > 0 else 0.0})
-        return out
-
-
-def implicit_draws(n: int, mc_list: tuple[int, ...], dirichlet_k: int) -> float:
-    """The implicit study's cost, in draw-coordinates: n·L Gamma draws and n·L Dirichlet draws of K
-    coordinates at each L (the three estimators share them)."""
-    return float(n) * sum(mc_list) * (1 + dirichlet_k)
-
-
-def implicit_study(alpha: float = 2.0, beta: float = 1.0, f: str = "z",
-                   dirichlet_alpha: tuple[float, ...] = (0.5, 1.0, 2.0), mc_list: tuple[int, ...] = MC_LIST,
-                   n: int = 2000, baseline: str = "posterior_mean", seed: int = 0,
-                   on_progress: Callable[[float, str], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> ImplicitStudy:
-    """The implicit-reparameterization panel's whole computation: n estimates per estimator and L for the
-    Gamma(α, β) and the Dirichlet(α⃗). Budgeted before any work; on_progress(fraction, what) before each L;
-    when should_stop() turns true the study returns at once with the L's done so far."""
-    _check_gamma(alpha, beta)
-    if f not in GAMMA_FUNCTIONS:
-        raise ValueError(f"unknown f {f!r}; expected one of {GAMMA_FUNCTIONS}")
-    if not mc_list or any(L < 1 for L in mc_list):
-        raise ValueError("choose at least one number of samples L ≥ 1")
-    if n < 2:
-        raise ValueError("at least 2 estimates are needed to estimate a variance")
-    check_toy_estimators(implicit_draws(n, tuple(mc_list), len(dirichlet_alpha)), "The implicit-reparameterization study")
-    t0 = time.perf_counter()
-    study = ImplicitStudy(alpha, beta, f, tuple(dirichlet_alpha), n, baseline,
-                          gamma_exact_gradient(alpha, beta, f), dirichlet_exact_gradient(tuple(dirichlet_alpha)).tolist())
-    gex, dex = torch.tensor([study.gamma_exact], dtype=DTYPE), torch.tensor(study.dirichlet_exact, dtype=DTYPE)
-    for i, L in enumerate(mc_list):
-        if should_stop and should_stop():
-            return study
-        if on_progress:
-            on_progress(i / len(mc_list), f"L = {L} samples per estimate")
-        for est, g in gamma_estimates(alpha, beta, f, n, L, baseline, _sub_seed(seed, 1, L)).items():
-            study.gamma[est, L] = vector_stats(g, gex)
-        for est, g in dirichlet_estimates(tuple(dirichlet_alpha), n, L, baseline, _sub_seed(seed, 2, L)).items():
-            study.dirichlet[est, L] = vector_stats(g, dex)
+    study.argmax = argmax_frequencies(toy, 1.0, n=max(n, 1000), seed=sub_seed(seed, 77))
     study.seconds = time.perf_counter() - t0
     if on_progress:
         on_progress(1.0, "done")
