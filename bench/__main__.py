@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "load", "browser_decode"]
+ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "estimators_relaxed", "load",
+       "browser_decode"]
 
 
 def main(names: list[str]) -> int:
