@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 from ui import urlstate
+from ui.components.latent_pad import live_map
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
@@ -311,3 +312,7 @@ with right:
         probe_panel(run, proj, tuple(sel["xy"]))
     else:
         hint()
+if st.toggle("Hover to decode · thumbnails (in the browser)", key="lm_live",
+             help="The map drawn by your browser: hover a point to see its image, hover empty space to decode it "
+                  "(PCA and 2-D maps), or draw the images themselves; up to 2,000 points."):
+    live_map(run, key, proj, idx, ds, view.split)

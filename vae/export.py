@@ -179,3 +179,9 @@ def reference_decode(spec: dict, weights: bytes, z: list[float]) -> list[float]:
             x = out + (wts[L["b"]:L["b"] + co][:, None, None] if L["b"] >= 0 else 0.0)
     x = np.asarray(x).reshape(-1)
     return (1.0 / (1.0 + np.exp(-x))).tolist()
+
+
+def images_u8(x: torch.Tensor) -> bytes:
+    """Images (N, C, H, W) in [0, 1] as uint8 bytes in that order, rounded as ``vae.render.to_pil`` does:
+    what the browser draws for a data point (hover, thumbnails)."""
+    return (x.detach().float().cpu().clamp(0, 1) * 255 + 0.5).to(torch.uint8).contiguous().numpy().tobytes()

@@ -206,3 +206,42 @@ def test_the_interpolation_scrubber_decodes_along_the_path(app_server, page):
     assert max(abs(a - b) for a, b in zip(lat, want.tolist())) < 1e-5  # the spherical path, as the server's
     assert_no_exception(page)
     scrub.scroll_into_view_if_needed()
+
+
+MAP = "lm_live_map"
+
+
+def test_latent_map_hover_shows_images_decodes_empty_space_and_draws_thumbnails(app_server, page):
+    open_page(page, app_server, "latent_map?proj=pca")
+    page.get_by_text("Hover to decode · thumbnails").click()
+    wait_idle(page)
+    page.wait_for_function(f"() => {{ const m = globalThis.__vaeLive?.['{MAP}']; return m && m.images && m.dec; }}",
+                           timeout=60_000)
+    plot = page.locator("canvas.vl-map")
+    plot.scroll_into_view_if_needed()
+    b = plot.bounding_box()
+    scale = b["width"] / 560
+    # Hover a data point: its own image, at once.
+    px, py, i = pad(page, "m => { const [x, y] = m.px(0); return [x, y, m.data.index[0]]; }", MAP)
+    page.mouse.move(b["x"] + px * scale, b["y"] + py * scale)
+    page.wait_for_function(f"() => globalThis.__vaeLive['{MAP}'].last?.kind === 'point'")
+    assert pad(page, "m => m.last.index", MAP) == i
+    shown = np.array(pad(page, "m => Array.from(m.imageData.data).filter((_, k) => k % 4 === 0)", MAP))
+    n = int(np.prod(pad(page, "m => m.data.images.shape", MAP)))
+    own = np.array(pad(page, f"m => Array.from(m.images.subarray(0, {n}))", MAP))
+    assert (shown == own).all()  # the first point's image, as sent
+    # Hover empty space (a corner): the PCA inverse decoded in the browser, as the server decodes it.
+    frame = pad(page, "m => m.frame", MAP)
+    page.mouse.move(b["x"] + 3, b["y"] + 3)
+    page.wait_for_function(f"() => globalThis.__vaeLive['{MAP}'].frame > {frame}")
+    last = pad(page, "m => m.last", MAP)
+    assert last["kind"] == "decode"
+    _, ref8 = _server_decode("digits-default", last["z"])
+    painted = np.array(pad(page, "m => Array.from(m.imageData.data).filter((_, k) => k % 4 === 0)", MAP))
+    assert np.abs(painted - ref8.reshape(-1)).max() == 0
+    # Thumbnails: the images themselves on the map.
+    page.get_by_role("checkbox", name="thumbnails", exact=True).check()
+    page.wait_for_function(f"() => globalThis.__vaeLive['{MAP}'].plot.dataset.mode === 'thumbnails'")
+    assert pad(page, "m => m.plot.dataset.mode", MAP) == "thumbnails"
+    assert_no_exception(page)
+    plot.scroll_into_view_if_needed()

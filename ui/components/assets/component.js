@@ -285,6 +285,153 @@ class LatentPad {
   }
 }
 
+// ---------------------------------------------------------------- the Latent map, in the browser
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf"];
+
+function b64ToBytes(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+class MapView {
+  constructor(root) {
+    this.root = root;
+    this.frame = 0;
+    this.pending = false;
+    root.replaceChildren();
+    this.notice = el("div", "vl-notice");
+    const bar = el("label", "vl-thumbs");
+    this.thumbBox = el("input");
+    this.thumbBox.type = "checkbox";
+    this.thumbBox.setAttribute("aria-label", "thumbnails");
+    bar.append(this.thumbBox, el("span", "", " Thumbnails: draw the images themselves"));
+    this.plot = el("canvas", "vl-map");
+    this.plot.width = 560; this.plot.height = 440;
+    this.side = el("div", "vl-view");
+    this.canvas = el("canvas", "vae-live-canvas vl-hover");
+    this.caption = el("div", "vl-caption", "Hover over the map");
+    this.side.append(this.canvas, this.caption);
+    const row = el("div", "vl-maprow");
+    row.append(this.plot, this.side);
+    root.append(this.notice, bar, row);
+    this.thumbBox.addEventListener("change", () => this.draw());
+    this.plot.addEventListener("pointermove", (ev) => {
+      const r = this.plot.getBoundingClientRect();
+      this.hover = [(ev.clientX - r.left) * this.plot.width / r.width, (ev.clientY - r.top) * this.plot.height / r.height];
+      if (!this.pending) { this.pending = true; requestAnimationFrame(() => { this.pending = false; this.paintHover(); }); }
+    });
+  }
+
+  setData(d, api) {
+    this.api = api;
+    this.data = d;
+    this.asked ||= {};
+    const ask = (hash) => {
+      if ((this.asked[hash] || 0) < 3) { this.asked[hash] = (this.asked[hash] || 0) + 1; api.setTriggerValue("need", hash); }
+    };
+    const im = d.images;
+    if (!CACHE.has(im.hash) && im.data) CACHE.set(im.hash, b64ToBytes(im.data));
+    this.images = CACHE.get(im.hash) || null;
+    if (d.spec && !CACHE.has(d.spec.hash) && d.weights) CACHE.set(d.spec.hash, VaeDecoder.build(d.spec, d.weights));
+    this.dec = d.spec && d.inverse ? CACHE.get(d.spec.hash) || null : null;
+    const [c, h, w] = im.shape;
+    if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
+    this.ctx = this.canvas.getContext("2d", { willReadFrequently: true });
+    this.imageData = this.ctx.createImageData(w, h);
+    this.notice.textContent = d.fallback || "";
+    this.notice.className = d.fallback ? "vl-notice vl-warn" : "vl-notice";
+    if (!this.images) { this.notice.textContent = "Loading the images\u2026"; ask(im.hash); }
+    else if (d.spec && d.inverse && !this.dec) { this.notice.textContent = "Loading the decoder\u2026"; ask(d.spec.hash); }
+    // plot bounds, with a margin
+    const pad = (lo, hi) => { const m = 0.05 * (hi - lo || 1); return [lo - m, hi + m]; };
+    this.bx = pad(Math.min(...d.x), Math.max(...d.x));
+    this.by = pad(Math.min(...d.y), Math.max(...d.y));
+    this.sprites = null;
+    this.draw();
+  }
+
+  px(i) {
+    const d = this.data, W = this.plot.width, H = this.plot.height;
+    return [(d.x[i] - this.bx[0]) / (this.bx[1] - this.bx[0]) * W, H - (d.y[i] - this.by[0]) / (this.by[1] - this.by[0]) * H];
+  }
+
+  sprite(i) {
+    this.sprites ||= [];
+    if (!this.sprites[i]) {
+      const [c, h, w] = this.data.images.shape, n = c * h * w, bytes = this.images.subarray(i * n, (i + 1) * n);
+      const cv = document.createElement("canvas");
+      cv.width = w; cv.height = h;
+      const cx = cv.getContext("2d"), img = cx.createImageData(w, h);
+      for (let p = 0; p < h * w; p++) {
+        for (let ch = 0; ch < 3; ch++) img.data[4 * p + ch] = bytes[(c === 1 ? 0 : ch) * h * w + p];
+        img.data[4 * p + 3] = 255;
+      }
+      cx.putImageData(img, 0, 0);
+      this.sprites[i] = cv;
+    }
+    return this.sprites[i];
+  }
+
+  draw() {
+    const d = this.data, g = this.plot.getContext("2d"), W = this.plot.width, H = this.plot.height;
+    g.clearRect(0, 0, W, H);
+    g.fillStyle = "#fafafa"; g.fillRect(0, 0, W, H);
+    const thumbs = this.thumbBox.checked && this.images;
+    g.imageSmoothingEnabled = false;
+    for (let i = 0; i < d.x.length; i++) {
+      const [x, y] = this.px(i);
+      if (thumbs) {
+        g.drawImage(this.sprite(i), x - 7, y - 7, 14, 14);
+      } else {
+        g.fillStyle = PALETTE[d.label[i] % PALETTE.length];
+        g.beginPath(); g.arc(x, y, 2.5, 0, 2 * Math.PI); g.fill();
+      }
+    }
+    this.drawn = (this.drawn || 0) + 1;
+    this.plot.dataset.mode = thumbs ? "thumbnails" : "points";
+  }
+
+  nearest(hx, hy) {
+    let best = -1, bd = 36;  // within 6 px
+    for (let i = 0; i < this.data.x.length; i++) {
+      const [x, y] = this.px(i), dd = (x - hx) ** 2 + (y - hy) ** 2;
+      if (dd < bd) { bd = dd; best = i; }
+    }
+    return best;
+  }
+
+  paintHover() {
+    if (!this.hover) return;
+    const d = this.data, [hx, hy] = this.hover;
+    const i = this.images ? this.nearest(hx, hy) : -1;
+    const rgba = this.imageData.data;
+    if (i >= 0) {
+      const [c, h, w] = d.images.shape, n = c * h * w, bytes = this.images.subarray(i * n, (i + 1) * n);
+      for (let p = 0; p < h * w; p++) {
+        for (let ch = 0; ch < 3; ch++) rgba[4 * p + ch] = bytes[(c === 1 ? 0 : ch) * h * w + p];
+        rgba[4 * p + 3] = 255;
+      }
+      this.last = { kind: "point", index: d.index[i] };
+      this.caption.textContent = "Image #" + d.index[i] + " (" + (d.classes[d.label[i]] ?? d.label[i]) + ")";
+    } else if (this.dec) {
+      const x = this.bx[0] + hx / this.plot.width * (this.bx[1] - this.bx[0]);
+      const y = this.by[0] + (1 - hy / this.plot.height) * (this.by[1] - this.by[0]);
+      const { mean, components: C } = d.inverse;
+      const z = mean.map((m, k) => m + x * C[0][k] + y * C[1][k]);
+      VaeDecoder.toRGBA(this.dec, VaeDecoder.decode(this.dec, z), rgba);
+      this.last = { kind: "decode", xy: [x, y], z };
+      this.caption.textContent = "Decoded at (" + x.toFixed(2) + ", " + y.toFixed(2) + ")";
+    } else {
+      return;
+    }
+    this.ctx.putImageData(this.imageData, 0, 0);
+    this.frame += 1;
+  }
+}
+
 export default function (component) {
   const { parentElement, data, setStateValue, setTriggerValue } = component;
   let root = parentElement.querySelector(".vae-live");
@@ -294,7 +441,7 @@ export default function (component) {
   }
   let inst = root.__pad;
   if (!inst || inst.mode !== data.mode) {
-    inst = root.__pad = new LatentPad(root);
+    inst = root.__pad = data.mode === "map" ? new MapView(root) : new LatentPad(root);
     inst.mode = data.mode;
   }
   inst.setData(data, { setStateValue, setTriggerValue });
