@@ -85,3 +85,13 @@ def test_a_layer_the_browser_lacks_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("VAE_MAX_BROWSER_WEIGHTS", "10")
     with pytest.raises(Unsupported, match="VAE_MAX_BROWSER_WEIGHTS"):
         decoder_spec(fresh("mlp", "bernoulli", 8))
+
+
+def test_images_for_the_browser_are_rounded_as_the_server_shows_them():
+    import numpy as np
+    from vae.export import images_u8
+    from vae.render import to_pil
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 1, 8, 8, generator=g) * 1.2 - 0.1  # a little outside [0, 1] too
+    raw = np.frombuffer(images_u8(x, [3, 1]), dtype=np.uint8).reshape(2, 8, 8)
+    assert (raw[0] == np.array(to_pil(x[3]))).all() and (raw[1] == np.array(to_pil(x[1]))).all()

@@ -181,7 +181,8 @@ def reference_decode(spec: dict, weights: bytes, z: list[float]) -> list[float]:
     return (1.0 / (1.0 + np.exp(-x))).tolist()
 
 
-def images_u8(x: torch.Tensor) -> bytes:
-    """Images (N, C, H, W) in [0, 1] as uint8 bytes in that order, rounded as ``vae.render.to_pil`` does:
-    what the browser draws for a data point (hover, thumbnails)."""
+def images_u8(x: torch.Tensor, rows: list[int] | None = None) -> bytes:
+    """Images (N, C, H, W) in [0, 1] (those at ``rows``, if given) as uint8 bytes in that order, rounded as
+    ``vae.render.to_pil`` does: what the browser draws for a data point (hover, thumbnails)."""
+    x = x if rows is None else x[list(rows)]
     return (x.detach().float().cpu().clamp(0, 1) * 255 + 0.5).to(torch.uint8).contiguous().numpy().tobytes()

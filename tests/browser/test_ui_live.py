@@ -3,7 +3,6 @@ rate, the painted pixels are the server's decode, the weights cross the wire onc
 reopens the view."""
 from __future__ import annotations
 
-import math
 import shutil
 
 import numpy as np

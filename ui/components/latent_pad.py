@@ -132,7 +132,7 @@ def _map_images(_x, key: tuple, split: str, rows: tuple) -> tuple[str, str]:
     """(hash, base64) of the images at ``rows`` of a split, as uint8."""
     import hashlib
     from vae.export import images_u8
-    raw = images_u8(_x[list(rows)])
+    raw = images_u8(_x, list(rows))
     return hashlib.sha256(raw).hexdigest()[:32], base64.b64encode(raw).decode("ascii")
 
 
@@ -152,6 +152,7 @@ def live_map(run: Run, run_key: tuple, proj, idx, ds, split: str) -> None:
     elif proj.invertible:  # the latents themselves (D ≤ 2): z = (x, y)[:D]
         d = proj.latent_dim
         inverse = ([0.0] * d, [[1.0 if k == 0 else 0.0 for k in range(d)], [1.0 if k == 1 else 0.0 for k in range(d)]])
-    labels = ds.y[list(rows)].tolist()
+    y = ds.y.numpy()
+    labels = [int(y[r]) for r in rows]
     map_explorer("lm_live_map", run, run_key, proj.xy[pick], list(rows), labels, list(ds.class_names), h, b64,
                  tuple(run.model.image_shape), inverse)
