@@ -120,3 +120,12 @@ def test_validators_refuse_hostile_values():
     assert url_choice("pca", ["pca", "tsne"]) == "pca"
     with pytest.raises(ValueError):
         url_choice("PCA", ["pca", "tsne"])
+
+
+def test_a_decoder_the_browser_cannot_run_falls_back_to_the_server(monkeypatch):
+    monkeypatch.setenv("VAE_MAX_BROWSER_WEIGHTS", "10")  # digits-default's decoder has 77 k weights
+    at = open_link(PAGE)
+    data = pad_data(at)
+    assert data["spec"] is None and data["weights"] is None
+    assert "cannot run in the browser" in data["fallback"] and "VAE_MAX_BROWSER_WEIGHTS" in data["fallback"]
+    assert any("trav-decoded" in h.proto.body for h in at.get("html"))  # the server's decode is shown

@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from vae.checkpoint import Run
-from vae.export import Unsupported, decoder_spec
+from vae.export import BROWSER_WEIGHTS, Unsupported, decoder_spec
 
 ASSETS = Path(__file__).parent / "assets"
 NAME = "vae_latent_pad"
@@ -42,9 +42,14 @@ class BrowserDecoder:
         return self.spec["hash"] if self.spec else None
 
 
+def browser_decoder(run: Run, key: tuple) -> BrowserDecoder:
+    """The run's decoder for the browser (one copy per run and server; keyed by the run's identity and
+    the server's limit on the weights a browser is sent)."""
+    return _browser_decoder(run, key, BROWSER_WEIGHTS.value())
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def browser_decoder(_run: Run, key: tuple) -> BrowserDecoder:
-    """The run's decoder for the browser (one copy per run and server; keyed by the run's identity)."""
+def _browser_decoder(_run: Run, key: tuple, limit: float) -> BrowserDecoder:
     try:
         spec, weights = decoder_spec(_run.model)
     except Unsupported as e:
