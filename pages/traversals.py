@@ -463,7 +463,7 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
         if focus is not None:
             st.button(f"Clear focus on z{focus}", icon=":material/close:", type="tertiary",
                       on_click=lambda: st.session_state.pop("trav_focus", None))
-        live = browser_supported(run, key)
+        live = browser_supported(run, key, "trav_live")
         browser_sliders_ui(run, key, order, info, focus, radius)
         with st.expander("Exact values (one server slider per dimension; keyboard)"):
             z = sliders_ui(order, info, focus, radius, nested=True)

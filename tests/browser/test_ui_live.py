@@ -152,6 +152,12 @@ def test_weights_cross_the_wire_once_per_run(app_server, page):
     later = [s for p, s in sizes if p == 1]
     assert later and max(later) < 4 * n  # reruns carried the spec, never the weights
     assert pad(page, "p => p.z.every(v => v === 0)")
+    # A reload is a new session: the browser still holds the decoder (IndexedDB, by its hash).
+    phase[0] = 2
+    page.reload()
+    live_ready(page)
+    again = [s for p, s in sizes if p == 2]
+    assert again and max(again) < 4 * n
 
 
 def test_a_link_reopens_the_view_and_a_bad_one_says_what_it_ignored(app_server, page, browser):

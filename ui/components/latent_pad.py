@@ -103,8 +103,13 @@ def path_scrubber(key: str, run: Run, run_key: tuple, za: list[float], zb: list[
     return _component(key=key, data=data, on_need_change=lambda: _on_need(key))
 
 
-def browser_supported(run: Run, run_key: tuple) -> bool:
-    return browser_decoder(run, run_key).spec is not None
+def browser_supported(run: Run, run_key: tuple, key: str | None = None) -> bool:
+    """Whether the browser decodes this run's images (and, with the component's ``key``, whether its
+    decoder built there: a browser that failed says so through the state value ``broken``)."""
+    dec = browser_decoder(run, run_key)
+    if dec.spec is None:
+        return False
+    return key is None or (st.session_state.get(key) or {}).get("broken") != dec.hash
 
 
 MAX_MAP_POINTS = 2000  # hover images and thumbnails for at most this many points

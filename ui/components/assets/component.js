@@ -8,6 +8,45 @@ const CACHE = (globalThis.__vaeLiveDecoders ||= new Map());  // hash -> built de
 const LOCAL = (globalThis.__vaeLiveLocal ||= new Map());     // per-instance view state across reruns
 const REG = (globalThis.__vaeLive ||= {});                    // instances, for tests and the bench
 
+// A decoder's weights also stay in IndexedDB (keyed by the same hash, at most 8 decoders), so a
+// reload of the page, a new session, does not fetch them again either.
+const IDB = (() => {
+  let dbp = null;
+  function db() {
+    if (!globalThis.indexedDB) return Promise.resolve(null);
+    dbp ||= new Promise((res) => {
+      try {
+        const rq = indexedDB.open("vae-live-decoders", 1);
+        rq.onupgradeneeded = () => rq.result.createObjectStore("w");
+        rq.onsuccess = () => res(rq.result);
+        rq.onerror = () => res(null);
+      } catch (e) { res(null); }
+    });
+    return dbp;
+  }
+  async function get(hash) {
+    const d = await db();
+    if (!d) return null;
+    return new Promise((res) => {
+      try {
+        const rq = d.transaction("w").objectStore("w").get(hash);
+        rq.onsuccess = () => res(rq.result || null);
+        rq.onerror = () => res(null);
+      } catch (e) { res(null); }
+    });
+  }
+  async function put(hash, buf) {
+    const d = await db();
+    if (!d) return;
+    try {
+      const store = d.transaction("w", "readwrite").objectStore("w");
+      const count = store.count();
+      count.onsuccess = () => { if (count.result >= 8) store.clear(); store.put(buf, hash); };
+    } catch (e) { /* a full or disabled store: the weights are asked for again next time */ }
+  }
+  return { get, put };
+})();
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -59,14 +98,19 @@ class LatentPad {
       return;
     }
     this.view.style.display = "";
-    let dec = CACHE.get(d.spec.hash);
+    const hash = d.spec.hash;
+    let dec = CACHE.get(hash);
     if (!dec && d.weights) {
       try {
-        dec = VaeDecoder.build(d.spec, d.weights);
-        CACHE.set(d.spec.hash, dec);
+        const weights = VaeDecoder.b64ToFloat32(d.weights);
+        dec = VaeDecoder.build(d.spec, weights);
+        CACHE.set(hash, dec);
+        IDB.put(hash, weights.buffer);
       } catch (e) {
-        this.notice.textContent = "The browser decoder failed (" + e.message + "); images update on release.";
+        this.notice.textContent = "The browser decoder failed (" + e.message + "); the server decodes on release.";
         this.notice.className = "vl-notice vl-warn";
+        this.view.style.display = "none";
+        this.api.setStateValue("broken", hash);  // the page then shows the server's decode
         return;
       }
     }
@@ -82,11 +126,24 @@ class LatentPad {
       this.canvas.dataset.hash = d.spec.hash;
     } else {
       this.notice.textContent = "Loading the decoder\u2026";
-      const asked = (this.asked ||= {});
-      if ((asked[d.spec.hash] || 0) < 3) {  // the next rerun brings the weights; ask again only if it did not
-        asked[d.spec.hash] = (asked[d.spec.hash] || 0) + 1;
-        this.api.setTriggerValue("need", d.spec.hash);
-      }
+      const tried = (this.idbTried ||= {});
+      if (tried[hash]) { this.ask(hash); return; }
+      tried[hash] = true;
+      IDB.get(hash).then((buf) => {
+        if (buf && !CACHE.has(hash)) {
+          try { CACHE.set(hash, VaeDecoder.build(d.spec, new Float32Array(buf))); } catch (e) { /* ask instead */ }
+        }
+        if (!CACHE.has(hash)) this.ask(hash);
+        else if (this.data && this.data.spec && this.data.spec.hash === hash) { this.setData(this.data, this.api); }
+      });
+    }
+  }
+
+  ask(hash) {
+    const asked = (this.asked ||= {});
+    if ((asked[hash] || 0) < 3) {  // the next rerun brings the weights; ask again only if it did not
+      asked[hash] = (asked[hash] || 0) + 1;
+      this.api.setTriggerValue("need", hash);
     }
   }
 
