@@ -213,7 +213,7 @@ def restore_sliders(kept: list[float], radius: float) -> None:
 
 def start_ui(n_points: int) -> None:
     st.segmented_control("Start point", list(STARTS), format_func=STARTS.get, key="trav_start",
-                         on_change=request, args=("start",), required=True,
+                         bind="query-params", on_change=request, args=("start",), required=True,
                          help="Where **Snap to start** returns to: the origin (the prior's mean), "
                               "a seeded draw z ~ N(0, I), or the posterior mean μ(x) of a test image.")
     cols = st.columns(2)
@@ -224,7 +224,7 @@ def start_ui(n_points: int) -> None:
                                                    "the Latent map and send it here.")
     elif kind == "prior":
         cols[0].number_input("Seed", 0, 10**6, step=1, key="trav_seed", on_change=request, args=("start",))
-    cols[1].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius",
+    cols[1].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius", bind="query-params",
                          help="Each slider runs from −r to +r. Under the prior, |z_d| > 3 has probability 0.3%.")
 
 
@@ -391,8 +391,10 @@ def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
                "constant rate along the great circle and the norm changes linearly, so the path does not cut "
                "through the low-norm middle that N(0, I) rarely samples in high dimensions.")
     c1, c2, c3 = st.columns(3)
-    a = c1.number_input("Test image A", 0, n_points - 1, value=0, step=1, key="trav_interp_a")
-    b = c2.number_input("Test image B", 0, n_points - 1, value=min(1, n_points - 1), step=1, key="trav_interp_b")
+    a = c1.number_input("Test image A", 0, n_points - 1, value=0, step=1, key="trav_interp_a",
+                        bind="query-params")
+    b = c2.number_input("Test image B", 0, n_points - 1, value=min(1, n_points - 1), step=1,
+                        key="trav_interp_b", bind="query-params")
     steps = c3.slider("Steps", 3, 20, 10, key="trav_interp_steps")
     if a == b:
         st.warning("A and B are the same image: the path is a single point.")
@@ -442,6 +444,7 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
     focus_state = st.session_state.get("trav_focus") or {}
     focus = focus_state.get("dim") if focus_state.get("run") == run.name else None
     order = tv.focus_first(info.order, focus)
+    urlstate.check_bound_indices(("trav_interp_a", "trav_interp_b"), n_points)
     linked = urlstate.take_latent(run.model.latent_dim)  # a link's latent (validated), once
     if linked is not None:
         top = max(abs(v) for v in linked) if linked else 0.0
@@ -450,7 +453,7 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
     prepare_sliders(run, key, n_points, radius)
     if linked is not None:
         write_latent(linked, radius)
-    tab_strips, tab_grid, tab_interp = st.tabs(MODES, key="trav_tab", on_change="rerun")
+    tab_strips, tab_grid, tab_interp = st.tabs(MODES, key="trav_tab", on_change="rerun", bind="query-params")
     st.divider()
     controls, view = st.columns([3, 2], gap="large")
     with controls:

@@ -20,6 +20,9 @@ PENDING = "_url_pending"  # {"z": str, "point": str, "proj": str}: read from the
 IGNORED = "_url_ignored"  # messages about parameters that were dropped, shown once
 DONE = "_url_restored"
 PARAMS = ("run", "proj", "point", "z")
+# Widgets bound to the URL by Streamlit (bind="query-params": the key is the parameter's name).
+# Streamlit drops a value its widget cannot take; pages check the ones whose reason is worth saying.
+BOUND = ("trav_tab", "trav_start", "trav_radius", "trav_interp_a", "trav_interp_b")
 MAX_Z_RADIUS = 10.0  # the Traversals slider range's upper limit
 
 
@@ -33,11 +36,11 @@ def restore() -> None:
         return
     st.session_state[DONE] = True
     qp = st.query_params
-    extra = [k for k in qp.keys() if k not in PARAMS]
+    extra = [k for k in qp.keys() if k not in PARAMS and k not in BOUND]
     for k in extra[:3]:
         _note(str(k)[:32], "not a parameter this app reads")
     pending = {}
-    for k in ("proj", "point", "z"):
+    for k in ("proj", "point", "z", "trav_interp_a", "trav_interp_b"):
         v = qp.get(k)
         if v is not None:
             pending[k] = str(v)
@@ -103,6 +106,18 @@ def write_latent(z: list[float]) -> None:
     _set("z", format_latent(z))
     _set("proj", None)
     _set("point", None)
+
+
+def check_bound_indices(keys: tuple[str, ...], n: int) -> None:
+    """Say why a link's image index for a bound widget was dropped (Streamlit drops it silently)."""
+    pending = st.session_state.get(PENDING) or {}
+    for k in keys:
+        raw = pending.pop(k, None)
+        if raw is not None:
+            try:
+                url_index(raw, n)
+            except ValueError as e:
+                _note(k, f"{e}; used the default")
 
 
 # ---------------------------------------------------------------- Latent map

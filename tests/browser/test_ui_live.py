@@ -250,3 +250,15 @@ def test_latent_map_hover_shows_images_decodes_empty_space_and_draws_thumbnails(
     assert pad(page, "m => m.plot.dataset.mode", MAP) == "thumbnails"
     assert_no_exception(page)
     plot.scroll_into_view_if_needed()
+
+
+def test_bound_widgets_reopen_the_tab_and_the_interpolation_pair(app_server, page):
+    open_page(page, app_server, "traversals?run=digits-default&trav_tab=Interpolation&trav_interp_a=5&trav_interp_b=9")
+    live_ready(page, SCRUB)  # the Interpolation tab is open: its scrubber is drawn
+    assert pad(page, "p => p.data.label", SCRUB) == "#5 → #9"
+    open_page(page, app_server, "traversals?trav_tab=Interpolation&trav_interp_a=99999")
+    page.locator('[data-testid="stAlertContentWarning"]').filter(
+        has_text="trav_interp_a: index 99999 is out of range").first.wait_for()
+    live_ready(page, SCRUB)
+    assert pad(page, "p => p.data.label", SCRUB) == "#0 → #1"  # the defaults
+    assert_no_exception(page)
