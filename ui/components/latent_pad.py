@@ -1,11 +1,12 @@
 """The latent pad (Streamlit Components v2): latent sliders and a 2-D pad that decode in the browser
-on every pointer move, and a scrubber along an interpolation path.
+on every pointer move, a scrubber along an interpolation path, and the Latent map drawn in the
+browser (hover a point for its image, hover empty space to decode it, thumbnails).
 
 The decoder runs in the page as plain JavaScript (``assets/decoder.js``), from the layer list and
 float32 weights ``vae.export.decoder_spec`` gives. Weights reach a browser once per run: the
 component asks for them (trigger ``need``, naming the decoder's hash) only when its page holds no
-decoder of that hash, and only that rerun carries them; every other rerun sends the small spec
-alone. A decoder the browser cannot run (``vae.export.Unsupported``) gets a notice, and the page
+decoder of that hash (in memory or IndexedDB), and only that rerun carries them; every other rerun
+sends the small spec alone. A decoder the browser cannot run (``vae.export.Unsupported``) gets a notice, and the page
 decodes on the server when a slider is released.
 """
 from __future__ import annotations
