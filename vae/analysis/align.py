@@ -27,6 +27,16 @@ class Alignment:
         reference's units."""
         return np.linalg.norm(self.reference - self.aligned, axis=1)
 
+    @property
+    def spread(self) -> float:
+        """The reference map's root-mean-square distance from its centre: the unit of ``relative_moved``."""
+        return float(np.sqrt(((self.reference - self.reference.mean(0)) ** 2).sum(1).mean()))
+
+    @property
+    def relative_moved(self) -> np.ndarray:
+        """(N,) ``moved`` over the reference map's spread: 1 is as far as a typical point lies from the centre."""
+        return self.moved / self.spread
+
     def most_moved(self, n: int = 10) -> np.ndarray:
         """Indices of the n points that moved most, largest first."""
         n = max(0, min(int(n), len(self.reference)))

@@ -1,0 +1,75 @@
+"""The Compare runs page, headless (streamlit.testing.v1.AppTest), on private copies of runs."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app_runs import private_checkpoints
+from ui.state import RUN_KEY
+from vae.work_queue import shared_queue
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _wait_for_queue(timeout: float = 300) -> None:
+    q = shared_queue()
+    deadline = time.time() + timeout
+    while time.time() < deadline and (q.running or q.waiting):
+        time.sleep(0.2)
+    assert not (q.running or q.waiting), "the background work did not finish"
+
+
+def _chart(at, key: str) -> dict:
+    el = next(e for e in at.get("plotly_chart") if e.proto.id and key in e.proto.id or getattr(e, "key", None) == key)
+    return json.loads(el.proto.spec)
+
+
+@pytest.fixture()
+def at(tmp_path, monkeypatch):
+    root = private_checkpoints(tmp_path, monkeypatch)
+    # a second digits run with other settings (β): its config differs, its weights are the same
+    other = root / "digits-beta2"
+    shutil.copytree(root / "digits-default", other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["train"]["beta"] = 2.0
+    cfg["train"]["sweep"] = "demo"
+    (other / "config.json").write_text(json.dumps(cfg))
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.session_state[RUN_KEY] = "digits-default"
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    return app, root
+
+
+def test_plane_places_every_run_and_keeps_the_points(at):
+    app, root = at
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Compare runs"
+    _wait_for_queue()
+    app.run()
+    assert not app.exception, app.exception
+    plane = _chart(app, "rd_plane")
+    names = sorted(n for t in plane["data"] for n in (t.get("text") or []))
+    assert names == ["digits-beta2", "digits-default"]
+    sweeps = {t["name"] for t in plane["data"]}
+    assert {"sweep demo", "other runs", "current run"} <= sweeps
+    assert any("ELBO −" in a["text"] for a in plane["layout"]["annotations"])
+    # the points were kept in the run folders, keyed by the weights' hash
+    assert list((root / "digits-default" / "cache").glob("rate-distortion-*.json"))
+    # the surgery split is drawn, and the aligned maps of the two runs
+    assert any("ELBO surgery" in s.value for s in app.subheader)
+    aligned = [e for e in app.get("plotly_chart") if "aligned" in (e.proto.id or "")]
+    assert aligned
+    # shapes-default is scored for disentanglement in the background
+    _wait_for_queue()
+    app.run()
+    assert not app.exception, app.exception
+    assert list((root / "shapes-default" / "cache").glob("disentanglement-*.json"))
+    frames = [d.value for d in app.dataframe]
+    assert any("FactorVAE" in f.columns for f in frames)
