@@ -27,17 +27,25 @@ ALIGN_SEL = "_compare_align_sel"  # {pair: [rows]} selected on the aligned maps
 
 # ---------------------------------------------------------------- the rate–distortion plane
 
-def plane_section(rows: list[RunRow]) -> None:
-    """Redrawn every 2 s while a training job or the points' computation runs, so runs land as they finish."""
+def plane_section(rows: list[RunRow], seen: tuple) -> None:
+    """Redrawn every 2 s while a training job or the points' computation runs, so runs land as they
+    finish; when the placed runs or the job change, the whole page reruns (the sections below list
+    the runs too, and with nothing left to wait for the redrawing stops)."""
     with report_errors("the rate–distortion plane"):
-        _plane(rows)
+        _plane(rows, seen)
 
 
-def _plane(rows: list[RunRow]) -> None:
+def _state(have: dict) -> tuple:
+    return tuple(sorted(have)), job_manager(str(runs_root())).active() is not None
+
+
+def _plane(rows: list[RunRow], seen: tuple) -> None:
     # the run list is re-read here: a fragment rerun must see runs that finished since the page ran
     fresh = runs_by_dataset(available_runs()).get(dataset, [])
     rows = fresh or rows
     have, task = rate_points(rows)
+    if _state(have) != seen:
+        st.rerun(scope="app")
     if task is not None and not task.done:
         st.progress(min(1.0, task.progress), text=f"Placing runs on the plane: {safe_md(task.message)} "
                                                    f"({task.progress:.0%})")
@@ -228,9 +236,9 @@ dataset = st.selectbox("Dataset", options, index=options.index(cur_ds) if cur_ds
                        format_func=lambda d: f"{plain_text(d)} ({len(runs_all[d])} runs)", key="compare_dataset")
 rows = runs_all[dataset]
 st.subheader("The rate–distortion plane")
-busy = job_manager(str(runs_root())).active() is not None
-pending = rate_points(rows)[1]
-live = busy or (pending is not None and not pending.done)
-st.fragment(run_every=2.0 if live else None)(plane_section)(rows)
+placed, pending = rate_points(rows)
+seen = _state(placed)
+live = seen[1] or (pending is not None and not pending.done)
+st.fragment(run_every=2.0 if live else None)(plane_section)(rows, seen)
 align_section(rows)
 scores_section(runs_all)

@@ -7,7 +7,7 @@ from ui.cache import job_manager
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
 from ui.monitor import job_view
-from ui.sweep import SweepRequest, start_sweep, sweep_fields, sweep_status
+from ui.sweep import SweepRequest, job_heading, start_sweep, sweep_fields, sweep_status
 from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError
 from ui.widgets import FormError, parse_hidden
@@ -106,7 +106,7 @@ def _monitor(manager: JobManager) -> None:
     seen = st.session_state.setdefault(SEEN_KEY, set())
     if s["state"] == "running":
         seen.add(job.name)
-        st.subheader(f"Run {escape_md(job.name)}")
+        st.subheader(job_heading(job))
         left = f" · about {s['seconds_left']:.0f} s left" if s["seconds_left"] is not None else ""
         st.progress(s["epoch"] / max(1, s["epochs"]), text=f"Epoch {s['epoch']} of {s['epochs']}{left}")
         sweep_status(job, s)
@@ -121,7 +121,7 @@ def _monitor(manager: JobManager) -> None:
     if st.session_state.pop("_watching", None) == job.name:
         st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
     if job.name in seen:
-        st.subheader(f"Run {escape_md(job.name)}")
+        st.subheader(job_heading(job))
         _outcome(manager, job, s)
         sweep_status(job, s)
         _charts(view)
@@ -149,7 +149,7 @@ def _epochs(n: int) -> str:
 
 def _outcome(manager: JobManager, job: Job, s: dict) -> None:
     """One sentence per outcome; the trainer's words only where they add something."""
-    name, n = escape_md(job.name), s["epoch"]
+    name, n = escape_md(job.current_dir().name), s["epoch"]  # a queue's: its last run
     explore = None
     if s["state"] == "finished":
         st.success(f"Run **{name}** finished after {_epochs(n)}.")

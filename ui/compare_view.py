@@ -106,28 +106,38 @@ def _submit(key: tuple, fn) -> Task | None:
         return None
 
 
+TASKS_KEY = "_compare_tasks"  # {kind: key of the task this session last started or joined}
+
+
+def _task(kind: str, missing: list[RunRow], work) -> Task | None:
+    """The background task for the missing runs. While the one this session last joined still runs
+    it is kept (runs it has done since then are no longer missing, but a new set must not queue a
+    second task behind it); after that, one task per set of missing runs, shared by every session.
+    A run that failed stays missing: its set's task is the one already done, not run again."""
+    q = shared_queue()
+    store = st.session_state.setdefault(TASKS_KEY, {})
+    prev = q.get(store[kind]) if kind in store else None
+    if prev is not None and not prev.done:
+        return prev
+    if not missing:
+        return None
+    key = (kind, _digests(missing))
+    paths = [r.info.path for r in missing]
+    task = q.get(key) or _submit(key, lambda progress, should_stop: work(paths, progress, should_stop))
+    store[kind] = key
+    return task
+
+
 def rate_points(rows: list[RunRow]) -> tuple[dict[str, RatePoint], Task | None]:
     """The kept points of these runs, and the background task computing the missing ones (if any)."""
     have = {r.info.name: p for r in rows if (p := cached_point(r.info.path)) is not None}
-    missing = [r for r in rows if r.info.name not in have]
-    if not missing:
-        return have, None
-    key = ("rate-distortion", _digests(missing))
-    paths = [r.info.path for r in missing]
-    task = shared_queue().get(key) or _submit(key, lambda progress, should_stop: points_for(paths, progress, should_stop))
-    return have, task
+    return have, _task("rate-distortion", [r for r in rows if r.info.name not in have], points_for)
 
 
 def disentanglement_scores(rows: list[RunRow]) -> tuple[dict[str, dict], Task | None]:
     """The kept scores of these runs, and the background task computing the missing ones (if any)."""
     have = {r.info.name: s for r in rows if (s := cached_scores(r.info.path)) is not None}
-    missing = [r for r in rows if r.info.name not in have]
-    if not missing:
-        return have, None
-    key = ("disentanglement", _digests(missing))
-    paths = [r.info.path for r in missing]
-    task = shared_queue().get(key) or _submit(key, lambda progress, should_stop: scores_for(paths, progress, should_stop))
-    return have, task
+    return have, _task("disentanglement", [r for r in rows if r.info.name not in have], scores_for)
 
 
 def failures(task: Task | None) -> dict[str, str]:

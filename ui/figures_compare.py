@@ -62,7 +62,7 @@ def rd_plane(points: list[dict], current: str | None = None) -> dict:
                          error_x=dict(type="data", array=[2 * p["rate_se"] for p in ps], visible=True, thickness=1),
                          error_y=dict(type="data", array=[2 * p["distortion_se"] for p in ps], visible=True,
                                       thickness=1),
-                         hovertext=[p["hover"] for p in ps], hoverinfo="text",
+                         hovertext=[p["hover"] for p in ps], hoverinfo="text", cliponaxis=False,
                          marker=dict(size=11, color=colour, line=dict(width=1, color="white"))))
     cur = [p for p in points if p["name"] == current]
     if cur:

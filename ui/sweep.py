@@ -50,6 +50,11 @@ def start_sweep(manager: JobManager, name: str, cfg: RunConfig, req: SweepReques
     return job
 
 
+def job_heading(job: Job) -> str:
+    """The monitor's heading: the run, or for a queued plan (a sweep, a comparison) the queue."""
+    return f"{'Queue' if job.plan else 'Run'} {escape_md(job.name)}"
+
+
 def sweep_status(job: Job, summary: dict) -> None:
     """For a queued plan (a sweep or a comparison): which of its runs is training, or, once it
     ended, where to see the runs together."""
