@@ -18,7 +18,7 @@ q(z) = (1/N) Σ_n q(z|x_n) the aggregate posterior,
 
 the information the code carries about x (bounded by log N) plus how far the aggregate
 posterior strays from the prior. Both terms are Monte-Carlo estimates with standard errors
-(``vae.analysis.collapse.mixture_estimates``); when q(z) is a subsample of the test posteriors
+(``surgery``); when q(z) is a subsample of the test posteriors
 (more than 2,000 test images) the two need not add up to R exactly.
 
 Results are kept in the run folder (``cache/rate-distortion-<weights hash>.json``, written
@@ -32,10 +32,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..checkpoint import CACHE, CheckpointError, Run, load_run, weights_digest, write_json_atomic
 
+N_MIXTURE = 2000  # posteriors forming q(z) per replicate (the Collapse page's default, ``collapse.N_MIXTURE``)
+SURGERY_REPLICATES = 8  # replicates of the surgery estimates: their spread gives the standard errors
 VERSION = 1  # bump when the numbers' definition changes: older cache files are then ignored
 
 
@@ -88,7 +91,6 @@ def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
     """Rate, distortion and (``surgery``) the split of the rate for a model on images x: (N, C, H, W)."""
     from ..distributions import DiagonalGaussian
     from ..trainer import image_terms
-    from .collapse import mixture_estimates
 
     def say(f: float, m: str) -> None:
         if progress is not None:
@@ -110,14 +112,42 @@ def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
         point.surgery_note = f"the split needs a diagonal Gaussian posterior, not {type(q).__name__}"
         return point
     from ..trainer import encode_all
-    mu, logvar = encode_all(model, x).params()
-    mix = mixture_estimates(mu, logvar, seed=seed,
-                            progress=lambda f: say(0.4 + 0.6 * f, "splitting the rate (ELBO surgery)"))
-    point.mi, point.mi_se = mix.mi_total, mix.mi_total_se
-    point.marginal_kl, point.marginal_kl_se = mix.marginal_kl_total, mix.marginal_kl_total_se
-    point.mi_ceiling, point.mixture_points = math.log(mix.n_mixture), mix.n_mixture
+    s = surgery(encode_all(model, x), model.prior, seed=seed,
+                progress=lambda f: say(0.4 + 0.6 * f, "splitting the rate (ELBO surgery)"))
+    point.mi, point.mi_se, point.marginal_kl, point.marginal_kl_se, point.mixture_points = s
+    point.mi_ceiling = math.log(point.mixture_points)
     say(1.0, "done")
     return point
+
+
+@torch.no_grad()
+def surgery(q, prior, n_mixture: int = N_MIXTURE, replicates: int = SURGERY_REPLICATES, seed: int = 0,
+            progress: Callable[[float], None] | None = None) -> tuple[float, float, float, float, int]:
+    """I_q(x; z) and KL(q(z) ‖ p(z)) from the posteriors q of N points, (N, D), with standard errors.
+
+    Each replicate takes M = min(N, n_mixture) posteriors (a fresh seeded subsample when N is
+    larger), draws one z_n ~ q(z|x_n) from each (together, draws from their mixture q(z)) and
+    scores it under that mixture and the prior, with the posterior's own methods:
+    I_q = −E_n H[q(z|x_n)] − E log q(z) and KL(q(z) ‖ p(z)) = E log q(z) − E log p(z)
+    (the same estimator as ``vae.analysis.collapse.mixture_estimates`` and He et al. 2019, totals
+    only). Returns (I, s.e., KL, s.e., M): means over replicates, s.e. = sd / √replicates.
+    """
+    n = q.shape[0]
+    m = n if n <= n_mixture else max(2, int(n_mixture))
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for r in range(replicates):
+        if progress is not None:
+            progress(r / replicates)
+        sub = q.subsample(m, g)
+        z = sub.rsample(generator=g)  # (M, D): one draw per posterior
+        log_qz = sub.mixture().log_prob(z).mean()  # float64
+        neg_ent = -sub.entropy_per_dim().double().sum(-1).mean()
+        log_pz = prior.log_prob(z.double()).mean()
+        rows.append((float(neg_ent - log_qz), float(log_qz - log_pz)))
+    a = np.array(rows)
+    se = a.std(0, ddof=1) / math.sqrt(len(a)) if len(a) > 1 else np.full(2, np.nan)
+    return float(a[:, 0].mean()), float(se[0]), float(a[:, 1].mean()), float(se[1]), m
 
 
 def cache_path(run_dir: Path) -> Path:
