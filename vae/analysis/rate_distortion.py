@@ -18,7 +18,7 @@ q(z) = (1/N) Σ_n q(z|x_n) the aggregate posterior,
 
 the information the code carries about x (bounded by log N) plus how far the aggregate
 posterior strays from the prior. Both terms are Monte-Carlo estimates with standard errors
-(``surgery``); when q(z) is a subsample of the test posteriors
+(``rate_split``); when q(z) is a subsample of the test posteriors
 (more than 2,000 test images) the two need not add up to R exactly.
 
 Results are kept in the run folder (``cache/rate-distortion-<weights hash>.json``, written
@@ -88,7 +88,7 @@ class RatePoint:
 @torch.no_grad()
 def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
                     progress: Callable[[float, str], None] | None = None) -> RatePoint:
-    """Rate, distortion and (``surgery``) the split of the rate for a model on images x: (N, C, H, W)."""
+    """Rate, distortion and (``rate_split``) the split of the rate for a model on images x: (N, C, H, W)."""
     from ..distributions import DiagonalGaussian
     from ..trainer import image_terms
 
@@ -112,7 +112,7 @@ def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
         point.surgery_note = f"the split needs a diagonal Gaussian posterior, not {type(q).__name__}"
         return point
     from ..trainer import encode_all
-    s = surgery(encode_all(model, x), model.prior, seed=seed,
+    s = rate_split(encode_all(model, x), model.prior, seed=seed,
                 progress=lambda f: say(0.4 + 0.6 * f, "splitting the rate (ELBO surgery)"))
     point.mi, point.mi_se, point.marginal_kl, point.marginal_kl_se, point.mixture_points = s
     point.mi_ceiling = math.log(point.mixture_points)
@@ -121,7 +121,7 @@ def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
 
 
 @torch.no_grad()
-def surgery(q, prior, n_mixture: int = N_MIXTURE, replicates: int = SURGERY_REPLICATES, seed: int = 0,
+def rate_split(q, prior, n_mixture: int = N_MIXTURE, replicates: int = SURGERY_REPLICATES, seed: int = 0,
             progress: Callable[[float], None] | None = None) -> tuple[float, float, float, float, int]:
     """I_q(x; z) and KL(q(z) ‖ p(z)) from the posteriors q of N points, (N, D), with standard errors.
 
