@@ -261,8 +261,8 @@ def factor_vae_score(mu, factors, factor_names: list[str] | None = None, seed: i
                      n_bins: int = FVAE_BINS) -> FactorVAEResult:
     """The FactorVAE disentanglement metric (Kim & Mnih 2018), on a finite set of coded points.
 
-    Each vote: pick a factor k, a value of it, and ``batch`` points sharing that value (a
-    continuous factor's value is one of ``n_bins`` bins); divide their codes by each latent's
+    Each vote: pick a factor k, a value of it, and ``batch`` points sharing that value, drawn with
+    replacement (a continuous factor's value is one of ``n_bins`` bins); divide their codes by each latent's
     standard deviation over all points and take the latent with the least variance. A
     majority-vote classifier maps each latent to the factor it most often voted for (on
     ``n_train`` votes); the score is its accuracy on ``n_eval`` fresh votes. Latents with
@@ -287,12 +287,17 @@ def factor_vae_score(mu, factors, factor_names: list[str] | None = None, seed: i
     dims = np.flatnonzero(active)
 
     def votes(m: int) -> tuple[np.ndarray, np.ndarray]:
+        """m votes: (the latent of least variance, the fixed factor). The votes of one (factor,
+        value) are drawn together: (n, batch) rows of that value, drawn with replacement."""
         ks = rng.choice(usable, size=m)
         out = np.empty(m, dtype=np.int64)
-        for t, j in enumerate(ks):
-            g = groups[j][rng.integers(len(groups[j]))]
-            idx = g if len(g) <= batch else g[rng.choice(len(g), batch, replace=False)]
-            out[t] = dims[np.argmin(scaled[idx].var(0))]
+        for j in usable:
+            at = np.flatnonzero(ks == j)
+            gi = rng.integers(len(groups[j]), size=len(at))
+            for g_id in np.unique(gi):
+                g, slots = groups[j][g_id], at[gi == g_id]
+                idx = g[rng.integers(len(g), size=(len(slots), batch))]  # (n, batch)
+                out[slots] = dims[np.argmin(scaled[idx].var(1), axis=1)]
         return out, ks
 
     dim_tr, k_tr = votes(n_train)
