@@ -84,6 +84,7 @@ def _plane(rows: list[RunRow], seen: tuple) -> None:
 
 
 def surgery_section(points) -> None:
+    capped = [n for n, p in points if p.mi_at_ceiling]
     rows = [dict(name=n, rate=p.rate, rate_se=p.rate_se, mi=p.mi, mi_se=p.mi_se, marginal_kl=p.marginal_kl,
                  marginal_kl_se=p.marginal_kl_se, mi_ceiling=p.mi_ceiling, residual=p.residual, n=p.mixture_points)
             for n, p in points if p.mi is not None]
@@ -105,6 +106,10 @@ def surgery_section(points) -> None:
     st.caption("Both terms are Monte-Carlo estimates (replicates of one draw per image; standard errors shown). "
                "With every test image in the mixture q(z) the two add up to the rate; 'rate − both' is what is left, "
                "within the estimates' error.")
+    if capped:
+        st.info(f"For {', '.join(f'**{escape_md(n)}**' for n in capped)}, I_q(x; z) is at its ceiling log N: an "
+                "estimate from N test images cannot exceed it, so the code may carry more information than shown, "
+                "and the aggregate-posterior KL be correspondingly smaller.", icon=":material/info:")
 
 
 # ---------------------------------------------------------------- aligned maps

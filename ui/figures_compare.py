@@ -105,7 +105,8 @@ def aligned_maps(ref: np.ndarray, moved: np.ndarray, labels: np.ndarray, class_n
     """Two maps of the same points side by side (ref, moved: (N, 2), the second already aligned onto
     the first), coloured by class; customdata: the point's row, so a selection in either names
     the same points; ``highlight`` rows are ringed in both."""
-    lay = layout(None, height=440, dragmode="lasso", clickmode="event+select", **panels(titles, gap=0.06))
+    lay = layout(None, height=460, dragmode="lasso", clickmode="event+select", **panels(titles, gap=0.06))
+    lay["margin"] = dict(lay["margin"], t=34)  # room for the panel titles
     data = []
     labels = np.asarray(labels)
     rows = np.arange(len(ref))

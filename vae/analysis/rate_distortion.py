@@ -69,6 +69,13 @@ class RatePoint:
             return None
         return self.rate - self.mi - self.marginal_kl
 
+    @property
+    def mi_at_ceiling(self) -> bool:
+        """I_q within MI_CEILING_MARGIN of log M: the estimate cannot rise above log M, so the true
+        I_q may be larger (and KL(q(z) ‖ p(z)) smaller) than the split says."""
+        from .collapse import MI_CEILING_MARGIN
+        return self.mi is not None and self.mi_ceiling is not None and self.mi >= self.mi_ceiling - MI_CEILING_MARGIN
+
     def to_dict(self) -> dict:
         return asdict(self)
 
