@@ -73,3 +73,24 @@ def test_plane_places_every_run_and_keeps_the_points(at):
     assert list((root / "shapes-default" / "cache").glob("disentanglement-*.json"))
     frames = [d.value for d in app.dataframe]
     assert any("FactorVAE" in f.columns for f in frames)
+
+
+@pytest.mark.parametrize("values, words", [("0.5, two", "not a number"), ("5000", "between 0 and 1000"),
+                                            ("", "at least one value"),
+                                            ("![x](http://h/p.png)", "not a number")])
+def test_bad_sweep_values_are_refused_with_a_message_and_start_nothing(tmp_path, monkeypatch, values, words):
+    root = private_checkpoints(tmp_path, monkeypatch)
+    before = sorted(p.name for p in root.iterdir())
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state[RUN_KEY] = "digits-default"
+    app.run()
+    app.switch_page("pages/train.py").run()
+    {w.label: w for w in app.text_input}["Values"].set_value(values)
+    [b for b in app.button if b.label == "Queue sweep"][0].click().run()
+    assert not app.exception, app.exception
+    errors = " ".join(e.value for e in app.error)
+    assert words in errors.replace("\\", ""), errors
+    assert "](http" not in errors  # the typed text reaches the page escaped
+    assert sorted(p.name for p in root.iterdir()) == before
+    from vae.jobs import JobManager
+    assert JobManager(root).current() is None
