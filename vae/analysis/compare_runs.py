@@ -44,13 +44,10 @@ def cached_scores(run_dir: Path) -> dict | None:
 def scored_points(run, max_points: int = SCORE_POINTS) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     """Images and their factors for scoring a run: (x, factors (N, K), names). Raises
     CheckpointError when the run's dataset has no known factors."""
-    from ..data import load_dataset
-    from ..validate import max_items_limit
+    from .rate_distortion import run_splits
 
     d = run.config.data
-    cap = min(d.max_items, max_items_limit()) if d.max_items is not None else max_items_limit()
-    splits = load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels, max_items=cap,
-                          download=False)
+    splits = run_splits(run)
     if splits.test.factors is None:
         raise CheckpointError(f"dataset {d.name!r} has no known generative factors (shapes has)")
     x = torch.cat([splits.train.x, splits.test.x])[:max_points]

@@ -171,16 +171,26 @@ def cached_point(run_dir: Path) -> RatePoint | None:
         return None
 
 
-def split_images(run: Run) -> torch.Tensor:
-    """The run's test split, loaded as the trainer loaded it (never downloaded here)."""
+def run_splits(run: Run):
+    """The run's data, loaded as the trainer loaded it (never downloaded here): the config's item
+    count, capped by this server's limit; without one, the dataset's own size (``shapes`` is
+    generated: another count would draw other images), and the limit for a folder."""
     from ..data import load_dataset
+    from ..jobs import NATURAL_ITEMS
     from ..validate import max_items_limit
 
     d = run.config.data
-    cap = min(d.max_items, max_items_limit()) if d.max_items is not None else max_items_limit()
-    splits = load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels,
-                          max_items=cap, download=False)
-    x = splits.test.x
+    if d.max_items is not None:
+        cap = min(d.max_items, max_items_limit())
+    else:
+        cap = None if d.name in NATURAL_ITEMS else max_items_limit()
+    return load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels, max_items=cap,
+                        download=False)
+
+
+def split_images(run: Run) -> torch.Tensor:
+    """The run's test split (``run_splits``), checked against the model's input."""
+    x = run_splits(run).test.x
     if tuple(x.shape[1:]) != run.model.image_shape:
         raise CheckpointError(f"the dataset's images are {tuple(x.shape[1:])} but the run expects "
                               f"{run.model.image_shape}")
