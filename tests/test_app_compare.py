@@ -94,3 +94,20 @@ def test_bad_sweep_values_are_refused_with_a_message_and_start_nothing(tmp_path,
     assert sorted(p.name for p in root.iterdir()) == before
     from vae.jobs import JobManager
     assert JobManager(root).current() is None
+
+
+def test_two_epochs_of_one_run_are_aligned_from_its_snapshots(tmp_path, monkeypatch):
+    root = private_checkpoints(tmp_path, monkeypatch, runs=("digits-default",))
+    run = root / "digits-default"
+    (run / "snapshots").mkdir()
+    # a snapshot of epoch 10 holding the final weights: its map is the final map, disparity 0
+    shutil.copy(run / "model.safetensors", run / "snapshots" / "epoch-0010.safetensors")
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.session_state[RUN_KEY] = "digits-default"
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    app.radio(key="align_mode").set_value("epochs").run()
+    assert not app.exception, app.exception
+    assert [o for o in app.selectbox(key="align_ea").options] == ["epoch 10", "final (epoch 50)"]
+    assert any("aligned" in (e.proto.id or "") for e in app.get("plotly_chart"))
+    assert any("disparity 0.000" in c.value for c in app.caption)

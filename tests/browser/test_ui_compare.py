@@ -65,6 +65,20 @@ def test_a_beta_sweep_from_the_form_lands_on_the_plane(server, page):
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "4 of 4 runs on digits placed" in main
     page.screenshot(path=str(SHOTS / "compare_sweep_plane.png"), full_page=True)
+    # a click on a point makes that run the current one (the sidebar's picker follows)
+    xy = page.evaluate("""() => {
+        const gd = [...document.querySelectorAll('.js-plotly-plot')].find(
+            g => (g.layout?.xaxis?.title?.text || '').startsWith('rate'));
+        const t = gd.data.find(t => t.name === 'sweep bsweep-beta');
+        const i = t.text.indexOf('bsweep-beta4');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, bb = gd.getBoundingClientRect();
+        return [bb.left + xa._offset + xa.l2p(t.x[i]), bb.top + ya._offset + ya.l2p(t.y[i])];
+    }""")
+    page.mouse.click(*xy)
+    page.wait_for_function("""() => (document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
+                                      ?.value || '').startsWith('bsweep-beta4')""", timeout=60_000)
+    wait_idle(page)
+    assert_no_exception(page)
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     picker.click()
     options = page.locator('[role="option"]').all_inner_texts()
