@@ -4,7 +4,6 @@ Numbers come from ``vae``; nothing here does tensor math."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import streamlit as st
 
@@ -151,6 +150,3 @@ def same_split(a: RunConfig, b: RunConfig) -> bool:
     """Whether two runs' test splits hold the same images (so their maps can be aligned point by point)."""
     return asdict(a.data) == asdict(b.data)
 
-
-def path_of(rows: list[RunRow], name: str) -> Path | None:
-    return next((r.info.path for r in rows if r.info.name == name), None)

@@ -10,7 +10,7 @@ from ui.text import escape_md
 from vae.checkpoint import list_runs
 from vae.config import RunConfig
 from vae.jobs import Job, JobError, JobManager, prepare_run
-from vae.sweep import MAX_SWEEP_RUNS, SETTINGS, SweepError, parse_values, sweep_entries, sweep_name
+from vae.sweep import MAX_SWEEP_RUNS, SETTINGS, parse_values, sweep_entries, sweep_name
 
 SWEEP_KEY = "_sweep"  # {"plan": plan file, "sweep": name}: the sweep this session queued last
 COMPARE_PAGE = "pages/compare.py"
@@ -38,7 +38,7 @@ def sweep_fields(busy: bool) -> SweepRequest | None:
 
 def start_sweep(manager: JobManager, name: str, cfg: RunConfig, req: SweepRequest, limits: dict,
                 upload: bool = False) -> Job:
-    """Queue one run per value as one job; JobError (or SweepError) says why not."""
+    """Queue one run per value as one job; JobError or vae.sweep.SweepError says why not."""
     if upload:
         raise JobError("a sweep trains on a built-in dataset or a server folder; an uploaded zip trains "
                        "one run at a time")
