@@ -40,6 +40,18 @@ def _state(have: dict) -> tuple:
     return tuple(sorted(have)), job_manager(str(runs_root())).active() is not None
 
 
+def _training_note() -> None:
+    """While a queue trains (a sweep), which run it is on: its runs land here as each finishes."""
+    job = job_manager(str(runs_root())).active()
+    if job is None:
+        return
+    s = job.summary()
+    p = s.get("plan")
+    where = (f"run {p['index'] + 1} of {p['total']} (**{escape_md(p['run'])}**), " if p else "")
+    st.info(f"**{escape_md(job.name)}** is training: {where}epoch {s['epoch']} of {s['epochs']}. Its runs appear "
+            "on the plane as each one finishes.", icon=":material/model_training:")
+
+
 def _plane(rows: list[RunRow], seen: tuple) -> None:
     # the run list is re-read here: a fragment rerun must see runs that finished since the page ran
     fresh = runs_by_dataset(available_runs()).get(dataset, [])
@@ -47,6 +59,7 @@ def _plane(rows: list[RunRow], seen: tuple) -> None:
     have, task = rate_points(rows)
     if _state(have) != seen:
         st.rerun(scope="app")
+    _training_note()
     if task is not None and not task.done:
         st.progress(min(1.0, task.progress), text=f"Placing runs on the plane: {safe_md(task.message)} "
                                                    f"({task.progress:.0%})")

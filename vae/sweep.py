@@ -59,7 +59,8 @@ def parse_values(setting: str, text: str) -> list[float | int]:
             v = float(p) if s.kind is float else int(p)
         except ValueError:
             kind = "a number" if s.kind is float else "a whole number"
-            raise SweepError(f"{p[:20]!r} is not {kind} ({s.label})") from None
+            raise SweepError(f"{p[:20]!r} is not {kind}: give the values of {s.label} as numbers separated by "
+                             "commas or spaces") from None
         if not (s.lo <= v <= s.hi) or v != v:
             raise SweepError(f"{s.label} must be between {s.lo:g} and {s.hi:g}, not {p[:20]}")
         if v not in values:
