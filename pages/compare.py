@@ -303,7 +303,8 @@ current = st.session_state.get(RUN_KEY)
 cur_ds = next((d for d, rs in runs_all.items() if any(r.info.name == current for r in rs)), None)
 options = sorted(runs_all, key=lambda d: (-len(runs_all[d]), d))
 dataset = st.selectbox("Dataset", options, index=options.index(cur_ds) if cur_ds in options else 0,
-                       format_func=lambda d: f"{plain_text(d)} ({len(runs_all[d])} runs)", key="compare_dataset")
+                       format_func=lambda d: f"{plain_text(d)} ({len(runs_all[d])} run{'s' if len(runs_all[d]) != 1 else ''})",
+                       key="compare_dataset")
 rows = runs_all[dataset]
 st.subheader("The rate–distortion plane")
 placed, pending = rate_points(rows)
