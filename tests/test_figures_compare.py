@@ -58,3 +58,9 @@ def test_score_groups_show_spread_only_for_several_seeds():
                         dict(label="β=4", n=1, mean={"MIG": 0.5}, sd={"MIG": float("nan")})], ["MIG"])
     assert fig["data"][0]["error_y"]["visible"] and fig["data"][0]["error_y"]["array"] == [0.05]
     assert not fig["data"][1]["error_y"]["visible"]
+
+
+def test_run_names_reach_plotly_escaped():
+    fig = rd_plane([_p("<a href='x'>run</a>", 1, 2)])
+    assert fig["data"][0]["text"] == ["&lt;a href=&#x27;x&#x27;&gt;run&lt;/a&gt;"]
+    assert fig["data"][0]["customdata"] == [["<a href='x'>run</a>"]]  # the click still names the folder

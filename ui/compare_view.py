@@ -3,6 +3,7 @@ server's work queue, hover text and table rows, and the words the page uses for 
 Numbers come from ``vae``; nothing here does tensor math."""
 from __future__ import annotations
 
+import html
 from dataclasses import asdict, dataclass
 
 import streamlit as st
@@ -80,9 +81,9 @@ def settings_text(cfg: RunConfig) -> str:
 
 
 def hover(row: RunRow, p: RatePoint) -> str:
-    """Plotly hover text (run and sweep names are sanitized: letters, digits, '.', '_', '-')."""
-    sweep = f"<br>sweep {row.config.train.sweep}" if row.config.train.sweep else ""
-    return (f"<b>{row.info.name}</b>{sweep}<br>{settings_text(row.config)}<br>rate {p.rate:.2f} ± {2 * p.rate_se:.2f}"
+    """Plotly hover text (it reads a few HTML tags): the run's name and settings, escaped."""
+    sweep = f"<br>sweep {html.escape(row.config.train.sweep)}" if row.config.train.sweep else ""
+    return (f"<b>{html.escape(row.info.name)}</b>{sweep}<br>{settings_text(row.config)}<br>rate {p.rate:.2f} ± {2 * p.rate_se:.2f}"
             f" · distortion {p.distortion:.2f} ± {2 * p.distortion_se:.2f}<br>ELBO {p.elbo:.2f} nats"
             "<br><i>click to open this run</i>")
 

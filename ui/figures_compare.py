@@ -3,6 +3,7 @@
 and the disentanglement scores. Numbers come from ``vae``; this module only draws them."""
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -39,7 +40,8 @@ def iso_elbo_lines(x_range: tuple[float, float], y_range: tuple[float, float], l
 def rd_plane(points: list[dict], current: str | None = None) -> dict:
     """points: [{"name", "rate", "distortion", "rate_se", "distortion_se", "elbo", "sweep", "hover"}];
     one trace per sweep (runs outside sweeps together), error bars of ±2 standard errors, the
-    current run ringed, grey lines of equal ELBO. customdata: the run's name (a click opens it)."""
+    current run ringed, grey lines of equal ELBO. customdata: the run's name (a click opens it).
+    Names are HTML-escaped where plotly would read tags (point labels); ``hover`` comes escaped."""
     if not points:
         return figure([dict(type="scatter", x=[], y=[], mode="markers")],
                       layout("No runs to place yet", xaxis=axis("rate (nats)"), yaxis=axis("distortion (nats)")))
@@ -57,7 +59,7 @@ def rd_plane(points: list[dict], current: str | None = None) -> dict:
         colour = PALETTE[k % len(PALETTE)] if sweep else OTHER
         data.append(dict(type="scatter", mode="markers+text", name=f"sweep {sweep}" if sweep else "other runs",
                          x=[p["rate"] for p in ps], y=[p["distortion"] for p in ps],
-                         text=[p["name"] for p in ps], textposition="top center", textfont=dict(size=10),
+                         text=[html.escape(p["name"]) for p in ps], textposition="top center", textfont=dict(size=10),
                          customdata=[[p["name"]] for p in ps],
                          error_x=dict(type="data", array=[2 * p["rate_se"] for p in ps], visible=True, thickness=1),
                          error_y=dict(type="data", array=[2 * p["distortion_se"] for p in ps], visible=True,
