@@ -64,3 +64,12 @@ def test_run_names_reach_plotly_escaped():
     fig = rd_plane([_p("<a href='x'>run</a>", 1, 2)])
     assert fig["data"][0]["text"] == ["&lt;a href=&#x27;x&#x27;&gt;run&lt;/a&gt;"]
     assert fig["data"][0]["customdata"] == [["<a href='x'>run</a>"]]  # the click still names the folder
+
+
+def test_class_names_and_titles_from_data_are_escaped_on_the_maps():
+    ref = np.arange(8, dtype=float).reshape(4, 2)
+    fig = aligned_maps(ref, ref, np.array([0, 0, 1, 1]), ["<b>x</b>", "%{y}"], ("<i>a</i>", "b"))
+    names = {t["name"] for t in fig["data"]}
+    assert names == {"&lt;b&gt;x&lt;/b&gt;", "&#37;{y}"}
+    assert "%{y}" not in " ".join(t["hovertemplate"] for t in fig["data"])
+    assert fig["layout"]["annotations"][0]["text"] == "&lt;i&gt;a&lt;/i&gt;"

@@ -20,6 +20,12 @@ def _nice_step(span: float, lines: int = 6) -> float:
     return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
 
 
+def _safe(text: str) -> str:
+    """A name from data as plotly shows it in titles, legends and hover templates: tags escaped, and
+    '%' as an entity so a class called '%{x}' is not read as a template field."""
+    return html.escape(str(text)).replace("%", "&#37;")
+
+
 def iso_elbo_lines(x_range: tuple[float, float], y_range: tuple[float, float], lines: int = 6
                    ) -> list[tuple[float, tuple[float, float, float, float]]]:
     """Lines of equal ELBO (rate + distortion = c) across the box, at round values of c:
@@ -107,14 +113,15 @@ def aligned_maps(ref: np.ndarray, moved: np.ndarray, labels: np.ndarray, class_n
     """Two maps of the same points side by side (ref, moved: (N, 2), the second already aligned onto
     the first), coloured by class; customdata: the point's row, so a selection in either names
     the same points; ``highlight`` rows are ringed in both."""
-    lay = layout(None, height=460, dragmode="lasso", clickmode="event+select", **panels(titles, gap=0.06))
+    lay = layout(None, height=460, dragmode="lasso", clickmode="event+select",
+                 **panels(tuple(_safe(t) for t in titles), gap=0.06))
     lay["margin"] = dict(lay["margin"], t=34)  # room for the panel titles
     data = []
     labels = np.asarray(labels)
     rows = np.arange(len(ref))
     for c in np.unique(labels):
         m = labels == c
-        name = class_names[int(c)] if 0 <= int(c) < len(class_names) else str(c)
+        name = _safe(class_names[int(c)] if 0 <= int(c) < len(class_names) else str(c))
         for k, xy in enumerate((ref, moved)):
             sx = "" if k == 0 else "2"
             data.append(dict(type="scattergl", mode="markers", name=str(name), legendgroup=str(name),
