@@ -66,3 +66,22 @@ def test_a_sweep_trains_one_run_per_value_and_the_picker_groups_them(tmp_path):
         assert runs[name].sweep == "tiny-beta" and "sweep tiny-beta" in runs[name].label
         cfg = load_run(tmp_path / name).config
         assert cfg.train.beta == beta and cfg.train.sweep == "tiny-beta"
+
+
+@pytest.mark.slow
+def test_stopping_a_sweep_keeps_the_running_runs_epochs_and_cancels_the_rest(tmp_path):
+    import time
+    base = RunConfig(model=ModelConfig(arch="mlp", latent_dim=2, hidden=[32]),
+                     train=TrainConfig(epochs=300, batch_size=64, device="cpu"), data=DataConfig(name="digits"))
+    entries = [(n, prepare_run(c, LIMITS)) for n, c in sweep_entries("long", base, "seed", [0, 1, 2], "long-seed")]
+    manager = JobManager(tmp_path)
+    job = manager.start_plan("long-seed", entries)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "long-seed0" / "model.safetensors").exists():
+        time.sleep(0.2)
+    assert manager.stop()
+    done = manager.wait(120)
+    assert done is not None and done.returncode is not None
+    assert [r["state"] for r in job.plan_state()["runs"]] == ["stopped", "cancelled", "cancelled"]
+    runs = {r.name: r for r in list_runs(tmp_path)}
+    assert set(runs) == {"long-seed0"} and 1 <= runs["long-seed0"].epochs < 300
