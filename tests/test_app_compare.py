@@ -111,3 +111,23 @@ def test_two_epochs_of_one_run_are_aligned_from_its_snapshots(tmp_path, monkeypa
     assert [o for o in app.selectbox(key="align_ea").options] == ["epoch 10", "final (epoch 50)"]
     assert any("aligned" in (e.proto.id or "") for e in app.get("plotly_chart"))
     assert any("disparity 0.000" in c.value for c in app.caption)
+
+
+def test_with_no_finished_runs_the_page_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(tmp_path))
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    assert any("No finished runs yet" in i.value for i in app.info)
+
+
+def test_a_shapes_only_server_shows_its_run_and_asks_for_a_second(tmp_path, monkeypatch):
+    private_checkpoints(tmp_path, monkeypatch, runs=("shapes-default",))
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.session_state[RUN_KEY] = "shapes-default"
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="compare_dataset").value == "shapes"
+    assert any("Only one run on" in i.value for i in app.info)
