@@ -218,3 +218,17 @@ def test_cli_bad_input_exits_2_and_keeps_nothing(run_dir, tmp_path):
     r = _cli(run_dir, "--method", "opentsne", env={"VAE_DATA_ROOTS": str(tmp_path)})
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
     assert _files(run_dir) == []
+
+
+def test_a_crafted_kept_file_is_not_trusted(run_dir):
+    mu, labels = _clusters(200)
+    spec = vp.Spec("pca", "test")
+    path = vp.cache_path(run_dir, spec, len(mu))
+    res = vp.get_or_compute(run_dir, mu, labels, spec)
+    res.idx = res.idx + 10_000  # rows that do not exist in this split
+    write_bytes_atomic(path, vp._pack(res, spec))
+    assert not vp.fits(vp.read(path), len(mu), spec)
+    again = vp.get_or_compute(run_dir, mu, labels, spec)  # recomputed, not read
+    assert not again.cached and again.idx.max() < len(mu)
+    path.write_bytes(b"not an npz")
+    assert vp.read(path) is None

@@ -14,7 +14,7 @@ import streamlit as st
 from ui.figures import ACCENT
 from ui.text import safe_md
 from vae.analysis.projection import Cancelled, opentsne_reference
-from vae.project import Result, Spec, cache_path, get_or_compute, read
+from vae.project import Result, Spec, cache_path, fits, get_or_compute, read
 from vae.work_queue import shared_queue
 
 BACKGROUND = ("opentsne", "tsne", "umap")  # methods that run as a background task; PCA is instant
@@ -55,7 +55,7 @@ def projection_for(run_dir: Path, mu: np.ndarray, labels: np.ndarray, spec: Spec
     Cancel button; a stopped or failed task with a button to start again). PCA is computed here."""
     path = cache_path(run_dir, spec, len(mu))
     res = kept(path)
-    if res is not None:
+    if fits(res, len(mu), spec):
         return res
     if spec.method not in BACKGROUND:
         with st.spinner("Projecting…"):

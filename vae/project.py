@@ -128,6 +128,19 @@ def read(path: Path | str) -> Result | None:
     return Result(proj, idx, float(meta["seconds"]), float(meta["trust"]), cached=True, path=str(path), meta=meta)
 
 
+def fits(res: Result | None, n_split: int, spec: Spec) -> bool:
+    """A kept file is data: use it only if it describes this split (rows in range, sorted, the
+    number of points asked for, finite coordinates, fitted rows in range)."""
+    if res is None:
+        return False
+    idx, xy, fit = res.idx, res.proj.xy, res.proj.fit_rows
+    return (len(idx) == _n_points(spec, n_split) and len(idx) > 0 and idx.dtype.kind in "iu"
+            and int(idx.min()) >= 0 and int(idx.max()) < n_split and bool(np.all(np.diff(idx) > 0))
+            and bool(np.isfinite(xy).all()) and res.proj.method == spec.method
+            and (fit is None or (fit.dtype.kind in "iu" and len(fit) > 0 and int(fit.min()) >= 0
+                                 and int(fit.max()) < len(idx))))
+
+
 def compute(mu: np.ndarray, labels: np.ndarray, spec: Spec, threads: int | None = None,
             progress=None, should_stop=None) -> Result:
     """Project the split's μ (N, D) as ``spec`` says; nothing is written. Raises Cancelled."""
@@ -151,7 +164,7 @@ def get_or_compute(run_dir: Path | str, mu: np.ndarray, labels: np.ndarray, spec
     A cancelled (Cancelled) or failed computation leaves no file."""
     path = cache_path(run_dir, spec, len(mu))
     kept = read(path)
-    if kept is not None and len(kept.idx) == _n_points(spec, len(mu)):
+    if fits(kept, len(mu), spec):
         return kept
     res = compute(mu, labels, spec, threads=threads, progress=progress, should_stop=should_stop)
     if should_stop is not None and should_stop():

@@ -148,6 +148,7 @@ Progress = "Callable[[float, str], None]"  # progress(fraction in [0, 1], messag
 OPENTSNE_EARLY_ITER = 250  # early-exaggeration steps (openTSNE's default)
 OPENTSNE_ITER = 250  # then normal steps (openTSNE's default is 500; the map has settled by 250)
 OPENTSNE_FIT_POINTS = 3_000  # above this, fit a seeded subset and place the rest with ``transform``
+OPENTSNE_PLACE_ITER = 100  # transform steps per placed chunk (openTSNE's default 250: 2.5× the time, trust +0.002)
 OPENTSNE_CHUNK = 5_000  # the rest is placed this many at a time (progress, cancellation, bounded memory)
 UMAP_NEIGHBOURS, UMAP_MIN_DIST = 15, 0.1
 TRUST_K, TRUST_POINTS = 10, 2_000  # trustworthiness: k neighbours, on a fixed seeded subsample
@@ -238,7 +239,7 @@ def project_opentsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0, th
         progress(1.0, f"placed the other {len(rest):,} points")
     how = (f"openTSNE, {early_iter} + {n_iter} iterations" +
            (f", fitted on {len(fit_rows):,} seeded random points; the other {len(rest):,} placed into that map "
-            f"with openTSNE's transform" if len(rest) else f", fitted on all {n:,} points") + f", perplexity {perp:g}")
+            f"with openTSNE's transform ({OPENTSNE_PLACE_ITER} steps)" if len(rest) else f", fitted on all {n:,} points") + f", perplexity {perp:g}")
     return Projection(xy.astype(np.float32), "opentsne", mu.shape[1], ("t-SNE 1", "t-SNE 2"),
                       fit_rows=fit_rows, note=how,
                       params=dict(perplexity=perp, seed=int(seed), fit_points=int(fit_points),
@@ -265,7 +266,7 @@ def _reference(xy: np.ndarray, affinities, threads: int, seed: int):
 
 def _transform(ref, x: np.ndarray) -> np.ndarray:
     emb, shift = ref
-    placed = emb.transform(np.asarray(x, dtype=np.float64))
+    placed = emb.transform(np.asarray(x, dtype=np.float64), n_iter=OPENTSNE_PLACE_ITER)
     return np.asarray(placed, dtype=np.float64) + shift
 
 
@@ -355,7 +356,11 @@ def project_umap(mu: np.ndarray, n_neighbors: int = UMAP_NEIGHBOURS, min_dist: f
         raise ValueError(f"UMAP needs 2 ≤ neighbours < number of points ({len(mu)}), not {n_neighbors}")
     progress = progress or _noop_progress
     should_stop = should_stop or _never
-    os.environ.setdefault("NUMBA_CACHE_DIR", numba_cache_dir())  # before numba is imported
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        os.environ["NUMBA_CACHE_DIR"] = numba_cache_dir()
+        import sys
+        if "numba" in sys.modules:  # numba reads its settings when imported: read them again
+            sys.modules["numba"].core.config.reload_config()
     progress(0.0, "loading UMAP (compiles once, then read from the numba cache)")
     import umap  # imported here: ≈ 10 s, and numba compiles on a first call
 
