@@ -372,7 +372,10 @@ def project_umap(mu: np.ndarray, n_neighbors: int = UMAP_NEIGHBOURS, min_dist: f
                         n_epochs=n_epochs, verbose=False,
                         tqdm_kwds=dict(disable=False, file=_TqdmFeed(progress, should_stop, n_epochs),
                                        bar_format="{n}/{total}\n", mininterval=0.25))
-    xy = reducer.fit_transform(mu.astype(np.float32))
+    import warnings
+    with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state": said in the note
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        xy = reducer.fit_transform(mu.astype(np.float32))
     if should_stop():
         raise Cancelled("stopped during UMAP")
     return Projection(np.asarray(xy, dtype=np.float32), "umap", mu.shape[1], ("UMAP 1", "UMAP 2"),
