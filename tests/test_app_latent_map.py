@@ -200,7 +200,8 @@ def test_opentsne_runs_in_the_background_is_kept_and_says_how_it_was_made(at):
     assert "openTSNE, 250 + 250 iterations, fitted on all 360 points" in text and "trustworthiness" in text
     at.selectbox(key="lm_method_10").set_value("pca").run()
     at.selectbox(key="lm_method_10").set_value("opentsne").run()
-    assert "read from the run folder" in _text(at)  # the second time it comes from the kept file
+    # The second time the kept map is drawn at once: no task, no progress, no Cancel button.
+    assert "Showing **360 of 360** test images" in _text(at) and not any(b.label == "Cancel" for b in at.button)
     at.selectbox(key="lm_method_10").set_value("pca").run()
 
 

@@ -123,10 +123,6 @@ def test_a_cancelled_background_task_is_stopped_and_keeps_nothing(run_dir):
     assert task.wait(120)
     assert started and task.state == "stopped" and task.result is None
     assert _files(run_dir) == []
-    # A second user asking for the same projection while it is queued or running shares the task.
-    same = WorkQueue(max_workers=1, max_queued=2)
-    a = same.submit(("p", 2), lambda progress, stop: 1)
-    assert same.submit(("p", 2), lambda progress, stop: 2) is a
 
 
 def test_opentsne_reports_progress_and_fits_a_subset_then_places_the_rest():
@@ -232,3 +228,23 @@ def test_a_crafted_kept_file_is_not_trusted(run_dir):
     assert not again.cached and again.idx.max() < len(mu)
     path.write_bytes(b"not an npz")
     assert vp.read(path) is None
+
+
+def test_two_users_asking_for_the_same_projection_share_one_task(run_dir, monkeypatch):
+    from ui import projection_view as pv
+    from vae import work_queue
+
+    q = WorkQueue(max_workers=1, max_queued=4)
+    monkeypatch.setattr(work_queue, "_SHARED", q)
+    mu, labels = _clusters(300)
+    spec = vp.Spec("opentsne", "test", perplexity=20)
+    path = vp.cache_path(run_dir, spec, len(mu))
+    first = pv.submit(run_dir, mu, labels, spec, path, threads=1)
+    second = pv.submit(run_dir, mu, labels, spec, path, threads=1)  # another session, same request
+    other = pv.submit(run_dir, mu, labels, vp.Spec("opentsne", "test", perplexity=10),
+                      vp.cache_path(run_dir, vp.Spec("opentsne", "test", perplexity=10), len(mu)), threads=1)
+    assert second is first and other is not first
+    assert first.wait(300) and first.state == "done" and first.result.path == str(path)
+    other.stop()
+    assert other.wait(300)
+    assert [p.name for p in (run_dir / vp.FOLDER).iterdir()] == [path.name]  # one file; the stopped one left none

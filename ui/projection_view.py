@@ -110,7 +110,7 @@ def describe(res: Result) -> str:
     """One line: how it was made, how long it took, how trustworthy it is."""
     from vae.analysis.projection import TRUST_K, TRUST_POINTS
     note = res.proj.note or {"pca": "PCA", "latent": "the latents themselves"}.get(res.proj.method, res.proj.method)
-    kept_note = " (read from the run folder)" if res.cached else ""
+    kept_note = " · kept in the run folder"
     trust = "" if not np.isfinite(res.trust) else (
         f" · trustworthiness **{res.trust:.3f}** (k = {TRUST_K}, on {min(TRUST_POINTS, len(res.idx)):,} seeded "
         f"points; 1 = every map neighbour is a latent neighbour)")
