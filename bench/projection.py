@@ -2,7 +2,7 @@
 
 On the same latents in one run (posterior means μ of the committed mnist-default run):
 - 10,000 latents (mnist10k's 8,000 train + 2,000 test images): openTSNE as the app runs it
-  (vae.analysis.projection.project_opentsne: 250 + 250 iterations, fitted on 3,000 seeded points, the
+  (vae.analysis.projection.project_opentsne: 200 + 200 iterations, fitted on 5,000 seeded points, the
   rest placed by its transform) against scikit-learn's Barnes-Hut t-SNE (project_tsne, the reference).
   Targets: openTSNE ≥ 3× faster, trustworthiness (k = 10, 2,000 seeded points) within 0.01.
 - UMAP (umap-learn, seeded) on the same 10,000, its time beside, in a fresh process whose numba
@@ -108,18 +108,19 @@ def rerun_row(n: int) -> list:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.npz"
         path.write_bytes(_pack(Result(proj, np.arange(n), 1.0, 0.9), Spec("opentsne")))
-        times = []
+        times, cpu = [], []
         for _ in range(6):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = read(path)
             colour = colour_values("label", labels[res.idx], mu, mu, dim=0)
             fig = scatter_figure(res.proj, res.idx, colour, [str(c) for c in range(10)], labels[res.idx])
             pio.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True), validate=False)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         kinds = {t["type"] for t in fig["data"]}
-    med = statistics.median(times[1:])
+    med, med_cpu = statistics.median(times[1:]), statistics.median(cpu[1:])
     return [f"map rerun, {n:,} points: read kept file + colour + figure ({'/'.join(sorted(kinds))}) + "
-            f"plotly validation and JSON (median of 5)", f"{1000 * med:.0f} ms", "", f"≤ {1000 * RERUN_TARGET:.0f} ms",
+            f"plotly validation and JSON (median of 5)", f"{1000 * med:.0f} ms", f"{1000 * med_cpu:.0f} ms", f"≤ {1000 * RERUN_TARGET:.0f} ms",
             med <= RERUN_TARGET]
 
 

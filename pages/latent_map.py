@@ -14,8 +14,8 @@ from ui.projection_view import describe, placed_traces, projection_for, tsne_ref
 from ui.selection import parse_selection, snap_probe
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
-from vae.analysis.projection import (OPENTSNE_FIT_POINTS, Projection, PointTerms, colour_values, most_varied_dim,
-                                     place_points, point_detail, point_terms, probe_decode, project_latent,
+from vae.analysis.projection import (OPENTSNE_EARLY_ITER, OPENTSNE_FIT_POINTS, OPENTSNE_ITER, Projection, PointTerms,
+                                     colour_values, most_varied_dim, place_points, point_detail, point_terms, probe_decode, project_latent,
                                      selection_images, stratified_cap)
 from vae.budget import (PROJECTION_POINTS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, limit_int, max_perplexity)
 from vae.checkpoint import CheckpointError, Run
@@ -85,7 +85,8 @@ def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
     method = c[1].selectbox("Projection", methods, format_func=METHODS.get, key=f"lm_method_{d}",
                             help="PCA: the plane of the two directions along which μ varies most (linear, "
                                  "invertible). t-SNE: a non-linear map that keeps neighbours together; distances "
-                                 f"between clusters mean little. openTSNE is the fast one: 250 + 250 iterations, and "
+                                 f"between clusters mean little. openTSNE is the fast one: {OPENTSNE_EARLY_ITER} + {OPENTSNE_ITER} "
+                                 f"iterations, and "
                                  f"above {OPENTSNE_FIT_POINTS:,} points it fits a seeded subset of that size and "
                                  f"places the rest with its transform. UMAP: umap-learn, seeded. scikit-learn's "
                                  f"t-SNE is kept as the reference (slow; at most {limit_int(TSNE_POINTS):,} points). "

@@ -197,7 +197,7 @@ def test_opentsne_runs_in_the_background_is_kept_and_says_how_it_was_made(at):
     assert not at.exception, at.exception
     _rerun_until_drawn(at)
     text = _text(at).replace("\\", "")
-    assert "openTSNE, 250 + 250 iterations, fitted on all 360 points" in text and "trustworthiness" in text
+    assert "openTSNE, 200 + 200 iterations, fitted on all 360 points" in text and "trustworthiness" in text
     at.selectbox(key="lm_method_10").set_value("pca").run()
     at.selectbox(key="lm_method_10").set_value("opentsne").run()
     # The second time the kept map is drawn at once: no task, no progress, no Cancel button.
