@@ -245,5 +245,6 @@ def test_a_lasso_on_the_webgl_map_of_8000_points_returns_the_selected_images(pag
         assert len(sure) <= n <= len(maybe), (len(sure), n, len(maybe))
         assert page.get_by_text("Originals", exact=True).count() == 1
         assert_no_exception(page)
+        page.screenshot(path=str(_shots() / "webgl_lasso_8000.png"), full_page=True)  # before the server stops
     finally:
         server.stop()
