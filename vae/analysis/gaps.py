@@ -95,14 +95,19 @@ def gap_points(n: int, count: int = GAP_POINTS, seed: int = 0) -> list[int]:
 def elbo_mc(model, x: torch.Tensor, q: DiagonalGaussian, samples: int = ELBO_SAMPLES,
             generator: torch.Generator | None = None, chunk: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
     """ELBO of a given posterior q for x: (P, ...) -> (mean (P,), standard error (P,)), float64.
-    log p(x|z) is averaged over ``samples`` draws; the KL to the prior is q's own (closed form)."""
-    recs = []
+    log p(x|z) is averaged over ``samples`` draws; the KL to the prior is q's own: in closed form
+    where there is one, else Monte Carlo on the same draws (the error then covers both terms)."""
+    prior = model.prior  # built once (a VampPrior encodes its pseudo-inputs)
+    terms, exact = [], True
     for s in range(0, samples, chunk):
         z = q.rsample(min(chunk, samples - s), generator=generator)
-        recs.append(model.log_px(x, z).double())
-    rec = torch.cat(recs)  # (S, P)
-    kl = q.kl_to(model.prior).value.double()
-    return rec.mean(0) - kl, rec.std(0) / math.sqrt(rec.shape[0])
+        kl = q.kl_to(prior, z=z)
+        exact = kl.exact
+        rec = model.log_px(x, z).double()
+        terms.append(rec if exact else rec - (q.log_prob(z) - prior.log_prob(z)).double())
+    f = torch.cat(terms)  # (S, P): log p(x|z), or log p(x|z) + log p(z) − log q(z)
+    value = f.mean(0) - (kl.value.double() if exact else 0.0)
+    return value, f.std(0) / math.sqrt(f.shape[0])
 
 
 @torch.no_grad()
@@ -110,9 +115,10 @@ def iwae_of(model, x: torch.Tensor, q: DiagonalGaussian, k: int = IWAE_K,
             generator: torch.Generator | None = None, chunk: int = 250) -> torch.Tensor:
     """log p(x) ≥ log (1/K) Σ p(x, z_k) / q(z_k) with z_k ~ q (any proposal q): (P,), float64."""
     parts = []
+    prior = model.prior  # built once (a VampPrior encodes its pseudo-inputs)
     for s in range(0, k, chunk):
         z, log_q = q.rsample_with_log_prob(min(chunk, k - s), generator=generator)
-        parts.append(model.log_px(x, z).double() + model.prior.log_prob(z.double()) - log_q)
+        parts.append(model.log_px(x, z).double() + prior.log_prob(z.double()) - log_q)
     return torch.logsumexp(torch.cat(parts), 0) - math.log(k)
 
 
@@ -131,13 +137,16 @@ def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = 
     for p in model.parameters():
         p.requires_grad_(False)
     curve: list[float] = []
+    with torch.no_grad():
+        prior = model.prior  # fixed while q moves (a VampPrior's encoding of its pseudo-inputs, once)
     try:
         for step in range(steps):
             if should_stop is not None and should_stop():
                 break
             q = type(q0)(*params)
             z = q.rsample(samples, generator=generator)
-            objective = model.log_px(x, z).mean(0) - q.kl_to(model.prior).value  # (P,)
+            # the KL in closed form where there is one, else Monte Carlo on the same draws
+            objective = model.log_px(x, z).mean(0) - q.kl_to(prior, z=z).value  # (P,)
             loss = -objective.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
