@@ -9,6 +9,7 @@ import torch
 
 from ui.cache import run_dataset
 from ui.images import show_grid
+from ui.prior_view import sample_caption
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
@@ -94,7 +95,7 @@ seed = st.session_state.setdefault("home_seed", 0)
 left, right = st.columns(2)
 with left:
     st.subheader("Samples from the prior")
-    st.caption("z ~ N(0, I), decoded to E[x|z].")
+    st.caption(sample_caption(run))
 with right:
     st.subheader("Test images and reconstructions")
     st.caption("Top row: originals; bottom row: E[x|z] at z = μ(x).")

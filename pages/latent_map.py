@@ -11,6 +11,8 @@ from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
 from ui.progress import task_progress
+from ui.prior_view import components_panel
+from ui.refine import refine_panel
 from ui.selection import parse_selection, snap_probe
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
@@ -192,6 +194,7 @@ def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split:
                f"nearest first: " + ", ".join(f"#{j} ({dist:.2f})" for j, dist in zip(det.neighbours, det.neighbour_dist)))
     if len(det.neighbours):
         show_grid(det.neighbour_images, nrow=len(det.neighbours), min_cell=40)
+    refine_panel(run, ds.x, i, split)
     if split == "test":
         if st.button("Start a traversal here", icon=":material/tune:", key="lm_to_traversals",
                      help="Open the Traversals page with this image's μ as the starting latent."):
@@ -284,6 +287,7 @@ if proj.explained is not None:
     summary += (f" · PCA keeps {100 * proj.explained.sum():.1f}% of the variance of μ "
                 f"(PC1 {100 * proj.explained[0]:.1f}%, PC2 {100 * proj.explained[1]:.1f}%)")
 st.markdown(summary + ".")
+components_panel(run)
 
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
