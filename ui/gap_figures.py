@@ -38,8 +38,8 @@ def gap_bar_figure(rows: list[dict]) -> dict:
     xa = axis("nats per image (shorter is better)")
     lo = bar_axis_start(rows)
     if lo > 0:  # −log p(x) dwarfs the gaps: the axis starts near it, and says so
-        xa = axis(f"nats per image (shorter is better; the axis starts at {lo:g})",
-                  range=[lo, max(-r["summary"]["elbo_amortized"] for r in rows) + 0.05 * (1 + lo)])
+        hi = max(-r["summary"]["elbo_amortized"] for r in rows)
+        xa = axis(f"nats per image (shorter is better; the axis starts at {lo:g})", range=[lo, hi + 0.08 * (hi - lo)])
     return figure(traces, layout(BAR_TITLE, height=height, barmode="relative", xaxis=xa,
                                  legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"),
                                  margin=dict(l=10, r=10, t=60, b=10),

@@ -59,7 +59,7 @@ def _result(r: RefinedPoint, index: int) -> None:
         show_image(r.recon_before, caption=f"Encoder q_φ: E[x | z = μ_φ] #{index}", width=IMAGE_PX)
     with b:
         show_image(r.recon_after, caption=f"Refined q*: E[x | z = μ*] #{index}", width=IMAGE_PX)
-    m = st.columns(4)
+    m = [*st.columns(2), *st.columns(2)]
     m[0].metric("ELBO(q_φ)", f"{n['elbo_amortized']:.2f}", help=f"± {n['elbo_amortized_se']:.3f} (Monte-Carlo s.e.)")
     m[1].metric("ELBO(q*)", f"{n['elbo_optimized']:.2f}", delta=f"{n['elbo_optimized'] - n['elbo_amortized']:+.2f}",
                 help=f"± {n['elbo_optimized_se']:.3f} (Monte-Carlo s.e.) after {n['steps']} Adam steps.")
