@@ -8,9 +8,24 @@ import streamlit as st
 from ui.cache import run_identity
 from ui.images import show_grid
 from vae.checkpoint import Run
+from vae.config import MAX_PRIOR_COMPONENTS, PRIORS
 from vae.priors import prior_components
 
 GALLERY_LIMIT = 32
+PRIOR_LABELS = {"standard": "standard normal N(0, I)", "mog": "learned mixture of Gaussians",
+                "vamp": "VampPrior (learned pseudo-inputs)"}
+
+
+def prior_ui() -> tuple[str, int]:
+    """The Train form's prior fields (inside the form): (prior, components)."""
+    c = st.columns(4)
+    prior = c[0].selectbox("Prior p(z)", PRIORS, format_func=PRIOR_LABELS.get, key="train_prior",
+                           help="N(0, I) has a closed-form KL. A learned mixture and the VampPrior (Tomczak & "
+                                "Welling 2018) can fit the aggregate posterior, a remedy for collapse; their KL is "
+                                "a Monte-Carlo estimate. Free bits need N(0, I).")
+    k = c[1].number_input("Prior components K", 1, MAX_PRIOR_COMPONENTS, 10, key="train_prior_k",
+                          help="Mixture components, or VampPrior pseudo-inputs. Unused by N(0, I).")
+    return prior, int(k)
 
 
 def prior_words(run: Run) -> str:
