@@ -114,10 +114,10 @@ def elbo_mc(model, x: torch.Tensor, q: DiagonalGaussian, samples: int = ELBO_SAM
     log p(x|z) is averaged over ``samples`` draws; the KL to the prior is q's own: in closed form
     where there is one, else Monte Carlo on the same draws (the error then covers both terms)."""
     prior = model.prior  # built once (a VampPrior encodes its pseudo-inputs)
-    terms, exact = [], True
+    terms, kl = [], None
     for s in range(0, samples, chunk):
         z = q.rsample(min(chunk, samples - s), generator=generator)
-        kl = q.kl_to(prior, z=z)
+        kl = q.kl_to(prior, z=z) if kl is None else kl  # closed form, or the first chunk's estimate (unused)
         exact = kl.exact
         rec = model.log_px(x, z).double()
         terms.append(rec if exact else rec - (q.log_prob(z) - prior.log_prob(z)).double())
