@@ -10,6 +10,7 @@ from ui.images import show_grid
 from vae.checkpoint import Run
 from vae.config import MAX_PRIOR_COMPONENTS, PRIORS
 from vae.priors import prior_components
+from vae.trainer import KL_EVAL_SAMPLES
 
 GALLERY_LIMIT = 32
 PRIOR_LABELS = {"standard": "standard normal N(0, I)", "mog": "learned mixture of Gaussians",
@@ -36,6 +37,14 @@ def prior_words(run: Run) -> str:
     if m.prior == "vamp":
         return f"a VampPrior of {m.prior_components} learned pseudo-inputs"
     return "N(0, I)"
+
+
+def kl_words(run: Run) -> str:
+    """How a run's KL is computed, for help texts."""
+    if run.config.model.prior == "standard":
+        return "in closed form"
+    return (f"a Monte-Carlo estimate ({KL_EVAL_SAMPLES} draws per image): this run's prior, {prior_words(run)}, "
+            "has no closed-form KL")
 
 
 def sample_caption(run: Run) -> str:
