@@ -9,7 +9,7 @@ from ui.cache import run_identity
 from ui.gap_figures import before_after_figure, refine_curve_figure
 from ui.images import show_image
 from ui.text import safe_md
-from vae.analysis.gaps import GAP_STEPS, IWAE_K, RefinedPoint, refine_point
+from vae.analysis.gaps import GAP_STEPS, IWAE_K, RefinedPoint, check_gaps, refine_point
 from vae.budget import BudgetError
 from vae.checkpoint import Run
 from vae.work_queue import QueueFull, shared_queue
@@ -31,6 +31,7 @@ def _start(run: Run, x, split: str, index: int) -> None:
     _LIVE[key] = curve
     model = run.model
     try:
+        check_gaps(sum(p.numel() for p in model.parameters()), 1, GAP_STEPS, IWAE_K)
         shared_queue().submit(key, lambda progress, should_stop: refine_point(
             model, x, index, GAP_STEPS, IWAE_K, progress=progress, should_stop=should_stop,
             on_step=lambda step, value: curve.append(value)))
