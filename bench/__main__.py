@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "load", "gaps"]
+ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "estimators_relaxed", "load", "gaps"]
 
 
 def main(names: list[str]) -> int:
