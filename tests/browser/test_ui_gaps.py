@@ -59,3 +59,4 @@ def test_refine_this_posterior_on_a_clicked_point(app_server, page):
     assert {"μ, encoder q_φ", "μ, refined q*", "σ, encoder q_φ", "σ, refined q*"} <= set(traces)
     assert page.evaluate("""() => { const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
                               return imgs.length >= 6 && imgs.every(i => i.complete && i.naturalWidth > 0); }""")
+    page.locator(".js-plotly-plot").last.scroll_into_view_if_needed()  # the kept screenshot shows the μ/σ bars
