@@ -10,7 +10,9 @@ import torch
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
+from ui.prior_view import components_panel, kl_words
 from ui.projection_view import describe, placed_traces, projection_for, tsne_reference
+from ui.refine import refine_panel
 from ui.selection import parse_selection, snap_probe
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
@@ -172,7 +174,7 @@ def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split:
     m[0].metric("ELBO", f"{det.elbo:.2f}", help="log p(x) ≥ E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), nats "
                                                 "(64 samples of z).")
     m[1].metric("Recon.", f"{det.rec:.2f}", help="Reconstruction term E_q[log p(x|z)], nats.")
-    m[2].metric("KL", f"{det.kl:.2f}", help="KL(q(z|x) ‖ p(z)), nats, in closed form.")
+    m[2].metric("KL", f"{det.kl:.2f}", help=f"KL(q(z|x) ‖ p(z)), nats, {kl_words(run)}.")
     st.caption(f"{N_SAMPLES} decodings E[x|z] of samples z ~ q(z|x) = N(μ, σ²):")
     show_grid(det.samples, nrow=N_SAMPLES, min_cell=40)
     st.caption("The posterior q(z|x) per dimension. A dimension with μ ≈ 0 and σ ≈ 1 carries no "
@@ -182,6 +184,7 @@ def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split:
                f"nearest first: " + ", ".join(f"#{j} ({dist:.2f})" for j, dist in zip(det.neighbours, det.neighbour_dist)))
     if len(det.neighbours):
         show_grid(det.neighbour_images, nrow=len(det.neighbours), min_cell=40)
+    refine_panel(run, ds.x, i, split)
     if split == "test":
         if st.button("Start a traversal here", icon=":material/tune:", key="lm_to_traversals",
                      help="Open the Traversals page with this image's μ as the starting latent."):
@@ -311,7 +314,10 @@ except (ValueError, OSError, CheckpointError) as e:
 rec = None
 if view.colour == "rec_error":
     rec = _terms(run, ds.x[torch.from_numpy(idx)], key, view.split, view.cap).rec
-colour = colour_values(view.colour, labels[idx], mu[idx], logvar[idx], rec=rec, dim=view.dim)
+kl = None  # against a mixture or VampPrior the KL has no closed form: the Monte-Carlo terms
+if view.colour == "kl" and run.config.model.prior != "standard":
+    kl = _terms(run, ds.x[torch.from_numpy(idx)], key, view.split, view.cap).kl
+colour = colour_values(view.colour, labels[idx], mu[idx], logvar[idx], rec=rec, dim=view.dim, kl=kl)
 
 summary = f"Showing **{len(idx):,} of {len(ds):,}** {view.split} images"
 if len(idx) < len(ds):
@@ -322,6 +328,7 @@ if proj.explained is not None:
 st.markdown(summary + ".")
 if res is not None:
     st.caption(describe(res))
+components_panel(run)
 
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)

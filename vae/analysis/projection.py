@@ -507,7 +507,7 @@ class Colour:
 
 
 def colour_values(kind: ColourKind, labels: np.ndarray, mu: np.ndarray, logvar: np.ndarray,
-                  rec: np.ndarray | None = None, dim: int = 0) -> Colour:
+                  rec: np.ndarray | None = None, dim: int = 0, kl: np.ndarray | None = None) -> Colour:
     """What to colour N points by. labels: (N,); mu, logvar: (N, D); rec: (N,) E_q[log p(x|z)].
 
     'label': the class; 'mu': μ of latent dimension ``dim``; 'kl': KL(q(z|x) ‖ p(z))
@@ -519,6 +519,8 @@ def colour_values(kind: ColourKind, labels: np.ndarray, mu: np.ndarray, logvar: 
         if not 0 <= dim < mu.shape[1]:
             raise ValueError(f"latent dimension {dim} does not exist (D = {mu.shape[1]})")
         return Colour(np.asarray(mu[:, dim], dtype=np.float64), f"μ of z{dim}", False)
+    if kind == "kl" and kl is not None:  # given: the KL to a prior without a closed form (Monte Carlo)
+        return Colour(np.asarray(kl, dtype=np.float64), "KL (nats, Monte Carlo)", False)
     if kind == "kl":
         kl = DiagonalGaussian(torch.as_tensor(mu), torch.as_tensor(logvar)).kl_per_dim().sum(-1)
         return Colour(kl.double().numpy(), "KL (nats)", False)
