@@ -33,6 +33,8 @@ MAX_IMAGE_SIZE = 64
 ESTIMATORS = ("reparam", "score", "score_baseline")
 BASELINES = ("posterior_mean", "leave_one_out")
 AMP_MODES = ("off", "bf16", "fp16")
+PRIORS = ("standard", "mog", "vamp")  # p(z): see vae.priors
+MAX_PRIOR_COMPONENTS = 1000
 
 
 class ConfigError(ValueError):
@@ -49,6 +51,8 @@ class ModelConfig:
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # p(x|z)
     obs_var: Literal["learned", "fixed"] = "learned"  # gaussian only: learn one shared log σ² or keep it fixed
     obs_std: float = 0.1  # gaussian only: the fixed σ, or the learned σ's starting value
+    prior: Literal["standard", "mog", "vamp"] = "standard"  # p(z): N(0, I), a learned mixture of Gaussians, or the VampPrior
+    prior_components: int = 10  # K: the mixture's components, or the VampPrior's pseudo-inputs
 
     def validate(self) -> "ModelConfig":
         _check(self.arch in ("mlp", "conv"), f"unknown architecture {self.arch!r}; expected 'mlp' or 'conv'")
@@ -71,6 +75,8 @@ class ModelConfig:
                    f"images of {self.in_channels}×{self.image_size}×{self.image_size} are too large for the mlp")
         _check(isinstance(self.obs_std, (int, float)) and 1e-3 <= self.obs_std <= 10,
                f"obs_std must be between 0.001 and 10, not {self.obs_std!r}")
+        _check(self.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {str(self.prior)[:40]!r}")
+        _check_int(self.prior_components, "prior_components", 1, MAX_PRIOR_COMPONENTS)
         self.hidden = [int(h) for h in self.hidden]
         return self
 
@@ -177,6 +183,7 @@ class RunConfig:
         train = _build(TrainConfig, d.get("train") or {}).validate()
         _check(isinstance(d.get("data") or {}, dict), "config's 'data' section must be an object")
         data = _build(DataConfig, d.get("data") or {}).validate()
+        _check_prior_training(model, train)
         return cls(model=model, train=train, data=data)
 
     def to_argv(self) -> list[str]:
@@ -194,7 +201,15 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         self.model.validate()
         self.train.validate()
+        _check_prior_training(self.model, self.train)
         return self
+
+
+def _check_prior_training(model: ModelConfig, train: TrainConfig) -> None:
+    """Free bits clamp each dimension's KL, which only N(0, I) splits into dimensions."""
+    _check(not (model.prior != "standard" and train.free_bits > 0),
+           f"free bits need a per-dimension KL, which the {model.prior} prior does not have; "
+           "use --free-bits 0 or --prior standard")
 
 
 def _build(klass, d: dict):

@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .distributions import DiagonalGaussian, StandardNormal
+from .distributions import DiagonalGaussian
 from .objectives import log_likelihood
+from .priors import build_prior_params, prior_of
 
 OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
 OBS_KEY, OBS_RAW = "obs_logvar", "obs_sigma_raw"  # state-dict key (log σ²) and the learned parameter
@@ -65,6 +66,10 @@ class VAE(nn.Module):
                 self.register_load_state_dict_pre_hook(_load_obs_logvar)
             else:
                 self.register_buffer(OBS_KEY, init)
+        params = build_prior_params(config.prior, config.prior_components, config.latent_dim,
+                                    (config.in_channels, config.image_size, config.image_size))
+        if params is not None:  # a learned prior's parameters (vae.priors); N(0, I) has none
+            self.prior_params = params
 
     def __getattr__(self, name: str):
         # A learned σ: ``model.obs_logvar`` is the log σ² in use, computed from the raw parameter.
@@ -94,9 +99,9 @@ class VAE(nn.Module):
         return DiagonalGaussian(self.fc_mu(h), self.fc_logvar(h).clamp(-30.0, 20.0))
 
     @property
-    def prior(self) -> StandardNormal:
-        """p(z) = N(0, I)."""
-        return StandardNormal(self.config.latent_dim)
+    def prior(self):
+        """p(z): N(0, I), or the run's learned mixture / VampPrior (``vae.priors``)."""
+        return prior_of(self)
 
     def log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels. x: (B, C, H, W); z: (..., B, D) -> (..., B)."""

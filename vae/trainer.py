@@ -18,9 +18,11 @@ from .distributions import DiagonalGaussian
 from .models import VAE
 from .objectives import AU_THRESHOLD, active_units, elbo, iwae_bound
 from .parallel import World
+from .priors import kl_per_dim
 from .train_step import GraphedStep, Objective, low_precision, make_optimizer, place_data
 
 EVAL_SEED = 1234  # evaluation noise is fixed so test curves are not jittered by sampling
+KL_EVAL_SAMPLES = 16  # draws per image for a Monte-Carlo KL in evaluation (no closed form: mixture priors)
 # A run has diverged when its loss exceeds this multiple of the untrained model's loss
 # (floored at one nat per pixel): no healthy run ends up 100× worse than where it began.
 DIVERGE_FACTOR = 100.0
@@ -55,9 +57,10 @@ class ImageTerms:
     """ELBO terms of every image of a split, in nats (float64, on the CPU)."""
     elbo: torch.Tensor  # (N,) rec − kl
     rec: torch.Tensor  # (N,) E_q[log p(x|z)], Monte Carlo over mc_samples draws
-    kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)), closed form
-    kl_per_dim: torch.Tensor  # (N, D)
+    kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)): closed form, or Monte Carlo (then kl_se)
+    kl_per_dim: torch.Tensor  # (N, D); against a mixture prior, to its marginals (vae.priors.kl_per_dim)
     mu: torch.Tensor  # (N, D) posterior means (float32)
+    kl_se: torch.Tensor | None = None  # (N,) Monte-Carlo standard error of kl; None when in closed form
 
 
 @torch.no_grad()
@@ -73,13 +76,20 @@ def image_terms(model: VAE, x: torch.Tensor, mc_samples: int = 1, seed: int = EV
     model.eval()
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(int(seed))
-    parts = []
+    parts, ses = [], []
+    prior = model.prior
     for s in range(0, len(x), batch_size):
         t = elbo(model, x[s:s + batch_size].to(dev), mc_samples=mc_samples, generator=gen)
-        parts.append((t.rec.double().cpu(), t.kl.double().cpu(), t.kl_per_dim.double().cpu(), t.mu.cpu()))
+        kl, kl_dim = t.kl, t.kl_per_dim
+        if kl_dim is None:  # no closed form: a KL of KL_EVAL_SAMPLES draws, with its standard error
+            k = t.posterior.kl_to(prior, n=KL_EVAL_SAMPLES, generator=gen)
+            kl, kl_dim = k.value, kl_per_dim(t.posterior, prior, KL_EVAL_SAMPLES, gen)
+            ses.append(k.stderr.double().cpu())
+        parts.append((t.rec.double().cpu(), kl.double().cpu(), kl_dim.double().cpu(), t.mu.cpu()))
     model.train(was_training)
     rec, kl, kl_dim, mu = (torch.cat(p) for p in zip(*parts))
-    return ImageTerms(elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kl_dim, mu=mu)
+    return ImageTerms(elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kl_dim, mu=mu,
+                      kl_se=torch.cat(ses) if ses else None)
 
 
 @torch.no_grad()
@@ -91,7 +101,10 @@ def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_sampl
     t = image_terms(model, x, mc_samples=mc_samples, batch_size=batch_size)
     a, n_active = active_units(t.mu, au_threshold)
     out = {"elbo": float(t.elbo.mean()), "rec": float(t.rec.mean()), "kl": float(t.kl.mean()),
-           "kl_per_dim": t.kl_per_dim.mean(0).tolist(), "active_units": n_active, "au_per_dim": a.tolist()}
+           "kl_per_dim": t.kl_per_dim.mean(0).tolist(), "active_units": n_active, "au_per_dim": a.tolist(),
+           "kl_method": "closed form" if t.kl_se is None else "Monte Carlo"}
+    if t.kl_se is not None:  # the Monte-Carlo error of the mean KL over the split
+        out["kl_se"] = float(t.kl_se.pow(2).sum().sqrt() / len(t.kl_se))
     if iwae_k:
         dev = next(model.parameters()).device
         gen = torch.Generator(device=dev).manual_seed(EVAL_SEED + 1)
