@@ -20,6 +20,7 @@ $(STAMP): requirements.txt
 $(DEFAULT_RUN): | $(STAMP)
 	$(PY) -m vae.train --dataset mnist10k --arch conv --latent-dim 16 --hidden 128 --kl-warmup 2 \
 		--epochs 40 --out checkpoints/mnist-default
+	$(PY) -m vae.precompute checkpoints/mnist-default
 
 default-run: $(DEFAULT_RUN)
 

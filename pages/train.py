@@ -6,7 +6,7 @@ import streamlit as st
 from ui.cache import job_manager
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
-from ui.monitor import job_view
+from ui.monitor import CHART_EVERY_S, job_view
 from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError
 from ui.widgets import FormError, parse_hidden
@@ -110,10 +110,7 @@ def _monitor(manager: JobManager) -> None:
             manager.stop()
             st.toast("Stopping after the current batch; the last completed epoch is kept.")
         st.session_state["_watching"] = job.name
-        _charts(view)
-        with st.expander("Trainer output"):
-            st.code(view["log"] or "(nothing yet)", language=None)
-        return
+        return  # the charts and the trainer's output: live_charts, a fragment of its own that ticks slower
     if st.session_state.pop("_watching", None) == job.name:
         st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
     if job.name in seen:
@@ -129,6 +126,19 @@ def _monitor(manager: JobManager) -> None:
             _charts(view)
             st.caption("Trainer output")
             st.code(view["log"] or "(nothing)", language=None)
+
+
+def live_charts(manager: JobManager) -> None:
+    """The running job's curves and output, redrawn every CHART_EVERY_S (from the view the monitor
+    keeps, rebuilt only when an epoch landed), apart from the progress bar's one-second tick."""
+    with report_errors("the Train page's charts"):
+        job = manager.current()
+        if job is None or job.returncode is not None:
+            return
+        view = job_view(job, st.session_state)
+        _charts(view)
+        with st.expander("Trainer output"):
+            st.code(view["log"] or "(nothing yet)", language=None)
 
 
 def _charts(view: dict) -> None:
@@ -185,6 +195,8 @@ if active is None:
 else:
     st.info(f"Run **{escape_md(active.name)}** is training on this server (one run at a time); you can watch it below.")
 st.fragment(run_every=1.0 if active is not None else None)(monitor)(manager)
+if active is not None:
+    st.fragment(run_every=CHART_EVERY_S)(live_charts)(manager)
 st.subheader("New run")
 data = dataset_ui(lim)
 try:

@@ -16,6 +16,7 @@ from vae.jobs import Job
 
 VIEW_KEY = "_train_view"  # what the monitor last drew, and the files' signature it was drawn from
 LOG_CHARS = 3000
+CHART_EVERY_S = 2.0  # the live charts' tick (the progress bar's is one second)
 HEAT_TITLE = "KL per latent dimension per epoch (dark rows: collapsed onto the prior)"
 
 
