@@ -18,7 +18,7 @@ DEFAULT_RUN = "mnist-default"
 ACCEPTED_WORDS = "a .zip of a run folder, or config.json + model.safetensors (and optionally history.jsonl)"
 SUBMIT_LABEL = "Add run"  # not "Upload": the dropzone's own button says that
 # Long options (run labels) wrap in an open dropdown instead of ending in "…" mid-word.
-WRAP_OPTIONS_CSS = ("<style>ul[role='listbox'] li[role='option'], ul[role='listbox'] li[role='option'] * "
+WRAP_OPTIONS_CSS = ("<style>[role='listbox'] [role='option'], [role='listbox'] [role='option'] * "
                     "{white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;"
                     " height: auto !important;}</style>")
 
