@@ -1,8 +1,9 @@
 """Collapse diagnostics: which latent dimensions carry information, which collapsed onto the prior, and why."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
@@ -19,8 +20,10 @@ from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING
                           PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
                           mixture_estimates, mixture_points, posterior_histograms, posterior_summary, profile,
                           sensitivity_threshold, sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
-from vae.analysis.disentanglement import MIGResult, mig
 from vae.precompute import MIX_SEED, SENS_SEED
+
+if TYPE_CHECKING:
+    from vae.analysis.disentanglement import MIGResult
 
 PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
 STATS = {  # name -> (chart title, y-axis label, collapse threshold or None where computed per report, plain words)
@@ -125,7 +128,9 @@ def wait_for_precompute(run: Run, n_points: int, m: int, delta: float) -> None:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def mig_for(_run: Run, key: tuple[str, float]) -> MIGResult | None:
+def mig_for(_run: Run, key: tuple[str, float]) -> "MIGResult | None":
+    from vae.analysis.disentanglement import mig  # here: scikit-learn costs the page's first visit seconds
+
     test = run_dataset(_run).test
     if test.factors is None or _run.model.latent_dim < 2:
         return None
@@ -260,6 +265,17 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
                              on_select=lambda k=key: _on_bar_click(k), selection_mode="points")
             col.caption(STATS[stat][3].replace("±δ", f"±{report.delta:g}")
                         + (" " + mi_note(report) if stat == "mi" else ""))
+    # Lazy: the table (and pandas, a second at a first visit) is built only while the expander is open.
+    table_box = st.expander("Table of every statistic", key="collapse_table", on_change="rerun")
+    if table_box.open:
+        with table_box:
+            stat_table(report, order, labels)
+    st.caption("Or pick a dimension:")
+    open_dim_ui(report.latent_dim)
+
+
+def stat_table(report: CollapseReport, order: np.ndarray, labels: list[str]) -> None:
+    import pandas as pd
     mi_says = mi_status(report)
     table = pd.DataFrame({"dimension": [f"z{d}" for d in order], "verdict": [labels[d] for d in order],
                           "KL (nats)": report.kl[order], "A_d": report.activity[order], "MI (nats)": report.mi[order],
@@ -269,17 +285,14 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
                           "sensitivity": report.sensitivity[order] if report.sensitivity is not None else np.nan,
                           "sensitivity s.e.": _se(report, "sensitivity", order),
                           "mean μ_d": report.mu_mean[order], "mean σ_d": report.sigma_mean[order]})
-    with st.expander("Table of every statistic"):
-        st.caption(f"s.e.: one Monte-Carlo standard error (MI and KL(q(z_d) ‖ p): over {report.replicates} "
-                   f"replicates; sensitivity: over its {report.n_anchors or 0:,} anchor images). KL and A_d are exact "
-                   f"functions of the encoded test set. **MI says** *collapsed* only when the MI is below "
-                   f"{MI_THRESHOLD:g} nats by more than {MI_SE_MULTIPLE:g} standard errors, *used* when above it by "
-                   "more than that, and *undetermined* when the threshold lies within the estimator's noise.")
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
-                                    if pd.api.types.is_numeric_dtype(table[c])})
-    st.caption("Or pick a dimension:")
-    open_dim_ui(report.latent_dim)
+    st.caption(f"s.e.: one Monte-Carlo standard error (MI and KL(q(z_d) ‖ p): over {report.replicates} "
+               f"replicates; sensitivity: over its {report.n_anchors or 0:,} anchor images). KL and A_d are exact "
+               f"functions of the encoded test set. **MI says** *collapsed* only when the MI is below "
+               f"{MI_THRESHOLD:g} nats by more than {MI_SE_MULTIPLE:g} standard errors, *used* when above it by "
+               "more than that, and *undetermined* when the threshold lies within the estimator's noise.")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
+                                if pd.api.types.is_numeric_dtype(table[c])})
 
 
 def _se(report: CollapseReport, stat: str, order: np.ndarray) -> np.ndarray:
@@ -335,6 +348,7 @@ def history_section(run: Run) -> None:
 
 
 def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: float) -> None:
+    import pandas as pd
     others = [r for r in available_runs() if r.name != run.name]
     if not others:
         st.info("There is no other run to compare with. Train one on the **Train** page, for example with β = 4, "
@@ -377,6 +391,7 @@ def factor_run() -> str | None:
 
 
 def mig_section(run: Run) -> None:
+    import pandas as pd
     with st.spinner("Computing the mutual information gap…"):
         res = mig_for(run, run_identity(run))
     if res is None:

@@ -17,7 +17,6 @@ from vae.checkpoint import PROTECTED, Run, load_run, weights_digest
 from vae.data import DataError, DataSplits, load_dataset
 from vae.jobs import JobManager
 from vae.trainer import encode_all
-from vae.validate import max_items_limit
 from vae.work_queue import QueueFull, shared_queue
 
 SMALL_WAIT_S = 15.0  # how long a page waits for a small run's precompute before going on without it
@@ -53,10 +52,10 @@ def run_dataset(run: Run, stop_on_error: bool = True) -> DataSplits | None:
     """The dataset the run was trained on (cached, read-only), checked against the model's input."""
     d = run.config.data
     try:
-        # The run's config passed vae.validate when it was loaded; the item cap keeps a
-        # dataset without one (a whole folder) within this server's limit per request.
-        cap = min(d.max_items, max_items_limit()) if d.max_items is not None else max_items_limit()
-        splits = load_splits(d.name, d.data_dir, d.image_size, d.channels, cap)
+        # The run's config passed vae.validate when it was loaded; the item cap keeps a dataset
+        # without one (a whole folder) within this server's limit per request, and generates the
+        # shapes the trainer used (vae.precompute.split_cap): the precompute's splits are these.
+        splits = load_splits(d.name, d.data_dir, d.image_size, d.channels, precompute.split_cap(d))
     except DataError as e:
         st.error(f"The dataset of run **{escape_md(run.name)}** ({escape_md(d.name)}) cannot be loaded: "
                  f"{safe_md(e)}")
@@ -88,10 +87,16 @@ def stored_precompute(run: Run) -> precompute.Precompute | None:
         pre = _read_precompute(str(run.path), digest, path.stat().st_mtime_ns) if path.is_file() else None
     except OSError:
         pre = None
-    if pre is not None and pre.digest == digest:
+    if pre is not None and pre.digest == digest and _same_splits(run, pre):
         return pre
     task = shared_queue().get(precompute_key(run))  # done, but its folder could not be written
     return task.result if task is not None and task.state == "done" else None
+
+
+def _same_splits(run: Run, pre: precompute.Precompute) -> bool:
+    """The stored encodings cover the splits this server loads (a changed $VAE_MAX_ITEMS can differ)."""
+    splits = run_dataset(run, stop_on_error=False)
+    return splits is not None and precompute.covers(pre, splits)
 
 
 def run_precompute(run: Run) -> precompute.Precompute | None:

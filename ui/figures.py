@@ -5,7 +5,6 @@ read the traces and axes without a browser. Numbers come from ``vae``; this modu
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ui.labels import ESTIMATOR_LABELS, estimator_colour, estimator_key, estimator_label
 from vae.analysis.collapse import VERDICTS, KLHistory
@@ -301,6 +300,7 @@ def probe_points(xy: np.ndarray, clearance: float = PROBE_CLEARANCE) -> np.ndarr
     gx, gy = np.meshgrid(np.linspace(x0, x1, PROBE_GRID), np.linspace(y0, y1, PROBE_GRID))
     grid = np.stack([gx.ravel(), gy.ravel()], 1)
     cell = cell_size(xy)
+    from scipy.spatial import cKDTree  # here: scipy costs every other page a second at its first visit
     dist, _ = cKDTree(np.asarray(xy, np.float64) / cell).query(grid / cell)
     return grid[dist > clearance]
 

@@ -81,6 +81,25 @@ class Precompute:
     seconds: float = 0.0  # how long it took to compute
 
 
+def split_cap(data) -> int | None:
+    """The item cap a server loads a run's dataset with (``data``: its DataConfig): the run's own
+    ``max_items`` within ``$VAE_MAX_ITEMS``; without one, that limit, except for ``shapes``, whose
+    ``max_items`` is how many images are generated (None: the default set the trainer used)."""
+    from .validate import max_items_limit
+    limit = max_items_limit()
+    if data.max_items is not None:
+        return min(data.max_items, limit)
+    return None if data.name == "shapes" else limit
+
+
+def load_run_splits(cfg):
+    """The dataset of a run (``cfg``: its RunConfig) as the app loads it, capped by ``split_cap``."""
+    from .data import load_dataset
+    d = cfg.data
+    return load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels, max_items=split_cap(d),
+                        download=False)
+
+
 def precompute_path(run_dir: Path | str, digest: str | None = None) -> Path:
     run_dir = Path(run_dir)
     return run_dir / CACHE / f"{PREFIX}{digest or weights_digest(run_dir)}-v{VERSION}.npz"
@@ -219,12 +238,17 @@ def save(run_dir: Path | str, pre: Precompute) -> Path:
     return path
 
 
+def covers(pre: Precompute, splits) -> bool:
+    """Its encodings are of these splits (the same number of images in each)."""
+    return all(len(getattr(splits, s)) == len(p[0]) for s, p in pre.encodings.items() if p)
+
+
 def ensure(run_dir: Path | str, model, splits, progress: Progress | None = None,
            should_stop: Callable[[], bool] | None = None) -> Precompute:
     """The stored precompute, or computed now and stored (the model must be the run's own weights)."""
     run_dir = Path(run_dir)
     pre = load(run_dir)
-    if pre is not None:
+    if pre is not None and covers(pre, splits):
         return pre
     digest = weights_digest(run_dir)
     pre = compute(model, splits, progress, should_stop, digest=digest)
@@ -239,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from .checkpoint import CheckpointError, load_run
-    from .data import DataError, load_dataset
+    from .data import DataError
 
     ap = argparse.ArgumentParser(prog="python -m vae.precompute", description=main.__doc__)
     ap.add_argument("runs", nargs="+", help="run folders")
@@ -247,12 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for r in args.runs:
         try:
-            if (pre := load(r)) is None:
-                run = load_run(r)
-                d = run.config.data
-                splits = load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels,
-                                      max_items=d.max_items, download=False)
-                pre = ensure(r, run.model, splits)
+            run = load_run(r)
+            pre = ensure(r, run.model, load_run_splits(run.config))
             print(f"{Path(r).name}: ELBO {pre.evaluation.elbo:.2f} ± {pre.evaluation.elbo_se:.2f} nats "
                   f"({pre.seconds:.1f} s to compute) -> {precompute_path(r).relative_to(Path(r))}")
         except (CheckpointError, DataError, OSError) as e:
