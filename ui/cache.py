@@ -167,7 +167,7 @@ def _evaluate_now(_run: Run, key: RunIdentity) -> precompute.Evaluation:
 
 def encode_split(run: Run, key: RunIdentity, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of a split: (N, D) each, float32; from the run's precompute
-    when stored (shared read-only arrays), else encoded now (cached)."""
+    when stored (arrays shared by every session: never mutate them), else encoded now (cached)."""
     pre = stored_precompute(run)
     if pre is not None and len(pre.encodings.get(split, ())) >= 2:
         return pre.encodings[split][0], pre.encodings[split][1]
@@ -179,4 +179,3 @@ def _encode_split_now(_run: Run, key: RunIdentity, split: str = "test") -> tuple
     splits = run_dataset(_run)
     mu, logvar = encode_all(_run.model, getattr(splits, split).x).params()
     return mu.numpy(), logvar.numpy()
-

@@ -1,7 +1,8 @@
 """What the Train page's monitor shows of a job, rebuilt only when an epoch lands.
 
-The monitor ticks every second while a job runs. A tick costs two ``stat`` calls when nothing changed:
-the summary, the figures and the trainer's output are those of the last tick (the same dicts, so the
+Two fragments follow a running job: the progress bar ticks every second, the charts and the
+trainer's output every ``CHART_EVERY_S``. A tick costs two ``stat`` calls when nothing changed: the
+summary, the figures and the trainer's output are those of the last tick (the same dicts, so the
 browser is sent the same figures), and the history is read and the figures built once per epoch.
 """
 from __future__ import annotations
