@@ -202,3 +202,10 @@ def test_a_run_without_a_precompute_gets_one_when_first_opened(ckpt, monkeypatch
     pre = precompute.load(user)
     assert pre is not None
     assert {m.label: m.value for m in at.metric}["Test ELBO (nats)"] == f"{pre.evaluation.elbo:.2f}"
+
+
+def test_no_background_precompute_past_the_servers_budget(monkeypatch):
+    run = load_run(REPO / "checkpoints" / "digits-default")
+    assert precompute.within_budget(run.model, 360, 1437)
+    monkeypatch.setenv("VAE_MAX_COLLAPSE_WORK", "1000")
+    assert not precompute.within_budget(run.model, 360, 1437)

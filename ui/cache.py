@@ -131,14 +131,15 @@ def _keep(run: Run, pre: precompute.Precompute) -> None:
 
 def precompute_task(run: Run, splits: DataSplits | None = None):
     """The background task computing the run's precompute (submitted if none is queued or running);
-    None when the queue is full (the pages then compute what they need themselves)."""
+    None when the queue is full or the run is past the server's budget (the pages then compute what
+    they need themselves, or refuse it with the limit named)."""
     key = precompute_key(run)
     q = shared_queue()
     task = q.get(key)
     if task is not None and task.state != "stopped":
         return task  # a failed one too: not retried on every rerun (the pages compute what they need)
     splits = splits if splits is not None else run_dataset(run, stop_on_error=False)
-    if splits is None:
+    if splits is None or not precompute.within_budget(run.model, len(splits.test), len(splits.train)):
         return None
     model, digest = run.model, key[2]
 

@@ -32,7 +32,7 @@ import torch
 
 from .analysis.collapse import (AU_THRESHOLD, DELTA, N_ANCHORS, N_MIXTURE, MixtureEstimates, mi_replicates,
                                 mixture_estimates, mixture_points, sensitivity_with_se)
-from .budget import collapse_work
+from .budget import COLLAPSE_WORK, collapse_work
 from .checkpoint import CACHE, WEIGHTS, weights_digest, write_bytes_atomic
 from .objectives import active_units
 from .trainer import EVAL_SEED, encode_all, image_terms
@@ -110,6 +110,13 @@ def precompute_work(n_params: int, n_test: int, n_train: int, latent_dim: int) -
     m = mixture_points(n_test, N_MIXTURE)
     return collapse_work(n_params, n_test, latent_dim, min(N_ANCHORS, n_test), m, mi_replicates(m)) \
         + float(n_params) * n_train
+
+
+def within_budget(model, n_test: int, n_train: int) -> bool:
+    """Within this server's collapse-diagnostics budget (``$VAE_MAX_COLLAPSE_WORK``): past it the
+    background job is not started, and the Collapse page refuses the run with the limit named."""
+    n_params = sum(p.numel() for p in model.parameters())
+    return precompute_work(n_params, n_test, n_train, model.latent_dim) <= COLLAPSE_WORK.value()
 
 
 def is_small(model, n_test: int, n_train: int) -> bool:
