@@ -26,7 +26,7 @@ default-run: $(DEFAULT_RUN)
 
 run: $(STAMP) $(DEFAULT_RUN)
 	@echo "VAE Latent Explorer: open http://127.0.0.1:$(PORT) in a browser (Ctrl+C stops it)"
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP) $(DEFAULT_RUN)

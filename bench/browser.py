@@ -1,6 +1,7 @@
 """What a person waits for in a real browser: page loads, a click on the map, and training
 followed (or not) by an open page. Headless Debian Chromium driven by Playwright, against
-`streamlit run app.py` on a free loopback port, on a private copy of the committed runs.
+the app started as `make run` starts it (scripts/serve.py) on a free loopback port, on a private
+copy of the committed runs.
 
     .venv/bin/python -m bench.browser [--repeats 3] [--epochs 50]
 
@@ -95,8 +96,13 @@ class Server:
         self.log = open(root / f"server-{self.port}.log", "w")
         env = {**os.environ, "VAE_CHECKPOINTS": str(self.ckpt), "VAE_NO_DOWNLOAD": "1"}
         t0 = time.perf_counter()
+        # The app as `make run` starts it (scripts/serve.py: imports done before the first visitor);
+        # any other script (the floor page) with plain `streamlit run`.
+        serve = REPO / "scripts" / "serve.py"
+        cmd = [sys.executable, str(serve)] if script == REPO / "app.py" and serve.is_file() else \
+            [sys.executable, "-m", "streamlit", "run", str(script)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
+            [*cmd, "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
