@@ -144,7 +144,10 @@ def precompute_task(run: Run, splits: DataSplits | None = None):
     model, digest = run.model, key[2]
 
     def work(progress, should_stop):
-        pre = precompute.compute(model, splits, progress, should_stop, digest=digest)
+        try:
+            pre = precompute.compute(model, splits, progress, should_stop, digest=digest)
+        except precompute.Cancelled:
+            return None  # the task reads as stopped (a later visit starts it again); nothing was written
         _keep(run, pre)
         return pre
     try:
