@@ -209,3 +209,30 @@ def test_no_background_precompute_past_the_servers_budget(monkeypatch):
     assert precompute.within_budget(run.model, 360, 1437)
     monkeypatch.setenv("VAE_MAX_COLLAPSE_WORK", "1000")
     assert not precompute.within_budget(run.model, 360, 1437)
+
+
+def test_a_large_runs_precompute_runs_in_the_background_and_can_be_stopped(run_dir, monkeypatch, one_thread):
+    """Not small: the page is not held up (None at once), the job runs on the server's queue; stopped,
+    it writes nothing and the next visit starts it again; finished, it is kept in the run folder."""
+    import ui.cache
+    monkeypatch.setattr(precompute, "is_small", lambda *a: False)
+    real = precompute.mixture_estimates
+
+    def slow(mu, logvar, n, seed=0, progress=None):
+        for _ in range(600):  # up to a minute, asking to stop every 0.1 s
+            progress(0.0)
+            time.sleep(0.1)
+        return real(mu, logvar, n, seed=seed)
+    monkeypatch.setattr(precompute, "mixture_estimates", slow)
+    run = load_run(run_dir)
+    assert ui.cache.run_precompute(run) is None
+    task = ui.cache.precompute_task(run)
+    assert task is not None and not task.done
+    task.stop()
+    assert task.wait(60) and task.state == "stopped"
+    assert _files(run_dir) == []
+    monkeypatch.setattr(precompute, "mixture_estimates", real)
+    assert ui.cache.run_precompute(run) is None  # started again
+    again = ui.cache.precompute_task(run)
+    assert again is not task and again.wait(120) and again.state == "done", again.error
+    assert precompute.load(run_dir) is not None and ui.cache.stored_precompute(run) is not None
