@@ -70,6 +70,9 @@ SETTLED_JS = """() => {
     return false;
   return [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout && g._fullData);
 }"""
+# The map is drawn: its figure has data (a settled page can be between two script runs under load).
+MAP_READY_JS = """() => { const g = document.querySelector('.js-plotly-plot');
+  return !!(g && g._fullLayout && g._fullData && g._fullData.some(t => t.customdata && t.x && t.x.length)); }"""
 # The first point of the map's first data trace, in page coordinates, with its dataset index.
 MAP_POINT_JS = """() => {
   const gd = document.querySelector('.js-plotly-plot');
@@ -204,6 +207,7 @@ def map_click(browser, root: Path, repeats: int) -> float:
         settle(page)
         times = []
         for _ in range(repeats):
+            page.wait_for_function(MAP_READY_JS, timeout=120_000, polling=50)
             p = page.evaluate(MAP_POINT_JS)
             page.mouse.move(p["px"], p["py"])
             t0 = time.perf_counter()
