@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui import posterior_view
 from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
 from ui.selection import clicked_dimension
 from ui.cache import load_run_at, encode_split, run_dataset, run_identity
@@ -378,6 +379,8 @@ if PENDING in st.session_state:
     _open_traversal(st.session_state.pop(PENDING))
 
 run = require_run()
+if posterior_view.collapse_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 st.title("Posterior collapse diagnostics")
 st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} latent dimensions carry information about the "

@@ -12,6 +12,7 @@ from ui.images import show_grid
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
+from vae.posteriors import posterior_label
 from vae.validate import CARD, read_card_file
 
 # The four things people come for, each a page of the app (paths as routed by app.py).
@@ -62,7 +63,8 @@ last = run.history[-1] if run.history else {}
 
 ARCH = {"mlp": "an MLP", "conv": "a convolutional"}
 st.caption(f"Run **{escape_md(run.name)}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent "
-           f"dimensions, trained on **{safe_md(splits.source or cfg.data.name)}**.")
+           f"{'variables' if cfg.model.posterior == 'categorical' else 'dimensions'}, posterior q(z|x): "
+           f"**{escape_md(posterior_label(cfg.model))}**, trained on **{safe_md(splits.source or cfg.data.name)}**.")
 
 
 def _fmt(key: str, spec: str = ".2f") -> str:

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import posterior_view
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
@@ -231,6 +232,8 @@ def hint() -> None:
 # ---------------------------------------------------------------- the page
 
 run = require_run()
+if posterior_view.latent_map_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 key = run_identity(run)
 d = run.model.latent_dim
