@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "load"]
+ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "load", "posteriors"]
 
 
 def main(names: list[str]) -> int:

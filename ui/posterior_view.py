@@ -30,8 +30,8 @@ POSTERIOR_HELP = {
               "a posterior that can bend; KL by Monte Carlo.",
     "iaf": "Gaussian pushed through inverse autoregressive flow steps (Kingma et al. 2016), conditioned on "
            "the encoder: a richer posterior at a small cost; KL by Monte Carlo.",
-    "categorical": "Latent dimension D independent categorical variables of K classes, trained with the "
-                   "Gumbel-softmax relaxation; the ELBO reported is the discrete model's.",
+    "categorical": "D independent categorical variables (D: the latent size) of K classes each, trained with "
+                   "the Gumbel-softmax relaxation; the ELBO reported is the discrete model's.",
     "dirichlet": "A point on the simplex of D components (Dirichlet posterior, symmetric Dirichlet prior), "
                  "trained with implicit reparameterization gradients.",
 }
@@ -48,7 +48,7 @@ def posterior_form_ui() -> tuple[dict, dict]:
     Options that do not apply to the chosen posterior are ignored (a form cannot hide them live)."""
     c = st.columns(4)
     post = c[0].selectbox("Posterior q(z|x)", POSTERIORS, key="train_posterior",
-                          help=" ".join(f"**{k}**: {v}" for k, v in POSTERIOR_HELP.items()))
+                          help="  \n".join(f"**{k}**: {v}" for k, v in POSTERIOR_HELP.items()))
     steps = c[1].number_input("Flow steps K", 0, 64, 4, help="planar / iaf: the number of flow steps "
                               "(0 is exactly the Gaussian).")
     cats = c[2].number_input("Classes per variable", 2, 256, 10, help="categorical: classes K of each of the "
