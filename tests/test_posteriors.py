@@ -252,3 +252,20 @@ def test_gaussian_posterior_and_weights_unchanged():
     m = _model("gaussian")
     assert isinstance(m.encode(_data(2)), DiagonalGaussian)
     assert {k.split(".")[0] for k in m.state_dict()} == {"encoder", "fc_mu", "fc_logvar", "decoder"}
+
+
+@pytest.mark.parametrize("kind", ["iaf", "categorical"])
+def test_evaluate_cli_reports_au_and_mi_not_defined(kind, tmp_path, capsys):
+    from vae.config import DataConfig
+    from vae.data import load_dataset
+    from vae.evaluate import main
+    torch.manual_seed(0)
+    cfg = RunConfig(model=ModelConfig(posterior=kind, latent_dim=3, categories=4, hidden=[32], flow_steps=2),
+                    train=TrainConfig(epochs=1), data=DataConfig(name="digits"))
+    model = build_model(cfg.model)
+    x = load_dataset("digits").test.x
+    res = fit(model, x[:128], x[:32], cfg.train)
+    save_run(tmp_path / "run", model, cfg, res.history, epoch=1)
+    assert main([str(tmp_path / "run"), "--iwae", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "active units and I_q(x; z): not defined" in out and "IWAE (K=5" in out
