@@ -170,17 +170,22 @@ def latent_map_page(run: Run) -> bool:
         st.caption(f"PCA of those points (PC1 {100 * proj.explained[0]:.1f}%, PC2 {100 * proj.explained[1]:.1f}% "
                    "of their variance). Click a point.")
         fig = scatter_figure(proj, idx, colour, names, colour.values if colour_by != "label" else labels)
-        event = st.plotly_chart(fig, key="pv_map", on_select="rerun", selection_mode=("points",))
-    sel = parse_selection((event or {}).get("selection") if isinstance(event, dict) else
-                          getattr(event, "selection", None))
+        st.plotly_chart(fig, key="pv_map", on_select=_on_map_select, selection_mode=("points",))
     with right:
-        i = st.number_input("Inspect test image #", 0, len(ds) - 1, value=sel.indices[0] if sel.kind == "point" else None,
-                            key="pv_index", placeholder=f"0 … {len(ds) - 1}")
+        i = st.number_input("Inspect test image #", 0, len(ds) - 1, value=None, key="pv_index",
+                            placeholder=f"0 … {len(ds) - 1}", help="Or click a point on the map.")
         if i is None:
             st.info("**Click a point** to see its image, its reconstruction and a cloud of samples from q(z|x).")
         else:
             _point_panel(run, ds, int(i), key)
     return True
+
+
+def _on_map_select() -> None:
+    """A clicked point becomes the inspected image (set before the number input is drawn)."""
+    sel = parse_selection((st.session_state.get("pv_map") or {}).get("selection"))
+    if sel.kind == "point":
+        st.session_state["pv_index"] = int(sel.indices[0])
 
 
 def _point_panel(run: Run, ds, i: int, key: tuple) -> None:

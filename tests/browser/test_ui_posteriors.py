@@ -3,6 +3,7 @@ decoded image changes when a class is switched on Traversals."""
 import torch
 
 from conftest import assert_no_exception, open_page, wait_idle
+from test_ui_latent_map import ISOLATED_POINT_JS
 
 
 def _fill(page, label: str, value: str) -> None:
@@ -48,8 +49,10 @@ def test_iaf_run_trained_from_the_form_and_explored(app_server, page):
     _nav(page, "Latent map")
     page.get_by_text("estimated from 256 samples").wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for()
-    _fill(page, "Inspect test image #", "3")
-    page.get_by_text("Test image #3").wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout !== undefined")
+    target = page.evaluate(ISOLATED_POINT_JS)
+    page.mouse.click(target["px"], target["py"])  # a click on a point inspects that image
+    page.get_by_text(f"Test image #{target['index']}").wait_for(timeout=60_000)
     wait_idle(page)
     assert "samples of q(z|x)" in main.inner_text()
     assert page.locator(".js-plotly-plot").count() == 2  # the map and the sample cloud
