@@ -33,14 +33,16 @@ class PlanarFlow(nn.Module):
         super().__init__()
         self.dim, self.steps = dim, steps
         self.ctx_dim = steps * (2 * dim + 1)
-        self.head = nn.Linear(width, self.ctx_dim)  # features h -> (u, w, b) of every step
-        with torch.no_grad():  # start near the identity: small u
-            self.head.weight.mul_(0.1)
-            self.head.bias.zero_()
+        # features h -> (u, w, b) of every step; none for zero steps (exactly the Gaussian)
+        self.head = nn.Linear(width, self.ctx_dim) if steps else None
+        if self.head is not None:
+            with torch.no_grad():  # start near the identity: small u
+                self.head.weight.mul_(0.1)
+                self.head.bias.zero_()
 
     def context(self, h: torch.Tensor) -> torch.Tensor:
         """h: (B, width) -> ctx (B, K·(2D + 1))."""
-        return self.head(h)
+        return self.head(h) if self.head is not None else h.new_zeros(h.shape[0], 0)
 
     def unpack(self, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ctx (B, C) -> (û, w: (B, K, D), b: (B, K)), û satisfying the invertibility constraint wᵀû > −1."""
@@ -56,13 +58,14 @@ class PlanarFlow(nn.Module):
     def forward(self, z: torch.Tensor, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         """z₀: (..., B, D), ctx: (B, C) -> (z_K (..., B, D), Σ log|det| (..., B), None)."""
         u_hat, w, b = self.unpack(ctx)
-        logdet = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
+        wu = (w * u_hat).sum(-1)  # (B, K): wᵀû > −1 per step
+        terms = []
         for k in range(self.steps):
-            a = (z * w[:, k]).sum(-1) + b[:, k]  # (..., B)
-            t = torch.tanh(a)
-            z = z + u_hat[:, k] * t.unsqueeze(-1)
-            psi_u = (1 - t.pow(2)) * (w[:, k] * u_hat[:, k]).sum(-1)  # tanh′(a) wᵀû
-            logdet = logdet + torch.log((1 + psi_u).abs() + 1e-12)
+            t = torch.tanh((z * w[:, k]).sum(-1) + b[:, k])  # (..., B)
+            z = torch.addcmul(z, u_hat[:, k], t.unsqueeze(-1))
+            terms.append(torch.addcmul(torch.ones_like(t), 1 - t * t, wu[:, k]))  # 1 + tanh′(a) wᵀû > 0
+        logdet = torch.log(torch.stack(terms).abs() + 1e-12).sum(0) if terms else \
+            torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
         return z, logdet, None
 
 
@@ -77,56 +80,62 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-class MADEStep(nn.Module):
-    """One IAF step: [m, s](z, h), output d depending only on z_{<d} in the step's order, and on h."""
-
-    def __init__(self, dim: int, hidden: int, ctx_dim: int, reverse: bool):
-        super().__init__()
-        order = torch.arange(dim - 1, -1, -1) if reverse else torch.arange(dim)  # position of each variable
-        deg_in = order + 1  # 1..D
-        deg_h = torch.arange(hidden) % max(1, dim - 1) + 1  # 1..D−1
-        mask1 = (deg_h[:, None] >= deg_in[None, :])  # (H, D)
-        mask2 = (deg_in[:, None] > deg_h[None, :])  # (D, H): output d sees hidden units of degree < deg(d)
-        self.inp = MaskedLinear(dim, hidden, mask1)
-        self.ctx = nn.Linear(ctx_dim, hidden)
-        self.out_m = MaskedLinear(hidden, dim, mask2)
-        self.out_s = MaskedLinear(hidden, dim, mask2)
-        self.ctx_m = nn.Linear(ctx_dim, dim)  # the context reaches the outputs directly too (D = 1 still depends on x)
-        self.ctx_s = nn.Linear(ctx_dim, dim)
-        with torch.no_grad():  # start close to the identity: σ = sigmoid(s) ≈ 0.9 (the paper's forget-gate bias)
-            self.out_s.bias.fill_(2.0)
-            for lin in (self.out_m, self.out_s, self.ctx_m, self.ctx_s):
-                lin.weight.mul_(0.1)
-
-    def forward(self, z: torch.Tensor, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z: (..., B, D), ctx: (B, C) -> (z′, log σ per dimension (..., B, D))."""
-        hid = F.elu(self.inp(z) + self.ctx(ctx))
-        m = self.out_m(hid) + self.ctx_m(ctx)
-        s = self.out_s(hid) + self.ctx_s(ctx)
-        gate = torch.sigmoid(s)
-        return gate * z + (1 - gate) * m, F.logsigmoid(s)
+def made_masks(dim: int, hidden: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """MADE masks for one step: (H, D) input -> hidden, (2D, H) hidden -> [m, s], so output d depends only
+    on the variables before d in the step's order (reversed on odd steps)."""
+    order = torch.arange(dim - 1, -1, -1) if reverse else torch.arange(dim)  # position of each variable
+    deg_in = order + 1  # 1..D
+    deg_h = torch.arange(hidden) % max(1, dim - 1) + 1  # 1..D−1
+    mask_in = deg_h[:, None] >= deg_in[None, :]
+    mask_out = deg_in[:, None] > deg_h[None, :]  # output d sees hidden units of degree < deg(d)
+    return mask_in, torch.cat([mask_out, mask_out])
 
 
 class IAF(nn.Module):
-    """K inverse autoregressive flow steps on D dimensions, conditioned on a context vector from the encoder."""
+    """K inverse autoregressive flow steps on D dimensions, conditioned on a context vector from the encoder.
+
+    Each step: hid = ELU(M_in z + C_h h), [m, s] = M_out hid + C_o h, σ = sigmoid(s), z ← m + σ ⊙ (z − m)
+    (= σ ⊙ z + (1 − σ) ⊙ m). The context terms of every step come from one matrix product (they do not
+    depend on z), so a step costs two small masked products: the flow stays cheap beside the networks."""
 
     def __init__(self, dim: int, steps: int, width: int, hidden: int | None = None, ctx_dim: int | None = None):
         super().__init__()
         self.dim, self.steps = dim, steps
-        hidden = hidden or max(32, 4 * dim)
+        self.hidden = hidden = hidden or max(32, 4 * dim)
         self.ctx_dim = ctx_dim or max(16, 2 * dim)
         self.head = nn.Linear(width, self.ctx_dim)  # features h -> context vector
-        self.layers = nn.ModuleList(MADEStep(dim, hidden, self.ctx_dim, reverse=k % 2 == 1) for k in range(steps))
+        self.ctx_proj = nn.Linear(self.ctx_dim, max(1, steps) * (hidden + 2 * dim))  # every step's context terms
+        self.inp = nn.ModuleList()
+        self.out = nn.ModuleList()
+        for k in range(steps):
+            m_in, m_out = made_masks(dim, hidden, reverse=k % 2 == 1)
+            self.inp.append(MaskedLinear(dim, hidden, m_in))
+            self.out.append(MaskedLinear(hidden, 2 * dim, m_out))
+        with torch.no_grad():  # start close to the identity: σ = sigmoid(s) ≈ 0.88 (the paper's forget-gate bias)
+            for lin in self.out:
+                lin.weight.mul_(0.1)
+                lin.bias[dim:].fill_(2.0)
+                lin.bias[:dim].zero_()
+            self.ctx_proj.weight.mul_(0.1)
 
     def context(self, h: torch.Tensor) -> torch.Tensor:
         return self.head(h)
 
     def forward(self, z: torch.Tensor, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z₀: (..., B, D), ctx: (B, C) -> (z_K, Σ log|det| (..., B), its split per dimension (..., B, D))."""
-        per_dim = torch.zeros_like(z)
-        for layer in self.layers:
-            z, log_gate = layer(z, ctx)
-            per_dim = per_dim + log_gate
+        d, hdim = self.dim, self.hidden
+        c = self.ctx_proj(ctx).reshape(ctx.shape[0], self.steps, hdim + 2 * d)
+        s_all = []
+        for k in range(self.steps):
+            hid = F.elu(self.inp[k](z) + c[:, k, :hdim])
+            m, s = (self.out[k](hid) + c[:, k, hdim:]).split(d, -1)
+            gate = torch.sigmoid(s)
+            z = torch.addcmul(m, gate, z - m)
+            s_all.append(s)
+        if not s_all:
+            per_dim = torch.zeros_like(z)
+        else:
+            per_dim = F.logsigmoid(torch.stack(s_all)).sum(0)  # Σ_k log σ_k,d: the Jacobian is triangular
         return z, per_dim.sum(-1), per_dim
 
 
