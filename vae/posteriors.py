@@ -149,14 +149,15 @@ class FlowPosterior:
 
     @torch.no_grad()
     def kl_per_dim_mc(self, prior: StandardNormal, n: int = 64, generator: torch.Generator | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Per-dimension terms of the Monte-Carlo KL, E_q[log q_d − log p(z_d)], and their standard
-        errors ((B, D), (B, D)), float64; they sum to the KL. None for a planar flow (no split)."""
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Per-dimension terms of the Monte-Carlo KL, E_q[log q_d − log p(z_d)], their standard errors
+        ((B, D), (B, D)) and the standard error of their sum, the KL ((B,)), float64. None for a planar
+        flow (no split)."""
         z, _, per_dim = self.rsample_with_log_prob_per_dim(n, generator)
         if per_dim is None:
             return None
         terms = per_dim - prior.log_prob_per_dim(z.double())
-        return terms.mean(0), terms.std(0) / math.sqrt(n)
+        return terms.mean(0), terms.std(0) / math.sqrt(n), terms.sum(-1).std(0) / math.sqrt(n)
 
 
 # ---------------------------------------------------------------- categorical

@@ -125,12 +125,12 @@ def kl_report(model, x: torch.Tensor, n_samples: int = KL_SAMPLES, seed: int = 0
     if kind in FLOW_KINDS:
         gen = torch.Generator().manual_seed(seed)
         if kind == "iaf":
-            per, se = q.kl_per_dim_mc(prior, n_samples, gen)  # (N, D): image-wise means and s.e.
+            per, se, se_total = q.kl_per_dim_mc(prior, n_samples, gen)  # (N, D), (N, D), (N,)
             n = per.shape[0]
             mean_d = per.mean(0)
-            se_d = (se.pow(2).sum(0).sqrt() / n)  # s.e. of the mean over images of independent estimates
+            se_d = se.pow(2).sum(0).sqrt() / n  # s.e. of a mean over images of independent estimates
             total = float(mean_d.sum())
-            total_se = float((se.pow(2).sum(1).sum(0)).sqrt() / n)  # conservative: ignores correlation between dims
+            total_se = float(se_total.pow(2).sum().sqrt() / n)
             rows = [{"dimension": f"z{d}", "KL (nats)": float(mean_d[d]), "± s.e.": float(se_d[d])}
                     for d in range(len(mean_d))]
             return KLReport(kind, total, total_se, False, mean_d.tolist(), se_d.tolist(), rows=rows,
