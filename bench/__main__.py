@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "load", "posteriors"]
+ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "estimators_relaxed", "load",
+       "posteriors"]
 
 
 def main(names: list[str]) -> int:

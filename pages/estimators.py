@@ -15,6 +15,7 @@ from vae.budget import BudgetError, check_estimators
 from vae.data import DataError
 from ui.figures import agreement_figure, snr_figure, toy_figure, training_comparison_figure, variance_figure
 from ui.labels import BASELINE_LABELS, estimator_label, labelled
+from ui.relaxed_panels import gumbel_panel, implicit_panel
 from vae.analysis.estimators import BASELINES, ESTIMATORS, gradient_study, pick_batch
 from vae.analysis.estimators_toy import toy_estimates
 from vae.analysis.estimators_train import CompareConfig, comparison_runs, curve_rows, curves_from_runs
@@ -53,8 +54,9 @@ $\|g\|^2$ estimated without bias as $\|\bar g\|^2 - \mathrm{tr}\,\mathrm{Cov}/K$
 """)
 
 # Lazy tabs: only the open tab's content runs on a rerun.
-tab_model, tab_toy, tab_train = st.tabs(["Your model", "1-D worked example", "Training comparison"],
-                                        key="est_tab", on_change="rerun")
+tab_model, tab_toy, tab_train, tab_gumbel, tab_implicit = st.tabs(
+    ["Your model", "1-D worked example", "Training comparison", "Gumbel-softmax", "Implicit reparameterization"],
+    key="est_tab", on_change="rerun")
 
 
 # ------------------------------------------------------------------ your model
@@ -354,3 +356,9 @@ if tab_train.open:
             train_tab()
         except DataError as e:
             st.error(f"The digits dataset cannot be loaded: {safe_md(e)}")
+if tab_gumbel.open:
+    with tab_gumbel:
+        gumbel_panel()
+if tab_implicit.open:
+    with tab_implicit:
+        implicit_panel()

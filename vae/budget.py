@@ -70,6 +70,7 @@ TSNE_POINTS = Limit("t-SNE points", "VAE_MAX_TSNE_POINTS", 10_000, " points")
 TSNE_PERPLEXITY = Limit("t-SNE perplexity", None, 100)  # O(N · 3·perplexity) neighbours per point
 ESTIMATOR_WORK = Limit("gradient-estimator work", "VAE_MAX_ESTIMATOR_WORK", 2.5e10, " parameter-samples")
 ESTIMATOR_MEMORY = Limit("gradient estimates held", "VAE_MAX_ESTIMATOR_FLOATS", 5e7, " floats")
+TOY_ESTIMATOR_SAMPLES = Limit("toy gradient-estimator draws", "VAE_MAX_TOY_ESTIMATOR_DRAWS", 2e7, " draw-coordinates")
 COLLAPSE_WORK = Limit("collapse-diagnostics work", "VAE_MAX_COLLAPSE_WORK", 1e11, " parameter-passes")
 BACKGROUND_JOBS = Limit("background jobs running at once", "VAE_MAX_BACKGROUND_JOBS", 1, " jobs")
 QUEUE_LENGTH = Limit("background jobs waiting", "VAE_MAX_QUEUED_JOBS", 8, " jobs")
@@ -121,6 +122,13 @@ def check_estimators(n_params: int, n_encoder_params: int, batch_size: int, n_es
     check_budget(estimator_memory(n_encoder_params, n_estimates, len(mc_list), n_estimators), ESTIMATOR_MEMORY,
                  f"Holding {ask.split(' × B')[0]} of {n_encoder_params:,} encoder parameters for "
                  f"{len(mc_list)} values of L")
+
+
+def check_toy_estimators(draws: float, what: str) -> None:
+    """Refuse a toy estimator study (Gumbel-softmax, implicit reparameterization) whose random draws,
+    counted coordinate by coordinate (estimates × samples per estimate × dimension × settings), exceed
+    TOY_ESTIMATOR_SAMPLES (BudgetError)."""
+    check_budget(draws, TOY_ESTIMATOR_SAMPLES, f"{what} ({draws:,.0f} draw-coordinates)")
 
 
 # ---------------------------------------------------------------- collapse diagnostics
