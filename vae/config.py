@@ -253,6 +253,9 @@ def check_posterior_training(model: ModelConfig, train: TrainConfig) -> None:
     if model.posterior == "categorical":
         _check(not train.cuda_graph, "--cuda-graph cannot follow a changing Gumbel-softmax temperature; "
                "leave it out for categorical posteriors")
+    if model.posterior == "dirichlet":
+        _check(not train.cuda_graph, "--cuda-graph is not supported for Dirichlet posteriors (their Gamma "
+               "sampler is not checked under graph capture); leave it out")
 
 
 def _build(klass, d: dict):
