@@ -3,7 +3,7 @@ import importlib
 import sys
 
 ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "estimators_relaxed", "load",
-       "posteriors"]
+       "disentanglement", "posteriors"]
 
 
 def main(names: list[str]) -> int:

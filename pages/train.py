@@ -8,11 +8,13 @@ from ui.posterior_view import posterior_form_ui
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
 from ui.monitor import job_view
+from ui.sweep import SweepRequest, job_heading, start_sweep, sweep_fields, sweep_status
 from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError
 from ui.widgets import FormError, parse_hidden
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae.jobs import Job, JobError, JobManager, prepare_run
+from vae.sweep import SweepError
 from vae.validate import data_shape
 
 DATASETS = {"digits": "digits: scikit-learn 8×8 digits (built in; trains in seconds)",
@@ -47,9 +49,9 @@ def dataset_ui(lim: dict) -> dict:
     return out
 
 
-def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig] | None:
-    """The training settings; returns (run name, config) when Start is pressed (FormError when a
-    field cannot be read)."""
+def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig, SweepRequest | None] | None:
+    """The training settings; returns (run name, config, sweep or None) when Start or Queue sweep is
+    pressed (FormError when a field cannot be read)."""
     _, size = data_shape(DataConfig(name=data["dataset"], image_size=data["image_size"]))
     with st.form("train_form"):
         c = st.columns(4)
@@ -75,7 +77,8 @@ def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig] | None:
                                help="Letters, digits, '-', '_' and '.'; an existing name gets a suffix (-2, -3, …).")
         post_model, post_train = posterior_form_ui()
         start = st.form_submit_button("Start training", type="primary", disabled=busy, icon=":material/play_arrow:")
-    if not start:
+        sweep = sweep_fields(busy)
+    if not start and sweep is None:
         return None
     cfg = RunConfig(
         model=ModelConfig(arch=arch, latent_dim=int(latent), hidden=parse_hidden(hidden), likelihood=likelihood,
@@ -84,7 +87,7 @@ def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig] | None:
                           kl_warmup=float(warmup), free_bits=float(free_bits), seed=int(seed), **post_train),
         data=DataConfig(name=data["dataset"], data_dir=data["data_dir"], image_size=data["image_size"],
                         channels=data["channels"]))
-    return name, cfg
+    return name, cfg, sweep
 
 
 SEEN_KEY = "_train_seen"  # names of jobs this session started or watched running
@@ -106,9 +109,10 @@ def _monitor(manager: JobManager) -> None:
     seen = st.session_state.setdefault(SEEN_KEY, set())
     if s["state"] == "running":
         seen.add(job.name)
-        st.subheader(f"Run {escape_md(job.name)}")
+        st.subheader(job_heading(job))
         left = f" · about {s['seconds_left']:.0f} s left" if s["seconds_left"] is not None else ""
         st.progress(s["epoch"] / max(1, s["epochs"]), text=f"Epoch {s['epoch']} of {s['epochs']}{left}")
+        sweep_status(job, s)
         if st.button("Stop", icon=":material/stop:", help="Ends the run after saving its last completed epoch."):
             manager.stop()
             st.toast("Stopping after the current batch; the last completed epoch is kept.")
@@ -120,8 +124,9 @@ def _monitor(manager: JobManager) -> None:
     if st.session_state.pop("_watching", None) == job.name:
         st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
     if job.name in seen:
-        st.subheader(f"Run {escape_md(job.name)}")
+        st.subheader(job_heading(job))
         _outcome(manager, job, s)
+        sweep_status(job, s)
         _charts(view)
         with st.expander("Trainer output"):
             st.code(view["log"] or "(nothing)", language=None)
@@ -147,7 +152,7 @@ def _epochs(n: int) -> str:
 
 def _outcome(manager: JobManager, job: Job, s: dict) -> None:
     """One sentence per outcome; the trainer's words only where they add something."""
-    name, n = escape_md(job.name), s["epoch"]
+    name, n = escape_md(job.current_dir().name), s["epoch"]  # a queue's: its last run
     explore = None
     if s["state"] == "finished":
         st.success(f"Run **{name}** finished after {_epochs(n)}.")
@@ -171,7 +176,7 @@ def _outcome(manager: JobManager, job: Job, s: dict) -> None:
     else:
         st.error(f"Run **{name}** failed: {safe_md(s['message'], 600)}")
     if explore and s["saved"] and st.button(explore, type="primary", icon=":material/arrow_forward:"):
-        st.session_state[RUN_KEY] = job.name
+        st.session_state[RUN_KEY] = job.current_dir().name  # a queue's job is named for the queue
         st.switch_page("pages/home.py")
 
 
@@ -196,12 +201,15 @@ except FormError as e:
     form = None
     st.error(safe_md(e, 600))
 if form is not None:
-    name, cfg = form
+    name, cfg, sweep = form
     up = data["upload"]
     try:
-        cfg = prepare_run(cfg, lim, upload=up is not None)
-        job = manager.start_run(name, cfg, upload=(up.name, up.getvalue()) if up is not None else None)
-    except (JobError, CheckpointError) as e:
+        if sweep is not None:
+            job = start_sweep(manager, name, cfg, sweep, lim, upload=up is not None)
+        else:
+            cfg = prepare_run(cfg, lim, upload=up is not None)
+            job = manager.start_run(name, cfg, upload=(up.name, up.getvalue()) if up is not None else None)
+    except (JobError, CheckpointError, SweepError) as e:
         st.error(safe_md(e, 600))
     else:
         st.session_state["_watching"] = job.name

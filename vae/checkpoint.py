@@ -312,6 +312,7 @@ class RunInfo:
     state: str = ""
     error: str | None = None  # why the run cannot be used; None when it passed validation
     posterior: str = "Gaussian"  # q(z|x)'s family, as ``vae.posteriors.posterior_label`` names it
+    sweep: str = ""  # the sweep it was queued in (config's train.sweep); "" for none
 
     @property
     def label(self) -> str:
@@ -320,7 +321,8 @@ class RunInfo:
         elbo = f"{self.test_elbo:.1f}" if self.test_elbo is not None else "–"
         note = {"running": " · training…", "interrupted": " · stopped unexpectedly"}.get(self.state, "")
         post = "" if self.posterior == "Gaussian" else f" · {self.posterior}"
-        return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim}{post} · ELBO {elbo}{note}"
+        sweep = f" · sweep {self.sweep}" if self.sweep else ""
+        return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim}{post} · ELBO {elbo}{sweep}{note}"
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
@@ -412,7 +414,8 @@ def _run_info(path: str, stamps: tuple[float, ...]) -> RunInfo:
     last = hist[-1] if hist else {}
     return RunInfo(name=d.name, path=d, mtime=mtime, dataset=cfg.data.name, arch=cfg.model.arch,
                    latent_dim=cfg.model.latent_dim, epochs=len(hist), test_elbo=last.get("test_elbo"),
-                   state=status if isinstance(status, str) else "unknown", posterior=posterior_label(cfg.model))
+                   state=status if isinstance(status, str) else "unknown", sweep=cfg.train.sweep,
+                   posterior=posterior_label(cfg.model))
 
 
 def run_error_text(e: BaseException, max_len: int = 160) -> str:

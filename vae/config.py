@@ -128,6 +128,8 @@ class TrainConfig:
     world_size: int = 1  # processes that trained the run (torchrun)
     backend: Literal["none", "gloo", "nccl"] = "none"  # torch.distributed backend of a torchrun run
     device_kind: Literal["unknown", "cpu", "cuda"] = "unknown"  # where it trained (unknown: an older run)
+    snapshot_every: int = 0  # keep the weights of every N-th epoch in snapshots/ (maps across epochs); 0: none
+    sweep: str = ""  # the sweep this run belongs to (runs queued together with one setting varied); "" for none
 
     def validate(self) -> "TrainConfig":
         _check_int(self.epochs, "epochs", 1, 100_000)
@@ -159,10 +161,13 @@ class TrainConfig:
                f"temperature_anneal must be between 0 and 10, not {self.temperature_anneal!r}")
         _check(isinstance(self.straight_through, bool),
                f"straight_through must be true or false, not {self.straight_through!r}")
+        _check_int(self.snapshot_every, "snapshot_every", 0, 100_000)
         _check_int(self.world_size, "world_size", 1, 1_000_000)
         _check(self.backend in ("none", "gloo", "nccl"), f"backend must be none, gloo or nccl, not {self.backend!r}")
         _check(self.device_kind in ("unknown", "cpu", "cuda"),
                f"device_kind must be unknown, cpu or cuda, not {self.device_kind!r}")
+        _check(isinstance(self.sweep, str) and re.fullmatch(r"[A-Za-z0-9._-]{0,64}", self.sweep) is not None,
+               "sweep must be a name of at most 64 letters, digits, '.', '_' or '-'")
         return self
 
 

@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         def on_epoch(history: list[dict], m) -> None:
             rec = history[-1]
             save_run(out, m, cfg, history, epoch=rec["epoch"])
+            if train_cfg.snapshot_every and rec["epoch"] % train_cfg.snapshot_every == 0:
+                from .snapshots import save_snapshot
+                save_snapshot(out, m, rec["epoch"])
             saved.append(rec["epoch"])
             write_status(out, "running", "training", epoch=rec["epoch"], epochs=train_cfg.epochs)
             print(f"epoch {rec['epoch']:>4}/{train_cfg.epochs}  train ELBO {rec['train_elbo']:9.3f}  "
