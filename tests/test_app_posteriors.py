@@ -23,7 +23,7 @@ RUNS = {"post-iaf": dict(posterior="iaf", latent_dim=4, flow_steps=2),
         "post-cat": dict(posterior="categorical", latent_dim=3, categories=4),
         "post-dir": dict(posterior="dirichlet", latent_dim=3)}
 PAGES = ["pages/home.py", "pages/latent_map.py", "pages/traversals.py", "pages/collapse.py", "pages/estimators.py",
-         "pages/train.py"]
+         "pages/train.py", "pages/compare.py"]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,8 @@ def test_every_page_opens(checkpoints, monkeypatch, run, page):
     app = _open(checkpoints, monkeypatch, run, page)
     assert not app.exception, (run, page, app.exception)
     assert not app.error, (run, page, [e.value for e in app.error])
+    if page == "pages/compare.py":  # its aligned maps need Gaussian posteriors and say so
+        assert any("needs a Gaussian posterior" in w.value for w in app.warning)
 
 
 def test_home_and_picker_name_the_posterior(checkpoints, monkeypatch):

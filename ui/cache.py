@@ -69,8 +69,8 @@ def encode_split(_run: Run, key: RunIdentity, split: str = "test") -> tuple[np.n
     splits = run_dataset(_run)
     post = getattr(_run.config.model, "posterior", "gaussian")
     if post != "gaussian":  # μ and log σ² describe Gaussian posteriors only: no Gaussian formula on another family
-        st.error(f"This view needs a Gaussian posterior; run **{escape_md(_run.name)}** has a {escape_md(post)} "
-                 "posterior. Latent map, Traversals and Collapse have views for it.")
+        st.warning(f"This view needs a Gaussian posterior; run **{escape_md(_run.name)}** has a {escape_md(post)} "
+                   "posterior. Latent map, Traversals and Collapse have views for it.")
         st.stop()
     mu, logvar = encode_all(_run.model, getattr(splits, split).x).params()
     return mu.numpy(), logvar.numpy()
