@@ -7,6 +7,7 @@ import streamlit as st
 
 from ui import posterior_view
 from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
+from ui.prior_view import collapse_note
 from ui.selection import clicked_dimension
 from ui.cache import load_run_at, encode_split, run_dataset, run_identity
 from ui.state import DIM_KEY, available_runs, require_run, select_run
@@ -385,6 +386,7 @@ splits = run_dataset(run)
 st.title("Posterior collapse diagnostics")
 st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
            "image, which collapsed onto the prior N(0, 1), and why. Computed over the test split.")
+collapse_note(run)
 au, by, m, delta = settings_ui(len(splits.test))
 try:  # a model at the allowed maximum would tie the server up for minutes: refused up front, the limit named
     n_mix = mixture_points(len(splits.test), m)

@@ -9,6 +9,7 @@ import torch
 
 from ui.cache import run_dataset
 from ui.images import show_grid
+from ui.prior_view import kl_words, sample_caption
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
@@ -78,7 +79,7 @@ def card_ui() -> None:
     cols[0].metric("Test ELBO (nats)", _fmt("test_elbo"),
                    help="E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), per test image, in nats.")
     cols[1].metric("Reconstruction", _fmt("test_rec"), help="E_q[log p(x|z)], nats.")
-    cols[2].metric("KL", _fmt("test_kl"), help="KL(q(z|x) ‖ p(z)), nats.")
+    cols[2].metric("KL", _fmt("test_kl"), help=f"KL(q(z|x) ‖ p(z)), nats, {kl_words(run)}.")
     au = _fmt("active_units", "d")
     cols[3].metric("Active units", f"{au} of {cfg.model.latent_dim}" if au != "–" else "–",
                    help="Dimensions with Var_x(E_q[z_d]) > 0.01 (Burda et al. 2016).")
@@ -96,7 +97,7 @@ seed = st.session_state.setdefault("home_seed", 0)
 left, right = st.columns(2)
 with left:
     st.subheader("Samples from the prior")
-    st.caption("z ~ N(0, I), decoded to E[x|z].")
+    st.caption(sample_caption(run))
 with right:
     st.subheader("Test images and reconstructions")
     st.caption("Top row: originals; bottom row: E[x|z] at z = μ(x).")

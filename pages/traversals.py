@@ -122,7 +122,8 @@ def start_vector(run: Run, key: tuple, n_points: int) -> torch.Tensor:
     kind = st.session_state.get("trav_start", "zeros")
     index = min(int(st.session_state.get("trav_index", 0)), n_points - 1)
     mu = torch.from_numpy(encode_split(run, key, "test")[0]) if kind == "data" else None
-    return tv.start_point(kind, run.model.latent_dim, mu, index, st.session_state.get("trav_seed", 0))
+    return tv.start_point(kind, run.model.latent_dim, mu, index, st.session_state.get("trav_seed", 0),
+                          prior=run.model.prior if kind == "prior" else None)
 
 
 def request(action: str) -> None:
@@ -165,7 +166,7 @@ def prepare_sliders(run: Run, key: tuple, n_points: int, radius: float) -> None:
         write_latent([0.0] * d, radius)
     elif action == "random":
         st.session_state["trav_draws"] = draws = st.session_state.get("trav_draws", 0) + 1
-        write_latent(tv.start_point("prior", d, seed=10_000 + draws).tolist(), radius)
+        write_latent(tv.start_point("prior", d, seed=10_000 + draws, prior=run.model.prior).tolist(), radius)
     elif action == "start" or kept is None or len(kept) != d:
         write_latent(start_vector(run, key, n_points).tolist(), radius)
     else:

@@ -40,6 +40,8 @@ POSTERIORS = ("gaussian", "planar", "iaf", "categorical", "dirichlet")
 FLOW_POSTERIORS = ("planar", "iaf")
 MAX_FLOW_STEPS = 64
 MAX_CATEGORIES = 256
+PRIORS = ("standard", "mog", "vamp")  # p(z): see vae.priors
+MAX_PRIOR_COMPONENTS = 1000
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,8 @@ class ModelConfig:
     flow_steps: int = 4  # planar / iaf: number of flow steps K applied to the Gaussian sample
     categories: int = 10  # categorical: classes K of each of the latent_dim categorical variables
     prior_concentration: float = 1.0  # dirichlet: concentration α₀ of the symmetric Dirichlet prior
+    prior: Literal["standard", "mog", "vamp"] = "standard"  # p(z): N(0, I), a learned mixture of Gaussians, or the VampPrior
+    prior_components: int = 10  # K: the mixture's components, or the VampPrior's pseudo-inputs
 
     def validate(self) -> "ModelConfig":
         _check(self.arch in ("mlp", "conv"), f"unknown architecture {self.arch!r}; expected 'mlp' or 'conv'")
@@ -94,6 +98,8 @@ class ModelConfig:
             _check(self.latent_dim >= 2, "a Dirichlet posterior needs latent_dim ≥ 2 (the simplex's corners)")
         _check(_is_num(self.prior_concentration) and 1e-3 <= self.prior_concentration <= 1e3,
                f"prior_concentration must be between 0.001 and 1000, not {self.prior_concentration!r}")
+        _check(self.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {str(self.prior)[:40]!r}")
+        _check_int(self.prior_components, "prior_components", 1, MAX_PRIOR_COMPONENTS)
         self.hidden = [int(h) for h in self.hidden]
         return self
 
@@ -218,6 +224,7 @@ class RunConfig:
         _check(isinstance(d.get("data") or {}, dict), "config's 'data' section must be an object")
         data = _build(DataConfig, d.get("data") or {}).validate()
         check_posterior_training(model, train)
+        _check_prior_training(model, train)
         return cls(model=model, train=train, data=data)
 
     def to_argv(self) -> list[str]:
@@ -236,6 +243,7 @@ class RunConfig:
         self.model.validate()
         self.train.validate()
         check_posterior_training(self.model, self.train)
+        _check_prior_training(self.model, self.train)
         return self
 
 
@@ -258,9 +266,22 @@ def check_posterior_training(model: ModelConfig, train: TrainConfig) -> None:
     if model.posterior == "categorical":
         _check(not train.cuda_graph, "--cuda-graph cannot follow a changing Gumbel-softmax temperature; "
                "leave it out for categorical posteriors")
+    if model.posterior in ("planar", "iaf"):
+        _check(model.prior != "vamp", "the VampPrior is a mixture of Gaussian posteriors; use --prior standard or "
+               "mog with a flow posterior")
+    if model.posterior in ("categorical", "dirichlet"):
+        _check(model.prior == "standard", f"a {model.posterior} posterior has its own prior (uniform categoricals, "
+               f"a symmetric Dirichlet); --prior {model.prior} is for Gaussian and flow posteriors")
     if model.posterior == "dirichlet":
         _check(not train.cuda_graph, "--cuda-graph is not supported for Dirichlet posteriors (their Gamma "
                "sampler is not checked under graph capture); leave it out")
+
+
+def _check_prior_training(model: ModelConfig, train: TrainConfig) -> None:
+    """Free bits clamp each dimension's KL, which only N(0, I) splits into dimensions."""
+    _check(not (model.prior != "standard" and train.free_bits > 0),
+           f"free bits need a per-dimension KL, which the {model.prior} prior does not have; "
+           "use --free-bits 0 or --prior standard")
 
 
 def _build(klass, d: dict):

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .distributions import DiagonalGaussian, StandardNormal
+from .distributions import DiagonalGaussian
 from .objectives import log_likelihood
 from .posteriors import encode_posterior, head_names, posterior_heads, prior_for
+from .priors import build_prior_params, prior_of
 
 OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
 OBS_KEY, OBS_RAW = "obs_logvar", "obs_sigma_raw"  # state-dict key (log σ²) and the learned parameter
@@ -69,6 +70,10 @@ class VAE(nn.Module):
         if config.posterior == "categorical":  # the Gumbel-softmax τ in use; the trainer anneals it per epoch
             self.register_buffer("temperature", torch.tensor(1.0))
             self.straight_through = False
+        params = build_prior_params(config.prior, config.prior_components, config.latent_dim,
+                                    (config.in_channels, config.image_size, config.image_size))
+        if params is not None:  # a learned prior's parameters (vae.priors); N(0, I) has none
+            self.prior_params = params
 
     def _build_heads(self, width: int) -> None:
         """The encoder's output layers for the config's posterior (``vae.posteriors.posterior_heads``)."""
@@ -102,9 +107,10 @@ class VAE(nn.Module):
         return encode_posterior(self, self.encoder(x))
 
     @property
-    def prior(self) -> StandardNormal:
-        """p(z) = N(0, I) (uniform categoricals or a symmetric Dirichlet for those posteriors)."""
-        return prior_for(self.config) or StandardNormal(self.config.latent_dim)
+    def prior(self):
+        """p(z): N(0, I), or the run's learned mixture / VampPrior (``vae.priors``); uniform categoricals or
+        a symmetric Dirichlet for those posteriors (``vae.posteriors.prior_for``)."""
+        return prior_for(self.config) or prior_of(self)
 
     def log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels. x: (B, C, H, W); z: (..., B, D) -> (..., B)."""

@@ -72,7 +72,7 @@ def check_estimator(estimator: str, mc_samples: int, baseline: str) -> None:
 
 def reconstruction_surrogate(model, x: torch.Tensor, q: DiagonalGaussian, estimator: str = "reparam",
                              mc_samples: int = 1, baseline: str = "posterior_mean",
-                             generator: torch.Generator | None = None) -> torch.Tensor:
+                             generator: torch.Generator | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
     """E_q[log p(x|z)] from L samples, as a surrogate whose gradient wrt q's parameters (hence
     φ) is the chosen estimator's. x: (B, C, H, W); q over (..., B, D) (leading dims index
     independent estimates) -> (..., B).
@@ -84,8 +84,8 @@ def reconstruction_surrogate(model, x: torch.Tensor, q: DiagonalGaussian, estima
     samples. The decoder θ always receives the pathwise gradient ∇_θ log p(x|z).
     """
     check_estimator(estimator, mc_samples, baseline)
-    if estimator == "reparam":
-        return model.log_px(x, q.rsample(mc_samples, generator=generator)).mean(0)
+    if estimator == "reparam":  # z: (L, ..., B, D) reparameterized draws already taken from q, if given
+        return model.log_px(x, q.rsample(mc_samples, generator=generator) if z is None else z).mean(0)
     z = q.rsample(mc_samples, generator=generator).detach()
     f = model.log_px(x, z)  # (L, ..., B), θ-gradient only
     weight = f.detach()
@@ -116,15 +116,18 @@ def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0, free_bi
 
     The reconstruction term uses L = mc_samples samples (its gradient is the chosen
     estimator's, the reparameterization by default); the KL is q's ``kl_to`` the prior
-    (closed form for the Gaussian). Free bits (Kingma et al. 2016, eq. 15) replaces each
+    (closed form for a Gaussian against N(0, I); otherwise Monte Carlo on the same draws). Free bits (Kingma et al. 2016, eq. 15) replaces each
     dimension's batch-mean KL by max(λ, KL_d) in the loss only; β weighs the KL in the
     loss only. The reported ``elbo`` is always rec − KL.
     """
     q = model.encode(x)
     if not isinstance(q, DiagonalGaussian):
         return _elbo_other(model, x, q, mc_samples, beta, free_bits, generator, estimator)
-    rec = reconstruction_surrogate(model, x, q, estimator, mc_samples, baseline, generator)
-    kl = q.kl_to(model.prior)
+    prior = model.prior
+    # Without a closed form the KL is Monte Carlo on the reconstruction term's own draws.
+    z = q.rsample(mc_samples, generator=generator) if estimator == "reparam" else None
+    rec = reconstruction_surrogate(model, x, q, estimator, mc_samples, baseline, generator, z=z)
+    kl = q.kl_to(prior, z=z)
     if free_bits > 0:
         if kl.per_dim is None:
             raise ValueError("free bits need a per-dimension KL, which this posterior and prior do not have")
@@ -133,7 +136,8 @@ def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0, free_bi
         kl_term = kl.value.mean()
     loss = -rec.mean() + beta * kl_term
     rec = rec.detach() if estimator != "reparam" else rec  # a score surrogate's value is the estimate itself
-    return ElboTerms(loss=loss, elbo=rec - kl.value, rec=rec, kl=kl.value, kl_per_dim=kl.per_dim, posterior=q)
+    return ElboTerms(loss=loss, elbo=rec - kl.value, rec=rec, kl=kl.value, kl_per_dim=kl.per_dim, posterior=q,
+                     kl_exact=kl.exact)
 
 
 def _elbo_other(model, x: torch.Tensor, q, mc_samples: int, beta: float, free_bits: float,
@@ -188,10 +192,11 @@ def iwae_bound(model, x: torch.Tensor, k: int, chunk: int = 64,
     draws the model's own q (a flow's exact density; hard categorical samples).
     """
     q = model.encode(x)
+    prior = model.prior  # built once: a VampPrior encodes its pseudo-inputs
     parts = []
     for start in range(0, k, chunk):
         z, log_q = q.sample_with_log_prob(min(chunk, k - start), generator=generator)  # (n, B, D), (n, B)
-        parts.append(model.log_px(x, z).double() + model.prior.log_prob(z.double()) - log_q)
+        parts.append(model.log_px(x, z).double() + prior.log_prob(z.double()) - log_q)
     log_w = torch.cat(parts, 0)  # (K, B), float64
     return torch.logsumexp(log_w, 0) - math.log(k)
 

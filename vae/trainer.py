@@ -19,9 +19,11 @@ from .posteriors import cat_posteriors
 from .models import VAE
 from .objectives import AU_THRESHOLD, active_units, elbo, iwae_bound
 from .parallel import World
+from .priors import kl_per_dim
 from .train_step import GraphedStep, Objective, low_precision, make_optimizer, place_data
 
 EVAL_SEED = 1234  # evaluation noise is fixed so test curves are not jittered by sampling
+KL_EVAL_SAMPLES = 16  # draws per image for a Monte-Carlo KL in evaluation (no closed form: mixture priors)
 # A run has diverged when its loss exceeds this multiple of the untrained model's loss
 # (floored at one nat per pixel): no healthy run ends up 100× worse than where it began.
 DIVERGE_FACTOR = 100.0
@@ -58,10 +60,11 @@ class ImageTerms:
     """ELBO terms of every image of a split, in nats (float64, on the CPU)."""
     elbo: torch.Tensor  # (N,) rec − kl
     rec: torch.Tensor  # (N,) E_q[log p(x|z)], Monte Carlo over mc_samples draws
-    kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)), closed form
-    kl_per_dim: torch.Tensor | None  # (N, D) (categorical: per variable; None when the KL does not split)
+    kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)): closed form, or Monte Carlo (then kl_se)
+    kl_per_dim: torch.Tensor | None  # (N, D); against a mixture prior, to its marginals (vae.priors.kl_per_dim);
+    # categorical: per variable; None when the KL does not split (flows, Dirichlet)
     mu: torch.Tensor  # (N, D) posterior means (float32; a flow's estimated from samples)
-    kl_exact: bool = True  # False: KL by Monte Carlo (flows)
+    kl_se: torch.Tensor | None = None  # (N,) Monte-Carlo standard error of kl; None when in closed form
     relaxed: torch.Tensor | None = None  # (N,) categorical: the relaxed objective
 
 
@@ -78,18 +81,24 @@ def image_terms(model: VAE, x: torch.Tensor, mc_samples: int = 1, seed: int = EV
     model.eval()
     dev = next(model.parameters()).device
     gen = torch.Generator(device=dev).manual_seed(int(seed))
-    parts = []
+    parts, ses = [], []
+    prior = model.prior
     for s in range(0, len(x), batch_size):
         t = elbo(model, x[s:s + batch_size].to(dev), mc_samples=mc_samples, generator=gen)
+        kl, kl_dim = t.kl, t.kl_per_dim
+        if not t.kl_exact:  # no closed form: a KL of KL_EVAL_SAMPLES draws, with its standard error
+            k = t.posterior.kl_to(prior, n=KL_EVAL_SAMPLES, generator=gen)
+            kl = k.value
+            if isinstance(t.posterior, DiagonalGaussian):
+                kl_dim = kl_per_dim(t.posterior, prior, KL_EVAL_SAMPLES, gen)
+            ses.append(k.stderr.double().cpu())
         none = torch.empty(0)
-        parts.append((t.rec.double().cpu(), t.kl.double().cpu(),
-                      none if t.kl_per_dim is None else t.kl_per_dim.double().cpu(), t.mu.cpu(),
-                      none if t.relaxed is None else t.relaxed.double().cpu()))
-        exact = t.kl_exact
+        parts.append((t.rec.double().cpu(), kl.double().cpu(), none if kl_dim is None else kl_dim.double().cpu(),
+                      t.mu.cpu(), none if t.relaxed is None else t.relaxed.double().cpu()))
     model.train(was_training)
     rec, kl, kl_dim, mu, relaxed = (torch.cat(p) for p in zip(*parts))
     return ImageTerms(elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kl_dim if kl_dim.numel() else None, mu=mu,
-                      kl_exact=exact, relaxed=relaxed if relaxed.numel() else None)
+                      kl_se=torch.cat(ses) if ses else None, relaxed=relaxed if relaxed.numel() else None)
 
 
 @torch.no_grad()
@@ -102,12 +111,15 @@ def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_sampl
     t = image_terms(model, x, mc_samples=mc_samples, batch_size=batch_size)
     out = {"elbo": float(t.elbo.mean()), "rec": float(t.rec.mean()), "kl": float(t.kl.mean()),
            "kl_per_dim": None if t.kl_per_dim is None else t.kl_per_dim.mean(0).tolist(),
-           "active_units": None, "au_per_dim": None}
+           "active_units": None, "au_per_dim": None,
+           "kl_method": "closed form" if t.kl_se is None else "Monte Carlo"}
     if getattr(model.config, "posterior", "gaussian") == "gaussian":  # AU (Burda et al.) is defined on Gaussian means
         a, n_active = active_units(t.mu, au_threshold)
         out.update(active_units=n_active, au_per_dim=a.tolist())
     if t.relaxed is not None:
         out["relaxed"] = float(t.relaxed.mean())
+    if t.kl_se is not None:  # the Monte-Carlo error of the mean KL over the split
+        out["kl_se"] = float(t.kl_se.pow(2).sum().sqrt() / len(t.kl_se))
     if iwae_k:
         dev = next(model.parameters()).device
         gen = torch.Generator(device=dev).manual_seed(EVAL_SEED + 1)
