@@ -23,7 +23,7 @@ RUNS = {"post-iaf": dict(posterior="iaf", latent_dim=4, flow_steps=2),
         "post-cat": dict(posterior="categorical", latent_dim=3, categories=4),
         "post-dir": dict(posterior="dirichlet", latent_dim=3)}
 PAGES = ["pages/home.py", "pages/latent_map.py", "pages/traversals.py", "pages/collapse.py", "pages/estimators.py",
-         "pages/train.py", "pages/compare.py"]
+         "pages/train.py", "pages/compare.py", "pages/gaps.py"]
 
 
 @pytest.fixture(scope="module")
