@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/traversals.py", title="Traversals", icon=":material/tune:"),
     st.Page("pages/collapse.py", title="Collapse diagnostics", icon=":material/bar_chart:"),
     st.Page("pages/estimators.py", title="Gradient estimators", icon=":material/casino:"),
+    st.Page("pages/gaps.py", title="Inference gaps", icon=":material/stacked_bar_chart:"),
     st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
 ]
 

@@ -2,8 +2,8 @@
 import importlib
 import sys
 
-ALL = ["train", "app", "latent_map", "traversals", "collapse", "estimators", "estimators_relaxed", "load",
-       "disentanglement"]
+ALL = ["train", "app", "latent_map", "projection", "traversals", "collapse", "estimators", "estimators_relaxed", "load",
+       "disentanglement", "gaps", "posteriors"]
 
 
 def main(names: list[str]) -> int:

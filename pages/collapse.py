@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+from ui import posterior_view
 from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
+from ui.prior_view import collapse_note
 from ui.selection import clicked_dimension
 from ui.cache import (encode_split, load_run_at, precompute_task, run_dataset, run_evaluation, run_identity,
                       stored_precompute)
@@ -426,10 +428,13 @@ if PENDING in st.session_state:
     _open_traversal(st.session_state.pop(PENDING))
 
 run = require_run()
+if posterior_view.collapse_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 st.title("Posterior collapse diagnostics")
 st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
            "image, which collapsed onto the prior N(0, 1), and why. Computed over the test split.")
+collapse_note(run)
 au, by, m, delta = settings_ui(len(splits.test))
 try:  # a model at the allowed maximum would tie the server up for minutes: refused up front, the limit named
     n_mix = mixture_points(len(splits.test), m)

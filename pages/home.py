@@ -9,9 +9,11 @@ import torch
 
 from ui.cache import run_dataset, run_evaluation
 from ui.images import show_grid
+from ui.prior_view import kl_words, sample_caption
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
+from vae.posteriors import posterior_label
 from vae.validate import CARD, read_card_file
 
 # The four things people come for, each a page of the app (paths as routed by app.py).
@@ -61,7 +63,8 @@ cfg = run.config
 
 ARCH = {"mlp": "an MLP", "conv": "a convolutional"}
 st.caption(f"Run **{escape_md(run.name)}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent "
-           f"dimensions, trained on **{safe_md(splits.source or cfg.data.name)}**.")
+           f"{'variables' if cfg.model.posterior == 'categorical' else 'dimensions'}, posterior q(z|x): "
+           f"**{escape_md(posterior_label(cfg.model))}**, trained on **{safe_md(splits.source or cfg.data.name)}**.")
 
 
 def card_ui() -> None:
@@ -71,7 +74,7 @@ def card_ui() -> None:
                    help=f"E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), per test image, in nats; ± {ev.elbo_se:.2f} "
                         f"(one standard error over the {ev.n_points:,} test images, one sample of z each).")
     cols[1].metric("Reconstruction", f"{ev.rec:.2f}", help=f"E_q[log p(x|z)], nats, ± {ev.rec_se:.2f}.")
-    cols[2].metric("KL", f"{ev.kl:.2f}", help=f"KL(q(z|x) ‖ p(z)), nats, in closed form, ± {ev.kl_se:.2f}.")
+    cols[2].metric("KL", f"{ev.kl:.2f}", help=f"KL(q(z|x) ‖ p(z)), nats, {kl_words(run)}, ± {ev.kl_se:.2f}.")
     cols[3].metric("Active units", f"{ev.active_units} of {cfg.model.latent_dim}",
                    help="Dimensions with Var_x(E_q[z_d]) > 0.01 (Burda et al. 2016).")
     cols[4].metric("Epochs", f"{len(run.history)}")
@@ -88,7 +91,7 @@ seed = st.session_state.setdefault("home_seed", 0)
 left, right = st.columns(2)
 with left:
     st.subheader("Samples from the prior")
-    st.caption("z ~ N(0, I), decoded to E[x|z].")
+    st.caption(sample_caption(run))
 with right:
     st.subheader("Test images and reconstructions")
     st.caption("Top row: originals; bottom row: E[x|z] at z = μ(x).")

@@ -7,27 +7,32 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import posterior_view
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
-from ui.progress import task_progress
+from ui.prior_view import components_panel, kl_words
+from ui.projection_view import describe, placed_traces, projection_for, tsne_reference
+from ui.refine import refine_panel
 from ui.selection import parse_selection, snap_probe
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
-from vae.analysis.projection import (Projection, PointTerms, colour_values, most_varied_dim, point_detail, point_terms,
-                                     probe_decode, project, selection_images, stratified_cap)
-from vae.budget import (TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, check_tsne, limit_int,
-                        max_perplexity)
-from vae.checkpoint import Run
-from vae.work_queue import shared_queue
+from vae.analysis.projection import (OPENTSNE_EARLY_ITER, OPENTSNE_FIT_POINTS, OPENTSNE_ITER, Projection, PointTerms,
+                                     colour_values, most_varied_dim, place_points, point_detail, point_terms, probe_decode, project_latent,
+                                     selection_images, stratified_cap)
+from vae.budget import (PROJECTION_POINTS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, limit_int, max_perplexity)
+from vae.checkpoint import CheckpointError, Run
+from vae.project import Spec, image_from_bytes
 
 CHART_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}
-METHODS = {"latent": "Latents directly", "pca": "PCA", "tsne": "t-SNE"}
+METHODS = {"latent": "Latents directly", "pca": "PCA", "opentsne": "t-SNE (openTSNE, fast)",
+           "umap": "UMAP", "tsne": "t-SNE (scikit-learn, the reference)"}
 COLOURS = {"label": "Label", "mu": "μ of one dimension", "kl": "KL per point", "rec_error": "Reconstruction error"}
-DEFAULT_CAP, MAX_CAP, MIN_CAP = 2_000, 10_000, 100
+MIN_CAP = 100  # the map shows every point of the split by default, up to VAE_MAX_PROJECTION_POINTS (70,000)
 SAMPLE_SEED = 0  # the subsample is fixed, so changing the view never reshuffles the points
-TSNE_SEED = 0  # fixed: a seed knob would only multiply cached t-SNE fits (each up to a minute)
+TSNE_SEED = 0  # fixed: a seed knob would only multiply kept fits (each up to a minute)
+PLACED_KEY = "latent_map_placed"  # {"ctx": (run, split, view), "points": [(name, z (D,))]}
 N_SAMPLES, K_NEIGHBOURS, GRID_LIMIT = 8, 8, 32
 IMAGE_PX = 140  # display width of the original and its reconstruction
 
@@ -48,26 +53,6 @@ class View:
 @st.cache_data(max_entries=16, show_spinner=False)
 def _subsample(_labels: np.ndarray, key: tuple, split: str, cap: int) -> np.ndarray:
     return stratified_cap(_labels, cap, SAMPLE_SEED)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _projection(_mu: np.ndarray, key: tuple, split: str, cap: int, method: str, perplexity: float) -> Projection:
-    # t-SNE uses as many threads as the frame gives torch (VAE_TORCH_THREADS): a shared server's budget.
-    return project(_mu, method, perplexity=perplexity, seed=TSNE_SEED, threads=torch.get_num_threads())
-
-
-def tsne_task(mu: np.ndarray, key: tuple, split: str, cap: int, perplexity: float):
-    """The t-SNE fit (up to ~30 s at the caps) as a task on the server's one work queue, shared by every
-    session asking for the same run, split, cap and perplexity; refused at once past the budget."""
-    check_tsne(len(mu), perplexity)
-    tkey = ("tsne", key, split, cap, perplexity)
-    q = shared_queue()
-    task = q.get(tkey)
-    if task is None:
-        threads = torch.get_num_threads()  # the frame's per-operation budget (VAE_TORCH_THREADS)
-        task = q.submit(tkey, lambda progress, should_stop: project(mu, "tsne", perplexity=perplexity,
-                                                                    seed=TSNE_SEED, threads=threads))
-    return task
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
@@ -103,7 +88,12 @@ def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
     method = c[1].selectbox("Projection", methods, format_func=METHODS.get, key=f"lm_method_{d}",
                             help="PCA: the plane of the two directions along which μ varies most (linear, "
                                  "invertible). t-SNE: a non-linear map that keeps neighbours together; distances "
-                                 "between clusters mean little.")
+                                 f"between clusters mean little. openTSNE is the fast one: {OPENTSNE_EARLY_ITER} + {OPENTSNE_ITER} "
+                                 f"iterations, and "
+                                 f"above {OPENTSNE_FIT_POINTS:,} points it fits a seeded subset of that size and "
+                                 f"places the rest with its transform. UMAP: umap-learn, seeded. scikit-learn's "
+                                 f"t-SNE is kept as the reference (slow; at most {limit_int(TSNE_POINTS):,} points). "
+                                 "Non-linear maps run in the background and are kept in the run folder.")
     colour = c[2].selectbox("Colour by", list(COLOURS), format_func=COLOURS.get, key="lm_colour",
                             help="KL(q(z|x) ‖ p(z)) in nats; reconstruction error is −E_q[log p(x|z)] in nats.")
     dim = best_dim
@@ -111,21 +101,24 @@ def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
         dim = c[3].selectbox("Dimension", range(d), index=best_dim, format_func=lambda k: f"z{k}",
                              key=f"lm_dim_{d}", help="Defaults to the dimension whose μ varies most.")
     tsne_cap = limit_int(TSNE_POINTS)
+    max_cap = limit_int(PROJECTION_POINTS)
     if n > MIN_CAP:
-        top = max(MIN_CAP, min(n, MAX_CAP, tsne_cap if method == "tsne" else MAX_CAP))
+        top = max(MIN_CAP, min(n, max_cap, tsne_cap if method == "tsne" else max_cap))
         cap_key = f"lm_cap_{split}_{n}"
-        limit = (f"this server runs t-SNE on {TSNE_POINTS.describe()}" if method == "tsne" and top < min(n, MAX_CAP)
-                 else f"the map shows at most {top:,} points")
+        limit = (f"this server runs scikit-learn's t-SNE on {TSNE_POINTS.describe()}"
+                 if method == "tsne" and top < min(n, max_cap) else f"the map shows at most {top:,} points "
+                                                                     f"({PROJECTION_POINTS.env})")
         refuse_over(cap_key, MIN_CAP, top, "A map", limit)
-        cap = c[4].slider("Points shown at most", MIN_CAP, top, min(top, DEFAULT_CAP), step=50 if top > 500 else 10,
+        cap = c[4].slider("Points shown at most", MIN_CAP, top, top, step=50 if top > 500 else 10,
                           key=cap_key,
-                          help="Larger sets are subsampled per class in proportion (seeded, every class kept)."
-                               + (f" t-SNE is limited to {tsne_cap:,} points on this server." if method == "tsne"
-                                  else ""))
+                          help="Every point by default (WebGL draws up to 70,000). Fewer: a class-stratified "
+                               "subsample (seeded, classes in proportion, every class kept)."
+                               + (f" scikit-learn's t-SNE is limited to {tsne_cap:,} points on this server."
+                                  if method == "tsne" else ""))
     else:
         cap = n
     perplexity = 30.0
-    if method == "tsne":
+    if method in ("tsne", "opentsne"):
         a, _ = st.columns([2, 3])
         points = min(cap, n)
         top = int(max_perplexity(points))
@@ -182,7 +175,7 @@ def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split:
     m[0].metric("ELBO", f"{det.elbo:.2f}", help="log p(x) ≥ E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), nats "
                                                 "(64 samples of z).")
     m[1].metric("Recon.", f"{det.rec:.2f}", help="Reconstruction term E_q[log p(x|z)], nats.")
-    m[2].metric("KL", f"{det.kl:.2f}", help="KL(q(z|x) ‖ p(z)), nats, in closed form.")
+    m[2].metric("KL", f"{det.kl:.2f}", help=f"KL(q(z|x) ‖ p(z)), nats, {kl_words(run)}.")
     st.caption(f"{N_SAMPLES} decodings E[x|z] of samples z ~ q(z|x) = N(μ, σ²):")
     show_grid(det.samples, nrow=N_SAMPLES, min_cell=40)
     st.caption("The posterior q(z|x) per dimension. A dimension with μ ≈ 0 and σ ≈ 1 carries no "
@@ -192,6 +185,7 @@ def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split:
                f"nearest first: " + ", ".join(f"#{j} ({dist:.2f})" for j, dist in zip(det.neighbours, det.neighbour_dist)))
     if len(det.neighbours):
         show_grid(det.neighbour_images, nrow=len(det.neighbours), min_cell=40)
+    refine_panel(run, ds.x, i, split)
     if split == "test":
         if st.button("Start a traversal here", icon=":material/tune:", key="lm_to_traversals",
                      help="Open the Traversals page with this image's μ as the starting latent."):
@@ -222,6 +216,57 @@ def probe_panel(run: Run, proj: Projection, xy: tuple[float, float]) -> None:
     st.plotly_chart(posterior_figure(z), key="lm_probe_z", config={"displayModeBar": False})
 
 
+def placed_points(ctx: tuple, view: tuple) -> list:
+    got = st.session_state.get(PLACED_KEY) or {}
+    return got.get("points", []) if got.get("ctx") == (ctx, view) else []
+
+
+def add_placed(ctx: tuple, view: tuple, name: str, z: np.ndarray) -> None:
+    pts = placed_points(ctx, view)[-7:]  # the last eight stay on the map
+    st.session_state[PLACED_KEY] = {"ctx": (ctx, view), "points": pts + [(name, np.asarray(z, np.float32))]}
+
+
+def place(proj: Projection, res, mu_shown: np.ndarray, zs: list) -> np.ndarray:
+    """Where latents land in this map (PCA: its linear map; openTSNE: its transform)."""
+    ref = None
+    if proj.method == "opentsne":
+        ref = tsne_reference(res, res.path, mu_shown, torch.get_num_threads())
+    return place_points(proj, np.stack(zs), ref)
+
+
+def place_panel(run: Run, ctx: tuple, view: tuple) -> None:
+    """Where would this land? An uploaded image (encoded to μ) or a latent drawn from the prior,
+    placed into the existing map as a star, with the decoding of each placed latent."""
+    with st.expander("Where would this land? Place a new image or latent into this map",
+                     icon=":material/add_location:"):
+        st.caption("PCA places a latent by its linear map; openTSNE by its `transform` (the map itself does not "
+                   "move). Stars mark placed points.")
+        a, b = st.columns(2)
+        up = a.file_uploader("An image (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="lm_place_upload")
+        if up is not None and a.button("Place this image", key="lm_place_image"):
+            try:
+                x = image_from_bytes(up.getvalue(), run.model.image_shape)
+            except ValueError as e:
+                a.error(f"This image cannot be used: {safe_md(e)}")
+            else:
+                with torch.no_grad():
+                    z = run.model.encode(x[None]).mean[0].numpy()
+                add_placed(ctx, view, f"upload {len(placed_points(ctx, view)) + 1}", z)
+                st.rerun()
+        if b.button("Draw a latent from the prior and place it", key="lm_place_prior",
+                    help="z ~ N(0, I), seeded by how many you have drawn; its decoding is shown."):
+            k = len(placed_points(ctx, view))
+            z = torch.randn(run.model.latent_dim, generator=torch.Generator().manual_seed(1000 + k)).numpy()
+            add_placed(ctx, view, f"prior {k + 1}", z)
+            st.rerun()
+        pts = placed_points(ctx, view)
+        if pts:
+            with torch.no_grad():
+                images = run.model.mean_image(torch.from_numpy(np.stack([z for _, z in pts])))
+            show_grid(images, nrow=len(pts), min_cell=40,
+                      caption=" · ".join(n for n, _ in pts) + ": E[x|z] decoded at each placed latent")
+
+
 def hint() -> None:
     st.info("**Click a point** to see its reconstruction, its posterior and its nearest neighbours. "
             "Use **box or lasso select** in the chart's toolbar to compare a group. "
@@ -231,6 +276,8 @@ def hint() -> None:
 # ---------------------------------------------------------------- the page
 
 run = require_run()
+if posterior_view.latent_map_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 key = run_identity(run)
 d = run.model.latent_dim
@@ -248,53 +295,59 @@ view = view_ui(d, sizes, most_varied_dim(mu_test))
 ds = getattr(splits, view.split)
 mu, logvar = encode_split(run, key, view.split)
 labels = ds.y.numpy()
-idx = _subsample(labels, key, view.split, view.cap)
-
+what = f"{METHODS[view.method]} of {min(view.cap, len(ds)):,} {view.split} points"
 try:
-    if view.method == "tsne":
-        task = tsne_task(mu[idx], key, view.split, view.cap, view.perplexity)
-        if not task.done:
-            task_progress(task.key, f"t-SNE of {len(idx):,} points at perplexity {view.perplexity:g}",
-                          "the map appears when it is done (up to half a minute at the largest settings).")
-            st.stop()
-        if task.error:
-            raise ValueError(task.error)
-        if task.result is None:
-            raise ValueError("the fit was stopped; change a setting or reload to start it again")
-        proj = task.result
+    if view.method == "latent":
+        idx = _subsample(labels, key, view.split, view.cap)
+        res = None
+        proj = project_latent(mu[idx])
     else:
-        with st.spinner("Projecting…"):
-            proj = _projection(mu[idx], key, view.split, view.cap, view.method, view.perplexity)
+        spec = Spec(view.method, view.split, view.cap if view.cap < len(ds) else None, view.perplexity, TSNE_SEED)
+        res = projection_for(run.path, mu, labels, spec, torch.get_num_threads(), what)
+        if res is None:
+            st.stop()
+        idx, proj = res.idx, res.proj
 except BudgetError as e:
     st.error(f"This projection was refused: {safe_md(e)}")
     st.stop()
-except ValueError as e:
+except (ValueError, OSError, CheckpointError) as e:
     st.error(f"This projection cannot be computed: {safe_md(e)}")
     st.stop()
 
 rec = None
 if view.colour == "rec_error":
     rec = _terms(run, ds.x[torch.from_numpy(idx)], key, view.split, view.cap).rec
-colour = colour_values(view.colour, labels[idx], mu[idx], logvar[idx], rec=rec, dim=view.dim)
+kl = None  # against a mixture or VampPrior the KL has no closed form: the Monte-Carlo terms
+if view.colour == "kl" and run.config.model.prior != "standard":
+    kl = _terms(run, ds.x[torch.from_numpy(idx)], key, view.split, view.cap).kl
+colour = colour_values(view.colour, labels[idx], mu[idx], logvar[idx], rec=rec, dim=view.dim, kl=kl)
 
 summary = f"Showing **{len(idx):,} of {len(ds):,}** {view.split} images"
 if len(idx) < len(ds):
-    summary += " (a class-stratified subsample)"
+    summary += " (a class-stratified seeded subsample; raise *Points shown at most* to see all)"
 if proj.explained is not None:
     summary += (f" · PCA keeps {100 * proj.explained.sum():.1f}% of the variance of μ "
                 f"(PC1 {100 * proj.explained[0]:.1f}%, PC2 {100 * proj.explained[1]:.1f}%)")
 st.markdown(summary + ".")
+if res is not None:
+    st.caption(describe(res))
+components_panel(run)
 
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
 sel = current_selection(ctx, view_sig, len(ds))
+placed = placed_points(ctx, view_sig)
 left, right = st.columns([3, 2], gap="medium")
 with left:
     fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible,
                          highlight=sel["indices"][0] if sel["kind"] == "point" else None,
                          probe_mark=tuple(sel["xy"]) if sel["kind"] == "probe" else None)
+    if placed:
+        fig["data"] += placed_traces(place(proj, res, mu[idx], [z for _, z in placed]), [n for n, _ in placed])
     st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig, proj.xy, idx),
                     selection_mode=("points", "box", "lasso"))
+    if proj.placeable:
+        place_panel(run, ctx, view_sig)
 with right:
     st.number_input(f"Inspect {view.split} image #", 0, len(ds) - 1, value=None, key="lm_index",
                     on_change=on_index_typed, args=(ctx, view_sig), placeholder=f"0 … {len(ds) - 1}",

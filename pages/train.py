@@ -4,9 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.cache import job_manager
+from ui.posterior_view import posterior_form_ui
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
 from ui.monitor import CHART_EVERY_S, job_view
+from ui.prior_view import prior_ui
 from ui.sweep import SweepRequest, job_heading, start_sweep, sweep_fields, sweep_status
 from ui.text import escape_md, safe_md
 from vae.checkpoint import CheckpointError
@@ -74,14 +76,17 @@ def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig, SweepReq
         lr = c[2].number_input("Learning rate", 1e-6, 100.0, 2e-3, format="%.4g")
         name = c[3].text_input("Run name", f"{data['dataset']}-run",
                                help="Letters, digits, '-', '_' and '.'; an existing name gets a suffix (-2, -3, …).")
+        prior, components = prior_ui()
+        post_model, post_train = posterior_form_ui()
         start = st.form_submit_button("Start training", type="primary", disabled=busy, icon=":material/play_arrow:")
         sweep = sweep_fields(busy)
     if not start and sweep is None:
         return None
     cfg = RunConfig(
-        model=ModelConfig(arch=arch, latent_dim=int(latent), hidden=parse_hidden(hidden), likelihood=likelihood),
+        model=ModelConfig(arch=arch, latent_dim=int(latent), hidden=parse_hidden(hidden), likelihood=likelihood,
+                          prior=prior, prior_components=int(components), **post_model),
         train=TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), beta=float(beta),
-                          kl_warmup=float(warmup), free_bits=float(free_bits), seed=int(seed)),
+                          kl_warmup=float(warmup), free_bits=float(free_bits), seed=int(seed), **post_train),
         data=DataConfig(name=data["dataset"], data_dir=data["data_dir"], image_size=data["image_size"],
                         channels=data["channels"]))
     return name, cfg, sweep

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from ui import posterior_view
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import density_figure
 from ui.images import show_image_inline, show_png
@@ -121,7 +122,8 @@ def start_vector(run: Run, key: tuple, n_points: int) -> torch.Tensor:
     kind = st.session_state.get("trav_start", "zeros")
     index = min(int(st.session_state.get("trav_index", 0)), n_points - 1)
     mu = torch.from_numpy(encode_split(run, key, "test")[0]) if kind == "data" else None
-    return tv.start_point(kind, run.model.latent_dim, mu, index, st.session_state.get("trav_seed", 0))
+    return tv.start_point(kind, run.model.latent_dim, mu, index, st.session_state.get("trav_seed", 0),
+                          prior=run.model.prior if kind == "prior" else None)
 
 
 def request(action: str) -> None:
@@ -164,7 +166,7 @@ def prepare_sliders(run: Run, key: tuple, n_points: int, radius: float) -> None:
         write_latent([0.0] * d, radius)
     elif action == "random":
         st.session_state["trav_draws"] = draws = st.session_state.get("trav_draws", 0) + 1
-        write_latent(tv.start_point("prior", d, seed=10_000 + draws).tolist(), radius)
+        write_latent(tv.start_point("prior", d, seed=10_000 + draws, prior=run.model.prior).tolist(), radius)
     elif action == "start" or kept is None or len(kept) != d:
         write_latent(start_vector(run, key, n_points).tolist(), radius)
     else:
@@ -357,6 +359,8 @@ def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
 
 
 run = require_run()
+if posterior_view.traversals_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 key = run_identity(run)
 n_points = len(splits.test.x)

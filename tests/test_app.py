@@ -8,7 +8,7 @@ from app_runs import private_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["pages/home.py", "pages/train.py", "pages/latent_map.py", "pages/traversals.py", "pages/collapse.py",
-         "pages/estimators.py"]
+         "pages/estimators.py", "pages/gaps.py"]
 
 
 @pytest.fixture

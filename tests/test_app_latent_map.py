@@ -2,6 +2,7 @@
 and on two broken setups (no run; a run whose dataset does not fit its model)."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from vae.models import build_model
 
 # slow: starts the app frame and encodes the test split (a few seconds)
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
 SEL_KEY = "latent_map_selection"
 
 
@@ -29,9 +31,20 @@ def _open(checkpoints: Path | None = None, monkeypatch=None) -> AppTest:
     return app
 
 
+def _private(root: Path) -> Path:
+    """A private copy of the committed runs: the page keeps projections in the run folder, and a test
+    must never write into a committed one."""
+    root.mkdir(parents=True, exist_ok=True)
+    for run in ("digits-default",):
+        shutil.copytree(REPO / "checkpoints" / run, root / run)
+    return root
+
+
 @pytest.fixture(scope="module")
-def at():
-    return _open()
+def at(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAE_CHECKPOINTS", str(_private(tmp_path_factory.mktemp("lm") / "checkpoints")))
+        yield _open()
 
 
 def _text(app: AppTest) -> str:
@@ -122,9 +135,9 @@ def test_an_over_limit_perplexity_in_session_state_is_refused_with_the_limit(at)
     at.selectbox(key="lm_method_10").set_value("pca").run()
 
 
-def test_tsne_point_cap_bounds_the_slider_and_refuses_more(monkeypatch):
+def test_tsne_point_cap_bounds_the_slider_and_refuses_more(monkeypatch, tmp_path):
     monkeypatch.setenv("VAE_MAX_TSNE_POINTS", "200")
-    app = _open()
+    app = _open(_private(tmp_path / "ck"), monkeypatch)
     assert app.slider(key="lm_cap_test_360").max == 360  # PCA is not limited by the t-SNE cap
     app.selectbox(key="lm_method_10").set_value("tsne").run()
     assert not app.exception, app.exception
@@ -143,9 +156,11 @@ def test_tsne_runs_in_the_background_and_the_page_returns_at_once(at):
     at.run()
     assert time.monotonic() - t0 < 2.0  # the fit (seconds) does not hold the page
     assert not at.exception, at.exception
-    assert any("t-SNE of 300 points at perplexity 30" in i.value for i in at.info), [i.value for i in at.info]
+    assert "Showing **" not in _text(at) and any(b.label == "Cancel" for b in at.button)
     _rerun_until_drawn(at)
     assert "Showing **300 of 360** test images" in _text(at)
+    shown = _text(at).replace("\\", "")  # the note is markdown-escaped (a kept file is data)
+    assert "scikit-learn Barnes-Hut t-SNE (the reference)" in shown and "trustworthiness" in shown
     at.slider(key="lm_cap_test_360").set_value(360)
     at.selectbox(key="lm_method_10").set_value("pca").run()
 
@@ -173,3 +188,53 @@ def test_dataset_that_does_not_fit_the_run_gives_a_message(tmp_path, monkeypatch
     app = _open(tmp_path / "ck", monkeypatch)
     assert not app.exception, app.exception
     assert any("expects" in e.value for e in app.error), [e.value for e in app.error]
+
+
+def test_opentsne_runs_in_the_background_is_kept_and_says_how_it_was_made(at):
+    at.switch_page("pages/latent_map.py").run()
+    at.session_state["lm_perplexity"] = 30
+    at.selectbox(key="lm_method_10").set_value("opentsne").run()
+    assert not at.exception, at.exception
+    _rerun_until_drawn(at)
+    text = _text(at).replace("\\", "")
+    assert "openTSNE, 200 + 200 iterations, fitted on all 360 points" in text and "trustworthiness" in text
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+    at.selectbox(key="lm_method_10").set_value("opentsne").run()
+    # The second time the kept map is drawn at once: no task, no progress, no Cancel button.
+    assert "Showing **360 of 360** test images" in _text(at) and not any(b.label == "Cancel" for b in at.button)
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+
+
+def test_cancelling_a_projection_keeps_nothing_and_says_so(tmp_path, monkeypatch):
+    import threading
+
+    from vae.work_queue import shared_queue
+    root = _private(tmp_path / "ck")
+    app = _open(root, monkeypatch)
+    # Hold the server's one background worker, so the projection waits in the queue and the Cancel
+    # below reaches it whatever the machine's speed (a running fit stops at its next callback:
+    # tests/test_project.py checks that path).
+    release = threading.Event()
+    blocker = shared_queue().submit(("test-blocker", str(tmp_path)), lambda progress, stop: release.wait(120))
+    try:
+        app.selectbox(key="lm_method_10").set_value("opentsne").run()
+        assert not app.exception, app.exception
+        assert "position 1 in the queue" in _text(app)
+        next(b for b in app.button if b.label == "Cancel").click().run()
+        app.run()
+    finally:
+        release.set()
+        blocker.wait(30)
+    assert "t-SNE (openTSNE, fast) of 360 test points was cancelled; nothing was kept." in _text(app)
+    folder = root / "digits-default" / "projections"
+    assert [p.name for p in folder.iterdir() if not p.name.startswith("pca-")] == []  # the opening PCA map only
+    assert any(b.label == "Start it again" for b in app.button)
+
+
+def test_placing_a_prior_latent_into_the_pca_map(at):
+    at.switch_page("pages/latent_map.py").run()
+    at.selectbox(key="lm_method_10").set_value("pca").run()
+    next(b for b in at.button if b.key == "lm_place_prior").click().run()
+    assert not at.exception, at.exception
+    fig = at.get("plotly_chart")[0].proto.spec
+    assert '"placed"' in fig and "prior 1" in fig

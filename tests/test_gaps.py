@@ -108,3 +108,58 @@ def test_cli_reports_the_gaps_as_json_and_keeps_them_in_the_run_folder(tmp_path)
     [kept] = (run / "cache").glob("gaps-*-p5-s20-k5000.json")
     again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout.splitlines()[-1])
     assert again["log_px"] == r["log_px"] and again["seconds"] == r["seconds"]  # read back, not recomputed
+
+
+def test_gaps_work_with_a_mixture_prior_whose_kl_is_monte_carlo():
+    from vae.config import ModelConfig
+    from vae.models import build_model
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(latent_dim=3, hidden=[32], prior="mog", prior_components=4)).eval()
+    x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)).round()
+    r = inference_gaps(model, x, points=list(range(8)), steps=100, k=1000, elbo_samples=1000, lr=0.05)
+    s = r.summary()
+    assert (r.elbo_amortized_se > 0).all() and (r.elbo_optimized_se > 0).all()
+    assert s["amortization_gap"] > 0  # an untrained encoder: refining each posterior helps
+    assert s["approximation_gap"] > -3 * s["approximation_gap_se"] - 0.05, s
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_refine_point_and_the_gap_budget(monkeypatch):
+    from vae.analysis.gaps import check_gaps, refine_point
+    from vae.budget import BudgetError
+    from vae.checkpoint import load_run
+    from vae.data import load_dataset
+    run = load_run("checkpoints/digits-default")
+    x = load_dataset("digits").test.x
+    seen = []
+    r = refine_point(run.model, x, 3, steps=40, k=300, on_step=lambda step, v: seen.append((step, v)))
+    assert [s for s, _ in seen] == list(range(1, 41)) and [v for _, v in seen] == r.gaps.curve
+    assert r.recon_before.shape == r.recon_after.shape == (1, 8, 8)
+    assert r.mu_before.shape == r.sigma_after.shape == (run.model.latent_dim,)
+    n = r.numbers()
+    assert n["amortization_gap"] == pytest.approx(n["elbo_optimized"] - n["elbo_amortized"])
+    assert n["approximation_gap"] == pytest.approx(n["log_px"] - n["elbo_optimized"])
+    with torch.no_grad():
+        want = run.model.mean_image(run.model.encode(x[3:4]).mean)[0]
+    assert torch.allclose(r.recon_before, want, atol=1e-5)  # "before" is the encoder's own reconstruction
+    check_gaps(10_000, 100, 500)
+    monkeypatch.setenv("VAE_MAX_GAP_WORK", "1e6")
+    with pytest.raises(BudgetError, match="VAE_MAX_GAP_WORK"):
+        check_gaps(10_000, 100, 500)
+
+
+def test_cached_gaps_reads_only_what_run_gaps_kept(tmp_path):
+    import shutil
+    from vae.analysis.gaps import cached_gaps, run_gaps
+    from vae.checkpoint import load_run
+    from vae.data import load_dataset
+    shutil.copytree("checkpoints/digits-default", tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    x = load_dataset("digits").test.x
+    assert cached_gaps(run.path, 4, 10, 100) is None
+    stopped = run_gaps(run, x, points=4, steps=10, k=100, should_stop=lambda: True)
+    assert stopped.steps == 0 and cached_gaps(run.path, 4, 10, 100) is None  # a stopped estimate is not kept
+    r = run_gaps(run, x, points=4, steps=10, k=100)
+    kept = cached_gaps(run.path, 4, 10, 100)
+    assert kept is not None and kept.summary() == r.summary()
+    assert cached_gaps(run.path, 4, 11, 100) is None

@@ -116,7 +116,7 @@ def test_projection_rejects_bad_input():
     with pytest.raises(ValueError, match="at least 2"):
         project_pca(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="unknown projection"):
-        project(np.zeros((4, 3)), "umap")
+        project(np.zeros((4, 3)), "isomap")
 
 
 # ---------------------------------------------------------------- subsample and neighbours

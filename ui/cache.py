@@ -181,5 +181,10 @@ def encode_split(run: Run, key: RunIdentity, split: str = "test") -> tuple[np.nd
 @st.cache_data(max_entries=8, show_spinner="Encoding the dataset…")
 def _encode_split_now(_run: Run, key: RunIdentity, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     splits = run_dataset(_run)
+    post = getattr(_run.config.model, "posterior", "gaussian")
+    if post != "gaussian":  # μ and log σ² describe Gaussian posteriors only: no Gaussian formula on another family
+        st.warning(f"This view needs a Gaussian posterior; run **{escape_md(_run.name)}** has a {escape_md(post)} "
+                   "posterior. Latent map, Traversals and Collapse have views for it.")
+        st.stop()
     mu, logvar = encode_all(_run.model, getattr(splits, split).x).params()
     return mu.numpy(), logvar.numpy()

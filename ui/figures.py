@@ -80,6 +80,8 @@ def training_curves(history: list[dict]) -> dict:
 
     data = [line("train_elbo", "train ELBO", ""), line("test_elbo", "test ELBO", ""),
             line("test_rec", "−E_q[log p(x|z)]", "2", -1.0), line("test_kl", "KL(q ‖ p)", "2")]
+    if history and all(h.get("train_relaxed") is not None for h in history):  # categorical: what was trained on
+        data.append(dict(line("train_relaxed", "relaxed objective (train; not the ELBO)", ""), line=dict(dash="dot")))
     lay = layout(height=HEIGHT, legend=dict(orientation="h", y=-0.25), margin=dict(MARGIN, t=40, b=40),
                  **panels(("ELBO (nats per image)", "Reconstruction and KL (test)")))
     lay["xaxis"]["title"] = lay["xaxis2"]["title"] = dict(text="epoch")

@@ -67,6 +67,8 @@ def check_budget(cost: float, limit: Limit | float, what: str) -> None:
 # ---------------------------------------------------------------- the limits
 
 TSNE_POINTS = Limit("t-SNE points", "VAE_MAX_TSNE_POINTS", 10_000, " points")
+PROJECTION_POINTS = Limit("points in one projection (PCA, openTSNE, UMAP)", "VAE_MAX_PROJECTION_POINTS", 70_000,
+                          " points")
 TSNE_PERPLEXITY = Limit("t-SNE perplexity", None, 100)  # O(N · 3·perplexity) neighbours per point
 ESTIMATOR_WORK = Limit("gradient-estimator work", "VAE_MAX_ESTIMATOR_WORK", 2.5e10, " parameter-samples")
 ESTIMATOR_MEMORY = Limit("gradient estimates held", "VAE_MAX_ESTIMATOR_FLOATS", 5e7, " floats")

@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             write_status(out, "running", "training", epoch=0, epochs=train_cfg.epochs,
                          initial_test_elbo=evaluate_split(model, splits.test.x)["elbo"])
 
+        kl_name = "KL" if model_cfg.prior == "standard" else "KL (Monte Carlo)"  # a mixture prior: no closed form
+
         def on_epoch(history: list[dict], m) -> None:
             rec = history[-1]
             save_run(out, m, cfg, history, epoch=rec["epoch"])
@@ -152,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             saved.append(rec["epoch"])
             write_status(out, "running", "training", epoch=rec["epoch"], epochs=train_cfg.epochs)
             print(f"epoch {rec['epoch']:>4}/{train_cfg.epochs}  train ELBO {rec['train_elbo']:9.3f}  "
-                  f"test ELBO {rec['test_elbo']:9.3f}  rec {rec['test_rec']:9.3f}  KL {rec['test_kl']:7.3f}  "
-                  f"AU {rec['active_units']}/{model_cfg.latent_dim}  β {rec['beta']:.3g}  {rec['seconds']:.2f}s",
+                  f"test ELBO {rec['test_elbo']:9.3f}  rec {rec['test_rec']:9.3f}  {kl_name} {rec['test_kl']:7.3f}  "
+                  f"AU {'n/a' if rec['active_units'] is None else rec['active_units']}/{model_cfg.latent_dim}  "
+                  f"β {rec['beta']:.3g}  {rec['seconds']:.2f}s"
+                  + (f"  τ {rec['temperature']:.3g}  relaxed objective {rec['train_relaxed']:.3f}"
+                     if "temperature" in rec else ""),
                   flush=True)
 
         result = fit(model, x_train, splits.test.x, train_cfg, on_epoch=on_epoch if main_rank else None,

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..budget import Limit, check_budget
 from ..checkpoint import CACHE, weights_digest, write_json_atomic
 from ..distributions import DiagonalGaussian
 
@@ -35,6 +36,21 @@ GAP_LR = 5e-3  # its learning rate
 GAP_TRAIN_SAMPLES = 8  # reparameterized samples per point per step
 ELBO_SAMPLES = 1000  # samples per point for each reported ELBO
 IWAE_K = 5000  # importance samples per point for log p(x)
+# A request's work: model passes (≈ one pass through every parameter per sample per point).
+GAP_WORK = Limit("inference-gap work", "VAE_MAX_GAP_WORK", 2e13, " parameter-passes")
+
+
+def gap_work(n_params: int, points: int, steps: int, k: int = IWAE_K, samples: int = GAP_TRAIN_SAMPLES,
+             elbo_samples: int = ELBO_SAMPLES) -> float:
+    """Cost model of ``inference_gaps``: forward and backward through the model for each step's
+    samples (counted 3×), the two ELBOs and the K importance samples, per point."""
+    return float(n_params) * points * (3 * steps * samples + 2 * elbo_samples + k)
+
+
+def check_gaps(n_params: int, points: int, steps: int, k: int = IWAE_K) -> None:
+    """Refuse a gap estimate past GAP_WORK (BudgetError), before anything runs."""
+    check_budget(gap_work(n_params, points, steps, k), GAP_WORK,
+                 f"The inference gaps of a {n_params:,}-parameter model on {points:,} points with {steps:,} steps")
 
 
 @dataclass
@@ -95,14 +111,19 @@ def gap_points(n: int, count: int = GAP_POINTS, seed: int = 0) -> list[int]:
 def elbo_mc(model, x: torch.Tensor, q: DiagonalGaussian, samples: int = ELBO_SAMPLES,
             generator: torch.Generator | None = None, chunk: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
     """ELBO of a given posterior q for x: (P, ...) -> (mean (P,), standard error (P,)), float64.
-    log p(x|z) is averaged over ``samples`` draws; the KL to the prior is q's own (closed form)."""
-    recs = []
+    log p(x|z) is averaged over ``samples`` draws; the KL to the prior is q's own: in closed form
+    where there is one, else Monte Carlo on the same draws (the error then covers both terms)."""
+    prior = model.prior  # built once (a VampPrior encodes its pseudo-inputs)
+    terms, kl = [], None
     for s in range(0, samples, chunk):
         z = q.rsample(min(chunk, samples - s), generator=generator)
-        recs.append(model.log_px(x, z).double())
-    rec = torch.cat(recs)  # (S, P)
-    kl = q.kl_to(model.prior).value.double()
-    return rec.mean(0) - kl, rec.std(0) / math.sqrt(rec.shape[0])
+        kl = q.kl_to(prior, z=z) if kl is None else kl  # closed form, or the first chunk's estimate (unused)
+        exact = kl.exact
+        rec = model.log_px(x, z).double()
+        terms.append(rec if exact else rec - (q.log_prob(z) - prior.log_prob(z)).double())
+    f = torch.cat(terms)  # (S, P): log p(x|z), or log p(x|z) + log p(z) − log q(z)
+    value = f.mean(0) - (kl.value.double() if exact else 0.0)
+    return value, f.std(0) / math.sqrt(f.shape[0])
 
 
 @torch.no_grad()
@@ -110,9 +131,10 @@ def iwae_of(model, x: torch.Tensor, q: DiagonalGaussian, k: int = IWAE_K,
             generator: torch.Generator | None = None, chunk: int = 250) -> torch.Tensor:
     """log p(x) ≥ log (1/K) Σ p(x, z_k) / q(z_k) with z_k ~ q (any proposal q): (P,), float64."""
     parts = []
+    prior = model.prior  # built once (a VampPrior encodes its pseudo-inputs)
     for s in range(0, k, chunk):
         z, log_q = q.rsample_with_log_prob(min(chunk, k - s), generator=generator)
-        parts.append(model.log_px(x, z).double() + model.prior.log_prob(z.double()) - log_q)
+        parts.append(model.log_px(x, z).double() + prior.log_prob(z.double()) - log_q)
     return torch.logsumexp(torch.cat(parts), 0) - math.log(k)
 
 
@@ -131,13 +153,16 @@ def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = 
     for p in model.parameters():
         p.requires_grad_(False)
     curve: list[float] = []
+    with torch.no_grad():
+        prior = model.prior  # fixed while q moves (a VampPrior's encoding of its pseudo-inputs, once)
     try:
         for step in range(steps):
             if should_stop is not None and should_stop():
                 break
             q = type(q0)(*params)
             z = q.rsample(samples, generator=generator)
-            objective = model.log_px(x, z).mean(0) - q.kl_to(model.prior).value  # (P,)
+            # the KL in closed form where there is one, else Monte Carlo on the same draws
+            objective = model.log_px(x, z).mean(0) - q.kl_to(prior, z=z).value  # (P,)
             loss = -objective.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -155,8 +180,10 @@ def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = 
 def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, steps: int = GAP_STEPS,
                    k: int = IWAE_K, elbo_samples: int = ELBO_SAMPLES, lr: float = GAP_LR, seed: int = 0,
                    progress: Callable[[float, str], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> GapResult:
+                   should_stop: Callable[[], bool] | None = None,
+                   on_step: Callable[[int, float], None] | None = None) -> GapResult:
     """The gaps of ``model`` on images x[points] (default: ``gap_points``). x: (N, C, H, W).
+    ``on_step(step, mean ELBO)`` follows the optimization step by step (a live curve).
 
     All noise comes from one private generator seeded with ``seed``. log p(x) is the IWAE
     estimate under the better proposal, q* (it is tighter than q_φ's; both are lower bounds)."""
@@ -169,6 +196,8 @@ def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, step
         q_phi = model.encode(xb)
 
     def tick(step: int, value: float) -> None:
+        if on_step is not None:
+            on_step(step, value)
         if progress is not None and (step % 10 == 0 or step == steps):
             progress(0.8 * step / max(1, steps), f"optimizing each posterior: step {step} of {steps}, "
                                                   f"mean ELBO {value:.2f}")
@@ -196,6 +225,14 @@ def cache_path(run_dir: Path, points: int, steps: int, k: int) -> Path:
     return Path(run_dir) / CACHE / f"gaps-{weights_digest(run_dir)}-p{points}-s{steps}-k{k}.json"
 
 
+def cached_gaps(run_dir: Path, points: int = GAP_POINTS, steps: int = GAP_STEPS, k: int = IWAE_K) -> GapResult | None:
+    """The gaps kept in a run folder for these settings, or None (never computes)."""
+    try:
+        return GapResult.from_json(json.loads(cache_path(run_dir, points, steps, k).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def run_gaps(run, x: torch.Tensor, points: int = GAP_POINTS, steps: int = GAP_STEPS, k: int = IWAE_K,
              progress: Callable[[float, str], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> GapResult:
@@ -203,13 +240,58 @@ def run_gaps(run, x: torch.Tensor, points: int = GAP_POINTS, steps: int = GAP_ST
     folder's cache when there, else computed and kept there (written atomically; a stopped
     computation leaves nothing behind)."""
     path = cache_path(run.path, points, steps, k)
-    try:
-        return GapResult.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        pass
+    kept = cached_gaps(run.path, points, steps, k)
+    if kept is not None:
+        return kept
     r = inference_gaps(run.model, x, gap_points(len(x), points), steps=steps, k=k, progress=progress,
                        should_stop=should_stop)
     if r.steps == steps:  # a stopped optimization is not the result asked for
         path.parent.mkdir(exist_ok=True)
         write_json_atomic(path, r.to_json())
     return r
+
+
+@dataclass
+class RefinedPoint:
+    """One image's posterior before (the encoder's q_φ) and after per-point refinement (q*)."""
+    gaps: GapResult  # of this one point: log p(x), both ELBOs with their errors, the curve, μ and σ
+    recon_before: torch.Tensor  # (C, H, W) E[x | z = μ_φ(x)] in [0, 1]
+    recon_after: torch.Tensor  # (C, H, W) E[x | z = μ*] in [0, 1]
+
+    @property
+    def mu_before(self) -> np.ndarray:
+        return self.gaps.mu_before[0]
+
+    @property
+    def mu_after(self) -> np.ndarray:
+        return self.gaps.mu_after[0]
+
+    @property
+    def sigma_before(self) -> np.ndarray:
+        return self.gaps.sigma_before[0]
+
+    @property
+    def sigma_after(self) -> np.ndarray:
+        return self.gaps.sigma_after[0]
+
+    def numbers(self) -> dict:
+        """The point's figures in nats: ELBOs with their standard errors, log p(x) and both gaps."""
+        g = self.gaps
+        return {"elbo_amortized": float(g.elbo_amortized[0]), "elbo_amortized_se": float(g.elbo_amortized_se[0]),
+                "elbo_optimized": float(g.elbo_optimized[0]), "elbo_optimized_se": float(g.elbo_optimized_se[0]),
+                "log_px": float(g.log_px[0]), "approximation_gap": float(g.approximation_gap[0]),
+                "amortization_gap": float(g.amortization_gap[0]), "steps": g.steps, "k": g.k}
+
+
+def refine_point(model, x: torch.Tensor, index: int, steps: int = GAP_STEPS, k: int = IWAE_K, seed: int = 0,
+                 progress: Callable[[float, str], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_step: Callable[[int, float], None] | None = None) -> RefinedPoint:
+    """"Refine this posterior": the per-point optimization of image x[index] (x: (N, C, H, W)),
+    its gaps, and the reconstructions at the posterior mean before and after."""
+    g = inference_gaps(model, x, [index], steps=steps, k=k, seed=seed, progress=progress, should_stop=should_stop,
+                       on_step=on_step)
+    with torch.no_grad():
+        mus = torch.from_numpy(np.stack([g.mu_before[0], g.mu_after[0]])).to(next(model.parameters()).dtype)
+        before, after = model.mean_image(mus)
+    return RefinedPoint(g, before, after)

@@ -50,13 +50,16 @@ def focus_first(order: list[int], focus: int | None) -> list[int]:
 
 
 def start_point(kind: Literal["zeros", "prior", "data"], latent_dim: int, mu: torch.Tensor | None = None,
-                index: int = 0, seed: int = 0) -> torch.Tensor:
-    """Where the sliders start: the origin, a seeded draw z ~ N(0, I), or the posterior
-    mean μ(x_index) of a data point (mu: (N, D) encoded means). -> (D,)."""
+                index: int = 0, seed: int = 0, prior=None) -> torch.Tensor:
+    """Where the sliders start: the origin, a seeded draw z ~ p(z) (``prior``: the run's own,
+    ``model.prior``; N(0, I) when None), or the posterior mean μ(x_index) of a data point
+    (mu: (N, D) encoded means). -> (D,)."""
     if kind == "zeros":
         return torch.zeros(latent_dim)
     if kind == "prior":
-        return StandardNormal(latent_dim).sample(1, generator=torch.Generator().manual_seed(int(seed)))[0]
+        with torch.no_grad():
+            p = prior if prior is not None else StandardNormal(latent_dim)
+            return p.sample(1, generator=torch.Generator().manual_seed(int(seed)))[0].float()
     if kind == "data":
         if mu is None or not 0 <= index < len(mu):
             n = 0 if mu is None else len(mu)

@@ -1,0 +1,95 @@
+""""Refine this posterior" on the Latent map: the clicked image's posterior optimized for that image
+alone (iterative inference), as a background task with a live curve; then its reconstruction and
+μ/σ before and after, and the point's two gaps. The work is ``vae.analysis.gaps.refine_point``."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.cache import run_identity
+from ui.gap_figures import before_after_figure, refine_curve_figure
+from ui.images import show_image
+from ui.text import safe_md
+from vae.analysis.gaps import GAP_STEPS, IWAE_K, RefinedPoint, check_gaps, refine_point
+from vae.budget import BudgetError
+from vae.checkpoint import Run
+from vae.work_queue import QueueFull, shared_queue
+
+IMAGE_PX = 140
+_LIVE: dict[tuple, list[float]] = {}  # task key -> the curve so far, appended by the worker thread
+_MAX_LIVE = 32
+
+
+def _key(run: Run, split: str, index: int) -> tuple:
+    return ("refine", *run_identity(run), split, int(index), GAP_STEPS, IWAE_K)
+
+
+def _start(run: Run, x, split: str, index: int) -> None:
+    key = _key(run, split, index)
+    curve: list[float] = []
+    while len(_LIVE) >= _MAX_LIVE:
+        _LIVE.pop(next(iter(_LIVE)))
+    _LIVE[key] = curve
+    model = run.model
+    try:
+        check_gaps(sum(p.numel() for p in model.parameters()), 1, GAP_STEPS, IWAE_K)
+        shared_queue().submit(key, lambda progress, should_stop: refine_point(
+            model, x, index, GAP_STEPS, IWAE_K, progress=progress, should_stop=should_stop,
+            on_step=lambda step, value: curve.append(value)))
+    except (BudgetError, QueueFull) as e:
+        st.error(f"Refining was refused: {safe_md(e)}")
+
+
+@st.fragment(run_every=0.5)
+def _live(key: tuple) -> None:
+    task = shared_queue().get(key)
+    if task is None or task.done:
+        st.rerun()
+    if task.position:
+        st.info(f"Waiting for the server's background worker (position {task.position} in the queue).",
+                icon=":material/hourglass_top:")
+        return
+    st.progress(min(1.0, task.progress), text=f"Refining: {task.message}")
+    st.plotly_chart(refine_curve_figure([{"name": "refined q", "curve": list(_LIVE.get(key, []))}], GAP_STEPS),
+                    key="lm_refine_live", config={"displayModeBar": False})
+
+
+def _result(r: RefinedPoint, index: int) -> None:
+    n = r.numbers()
+    a, b = st.columns(2)
+    with a:
+        show_image(r.recon_before, caption=f"Encoder q_φ: E[x | z = μ_φ] #{index}", width=IMAGE_PX)
+    with b:
+        show_image(r.recon_after, caption=f"Refined q*: E[x | z = μ*] #{index}", width=IMAGE_PX)
+    m = [*st.columns(2), *st.columns(2)]
+    m[0].metric("ELBO(q_φ)", f"{n['elbo_amortized']:.2f}", help=f"± {n['elbo_amortized_se']:.3f} (Monte-Carlo s.e.)")
+    m[1].metric("ELBO(q*)", f"{n['elbo_optimized']:.2f}", delta=f"{n['elbo_optimized'] - n['elbo_amortized']:+.2f}",
+                help=f"± {n['elbo_optimized_se']:.3f} (Monte-Carlo s.e.) after {n['steps']} Adam steps.")
+    m[2].metric("Amortization gap", f"{n['amortization_gap']:.2f}", help="ELBO(q*) − ELBO(q_φ), nats.")
+    m[3].metric("Approximation gap", f"{n['approximation_gap']:.2f}",
+                help=f"log p(x) − ELBO(q*), nats; log p(x) = {n['log_px']:.2f} by IWAE with K = {n['k']:,}.")
+    st.plotly_chart(refine_curve_figure([{"name": "refined q", "curve": r.gaps.curve, "start": n["elbo_amortized"]}],
+                                        n["steps"]), key="lm_refine_curve", config={"displayModeBar": False})
+    st.caption("μ and σ per latent dimension: the encoder's posterior beside the refined one.")
+    st.plotly_chart(before_after_figure(r.mu_before, r.sigma_before, r.mu_after, r.sigma_after),
+                    key="lm_refine_musigma", config={"displayModeBar": False})
+
+
+def refine_panel(run: Run, x, index: int, split: str) -> None:
+    """The Latent map's hook, in the clicked point's panel. x: the split's images."""
+    st.markdown("##### Iterative inference")
+    key = _key(run, split, index)
+    task = shared_queue().get(key)
+    if task is not None and not task.done:
+        _live(key)
+        return
+    if task is not None and task.state == "done" and task.result is not None:
+        _result(task.result, index)
+        return
+    if task is not None and task.state == "failed":
+        st.error(f"Refining failed: {safe_md(task.error)}")
+    st.caption(f"The encoder gives every image its posterior in one pass (amortized). Refining optimizes this "
+               f"image's μ and σ alone, {GAP_STEPS} Adam steps on its ELBO, to show what amortization costs here.")
+    if st.button("Refine this posterior", icon=":material/auto_fix_high:", key="lm_refine",
+                 help="Runs in the background; a few seconds."):
+        _start(run, x, split, index)
+        st.rerun()
