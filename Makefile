@@ -20,12 +20,13 @@ $(STAMP): requirements.txt
 $(DEFAULT_RUN): | $(STAMP)
 	$(PY) -m vae.train --dataset mnist10k --arch conv --latent-dim 16 --hidden 128 --kl-warmup 2 \
 		--epochs 40 --out checkpoints/mnist-default
+	$(PY) -m vae.precompute checkpoints/mnist-default
 
 default-run: $(DEFAULT_RUN)
 
 run: $(STAMP) $(DEFAULT_RUN)
 	@echo "VAE Latent Explorer: open http://127.0.0.1:$(PORT) in a browser (Ctrl+C stops it)"
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP) $(DEFAULT_RUN)

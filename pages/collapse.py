@@ -1,14 +1,18 @@
 """Collapse diagnostics: which latent dimensions carry information, which collapsed onto the prior, and why."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 
+from ui import posterior_view
 from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
 from ui.prior_view import collapse_note
 from ui.selection import clicked_dimension
-from ui.cache import load_run_at, encode_split, run_dataset, run_identity
+from ui.cache import (encode_split, load_run_at, precompute_task, run_dataset, run_evaluation, run_identity,
+                      stored_precompute)
+from ui.progress import task_progress
 from ui.state import DIM_KEY, available_runs, require_run, select_run
 from ui.text import escape_md, safe_md
 from vae.budget import BudgetError, check_collapse
@@ -18,7 +22,10 @@ from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING
                           PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
                           mixture_estimates, mixture_points, posterior_histograms, posterior_summary, profile,
                           sensitivity_threshold, sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
-from vae.analysis.disentanglement import MIGResult, mig
+from vae.precompute import MIX_SEED, SENS_SEED
+
+if TYPE_CHECKING:
+    from vae.analysis.disentanglement import MIGResult
 
 PENDING = "_collapse_open_dim"  # a dimension clicked in a chart, opened on the next run of this page
 STATS = {  # name -> (chart title, y-axis label, collapse threshold or None where computed per report, plain words)
@@ -44,21 +51,36 @@ SORT_LABELS = {"kl": "KL", "activity": "A_d", "mi": "MI", "sensitivity": "sensit
 # and the page can show what is ready while the next stage runs. A spinner naming the stage
 # appears when a stage takes more than half a second, that is, only when it is computed.
 
+def mixture_for(run: Run, key: tuple[str, float], n_mixture: int) -> MixtureEstimates:
+    """The run's stored estimates at the default settings (its precompute), else computed now (cached)."""
+    pre = stored_precompute(run)
+    if pre is not None and pre.mixture.n_mixture == mixture_points(len(pre.encodings["test"][0]), n_mixture):
+        return pre.mixture
+    return _mixture_now(run, key, n_mixture)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def mixture_for(_run: Run, key: tuple[str, float], n_mixture: int) -> MixtureEstimates:
+def _mixture_now(_run: Run, key: tuple[str, float], n_mixture: int) -> MixtureEstimates:
     mu, logvar = encode_split(_run, key, "test")
-    return mixture_estimates(mu, logvar, n_mixture, seed=0)
+    return mixture_estimates(mu, logvar, n_mixture, seed=MIX_SEED)
+
+
+def sensitivity_for(run: Run, key: tuple[str, float], delta: float) -> tuple[np.ndarray, np.ndarray, int]:
+    pre = stored_precompute(run)
+    if pre is not None and pre.sensitivity is not None and delta == DELTA:
+        return pre.sensitivity
+    return _sensitivity_now(run, key, delta)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def sensitivity_for(_run: Run, key: tuple[str, float], delta: float) -> tuple[np.ndarray, np.ndarray, int]:
+def _sensitivity_now(_run: Run, key: tuple[str, float], delta: float) -> tuple[np.ndarray, np.ndarray, int]:
     mu, _ = encode_split(_run, key, "test")
-    return sensitivity_with_se(_run.model, mu, delta, N_ANCHORS, seed=1)  # diagnose()'s seeds: 0, 0 + 1
+    return sensitivity_with_se(_run.model, mu, delta, N_ANCHORS, seed=SENS_SEED)  # diagnose()'s seeds: 0, 0 + 1
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def elbo_for(_run: Run, key: tuple[str, float]) -> tuple[float, float, float, float]:
-    return elbo_stats(_run.model, run_dataset(_run).test.x)  # the trainer's evaluation noise: the ELBO Home shows
+def elbo_for(run: Run) -> tuple[float, float, float, float]:
+    """The run's one stored evaluation (the ELBO Home shows): (rec, rec s.e., ELBO, ELBO s.e.)."""
+    return run_evaluation(run).stats()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -88,12 +110,29 @@ def report_stages(run: Run, key: tuple[str, float], n_mixture: int, delta: float
     with st.spinner(texts["sensitivity"]):
         sens = sensitivity_for(run, key, delta)
     with st.spinner(texts["elbo"]):
-        el = elbo_for(run, key)
+        el = elbo_for(run)
     return assemble_report(post, mix, delta, sens, el)
 
 
+def wait_for_precompute(run: Run, n_points: int, m: int, delta: float) -> None:
+    """At the default settings the run's precompute computes exactly this report: while its background
+    job runs, show that job's progress (the page reruns when it is done) instead of computing the same
+    numbers twice."""
+    if delta != DELTA or mixture_points(n_points, m) != mixture_points(n_points, N_MIXTURE):
+        return
+    if stored_precompute(run) is not None:
+        return
+    task = precompute_task(run)
+    if task is None or task.done:
+        return
+    task_progress(task.key, "Diagnosing this run once (kept in its folder for every later visit)")
+    st.stop()
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def mig_for(_run: Run, key: tuple[str, float]) -> MIGResult | None:
+def mig_for(_run: Run, key: tuple[str, float]) -> "MIGResult | None":
+    from vae.analysis.disentanglement import mig  # here: scikit-learn costs the page's first visit seconds
+
     test = run_dataset(_run).test
     if test.factors is None or _run.model.latent_dim < 2:
         return None
@@ -228,6 +267,17 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
                              on_select=lambda k=key: _on_bar_click(k), selection_mode="points")
             col.caption(STATS[stat][3].replace("±δ", f"±{report.delta:g}")
                         + (" " + mi_note(report) if stat == "mi" else ""))
+    # Lazy: the table (and pandas, a second at a first visit) is built only while the expander is open.
+    table_box = st.expander("Table of every statistic", key="collapse_table", on_change="rerun")
+    if table_box.open:
+        with table_box:
+            stat_table(report, order, labels)
+    st.caption("Or pick a dimension:")
+    open_dim_ui(report.latent_dim)
+
+
+def stat_table(report: CollapseReport, order: np.ndarray, labels: list[str]) -> None:
+    import pandas as pd
     mi_says = mi_status(report)
     table = pd.DataFrame({"dimension": [f"z{d}" for d in order], "verdict": [labels[d] for d in order],
                           "KL (nats)": report.kl[order], "A_d": report.activity[order], "MI (nats)": report.mi[order],
@@ -237,17 +287,14 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
                           "sensitivity": report.sensitivity[order] if report.sensitivity is not None else np.nan,
                           "sensitivity s.e.": _se(report, "sensitivity", order),
                           "mean μ_d": report.mu_mean[order], "mean σ_d": report.sigma_mean[order]})
-    with st.expander("Table of every statistic"):
-        st.caption(f"s.e.: one Monte-Carlo standard error (MI and KL(q(z_d) ‖ p): over {report.replicates} "
-                   f"replicates; sensitivity: over its {report.n_anchors or 0:,} anchor images). KL and A_d are exact "
-                   f"functions of the encoded test set. **MI says** *collapsed* only when the MI is below "
-                   f"{MI_THRESHOLD:g} nats by more than {MI_SE_MULTIPLE:g} standard errors, *used* when above it by "
-                   "more than that, and *undetermined* when the threshold lies within the estimator's noise.")
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
-                                    if pd.api.types.is_numeric_dtype(table[c])})
-    st.caption("Or pick a dimension:")
-    open_dim_ui(report.latent_dim)
+    st.caption(f"s.e.: one Monte-Carlo standard error (MI and KL(q(z_d) ‖ p): over {report.replicates} "
+               f"replicates; sensitivity: over its {report.n_anchors or 0:,} anchor images). KL and A_d are exact "
+               f"functions of the encoded test set. **MI says** *collapsed* only when the MI is below "
+               f"{MI_THRESHOLD:g} nats by more than {MI_SE_MULTIPLE:g} standard errors, *used* when above it by "
+               "more than that, and *undetermined* when the threshold lies within the estimator's noise.")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns
+                                if pd.api.types.is_numeric_dtype(table[c])})
 
 
 def _se(report: CollapseReport, stat: str, order: np.ndarray) -> np.ndarray:
@@ -303,6 +350,7 @@ def history_section(run: Run) -> None:
 
 
 def compare_section(run: Run, report: CollapseReport, m: int, delta: float, au: float) -> None:
+    import pandas as pd
     others = [r for r in available_runs() if r.name != run.name]
     if not others:
         st.info("There is no other run to compare with. Train one on the **Train** page, for example with β = 4, "
@@ -345,6 +393,7 @@ def factor_run() -> str | None:
 
 
 def mig_section(run: Run) -> None:
+    import pandas as pd
     with st.spinner("Computing the mutual information gap…"):
         res = mig_for(run, run_identity(run))
     if res is None:
@@ -379,6 +428,8 @@ if PENDING in st.session_state:
     _open_traversal(st.session_state.pop(PENDING))
 
 run = require_run()
+if posterior_view.collapse_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 st.title("Posterior collapse diagnostics")
 st.caption(f"Run **{escape_md(run.name)}**: which of its {run.model.latent_dim} latent dimensions carry information about the "
@@ -395,6 +446,7 @@ except BudgetError as e:
 # What needs only the encodings is drawn first; each slow stage then runs under a spinner naming it.
 post = posterior_for(run, run_identity(run))
 metric_cols = summary_head(post, au)
+wait_for_precompute(run, len(splits.test), m, delta)
 report = report_stages(run, run_identity(run), m, delta, post)
 summary_section(report, metric_cols)
 # Lazy tabs: only the open tab's content runs, so a rerun draws its charts and no others.

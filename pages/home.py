@@ -7,12 +7,13 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ui.cache import run_dataset
+from ui.cache import run_dataset, run_evaluation
 from ui.images import show_grid
 from ui.prior_view import kl_words, sample_caption
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
+from vae.posteriors import posterior_label
 from vae.validate import CARD, read_card_file
 
 # The four things people come for, each a page of the app (paths as routed by app.py).
@@ -59,27 +60,22 @@ start_here_ui()
 run = require_run()
 splits = run_dataset(run)
 cfg = run.config
-last = run.history[-1] if run.history else {}
 
 ARCH = {"mlp": "an MLP", "conv": "a convolutional"}
 st.caption(f"Run **{escape_md(run.name)}**: {ARCH[cfg.model.arch]} VAE with {cfg.model.latent_dim} latent "
-           f"dimensions, trained on **{safe_md(splits.source or cfg.data.name)}**.")
-
-
-def _fmt(key: str, spec: str = ".2f") -> str:
-    """A history figure, or '–' when the run's history lacks it (histories are typed, not complete)."""
-    v = last.get(key)
-    return "–" if v is None else format(v, spec)
+           f"{'variables' if cfg.model.posterior == 'categorical' else 'dimensions'}, posterior q(z|x): "
+           f"**{escape_md(posterior_label(cfg.model))}**, trained on **{safe_md(splits.source or cfg.data.name)}**.")
 
 
 def card_ui() -> None:
+    ev = run_evaluation(run)  # the one stored evaluation of the run: the numbers Collapse shows too
     cols = st.columns(5)
-    cols[0].metric("Test ELBO (nats)", _fmt("test_elbo"),
-                   help="E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), per test image, in nats.")
-    cols[1].metric("Reconstruction", _fmt("test_rec"), help="E_q[log p(x|z)], nats.")
-    cols[2].metric("KL", _fmt("test_kl"), help=f"KL(q(z|x) ‖ p(z)), nats, {kl_words(run)}.")
-    au = _fmt("active_units", "d")
-    cols[3].metric("Active units", f"{au} of {cfg.model.latent_dim}" if au != "–" else "–",
+    cols[0].metric("Test ELBO (nats)", f"{ev.elbo:.2f}",
+                   help=f"E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)), per test image, in nats; ± {ev.elbo_se:.2f} "
+                        f"(one standard error over the {ev.n_points:,} test images, one sample of z each).")
+    cols[1].metric("Reconstruction", f"{ev.rec:.2f}", help=f"E_q[log p(x|z)], nats, ± {ev.rec_se:.2f}.")
+    cols[2].metric("KL", f"{ev.kl:.2f}", help=f"KL(q(z|x) ‖ p(z)), nats, {kl_words(run)}, ± {ev.kl_se:.2f}.")
+    cols[3].metric("Active units", f"{ev.active_units} of {cfg.model.latent_dim}",
                    help="Dimensions with Var_x(E_q[z_d]) > 0.01 (Burda et al. 2016).")
     cols[4].metric("Epochs", f"{len(run.history)}")
     with st.expander("Configuration"):

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import posterior_view
 from ui import urlstate
 from ui.components.latent_pad import live_map
 from ui.cache import encode_split, run_dataset, run_identity
@@ -277,6 +278,8 @@ def hint() -> None:
 # ---------------------------------------------------------------- the page
 
 run = require_run()
+if posterior_view.latent_map_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 key = run_identity(run)
 d = run.model.latent_dim

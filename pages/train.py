@@ -4,9 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.cache import job_manager
+from ui.posterior_view import posterior_form_ui
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
-from ui.monitor import job_view
+from ui.monitor import CHART_EVERY_S, job_view
 from ui.prior_view import prior_ui
 from ui.sweep import SweepRequest, job_heading, start_sweep, sweep_fields, sweep_status
 from ui.text import escape_md, safe_md
@@ -76,15 +77,16 @@ def form_ui(data: dict, busy: bool, lim: dict) -> tuple[str, RunConfig, SweepReq
         name = c[3].text_input("Run name", f"{data['dataset']}-run",
                                help="Letters, digits, '-', '_' and '.'; an existing name gets a suffix (-2, -3, …).")
         prior, components = prior_ui()
+        post_model, post_train = posterior_form_ui()
         start = st.form_submit_button("Start training", type="primary", disabled=busy, icon=":material/play_arrow:")
         sweep = sweep_fields(busy)
     if not start and sweep is None:
         return None
     cfg = RunConfig(
         model=ModelConfig(arch=arch, latent_dim=int(latent), hidden=parse_hidden(hidden), likelihood=likelihood,
-                          prior=prior, prior_components=int(components)),
+                          prior=prior, prior_components=int(components), **post_model),
         train=TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), beta=float(beta),
-                          kl_warmup=float(warmup), free_bits=float(free_bits), seed=int(seed)),
+                          kl_warmup=float(warmup), free_bits=float(free_bits), seed=int(seed), **post_train),
         data=DataConfig(name=data["dataset"], data_dir=data["data_dir"], image_size=data["image_size"],
                         channels=data["channels"]))
     return name, cfg, sweep
@@ -117,10 +119,7 @@ def _monitor(manager: JobManager) -> None:
             manager.stop()
             st.toast("Stopping after the current batch; the last completed epoch is kept.")
         st.session_state["_watching"] = job.name
-        _charts(view)
-        with st.expander("Trainer output"):
-            st.code(view["log"] or "(nothing yet)", language=None)
-        return
+        return  # the charts and the trainer's output: live_charts, a fragment of its own that ticks slower
     if st.session_state.pop("_watching", None) == job.name:
         st.rerun()  # the run ended during a fragment rerun: once, so the sidebar's picker lists it
     if job.name in seen:
@@ -137,6 +136,19 @@ def _monitor(manager: JobManager) -> None:
             _charts(view)
             st.caption("Trainer output")
             st.code(view["log"] or "(nothing)", language=None)
+
+
+def live_charts(manager: JobManager) -> None:
+    """The running job's curves and output, redrawn every CHART_EVERY_S (from the view the monitor
+    keeps, rebuilt only when an epoch landed), apart from the progress bar's one-second tick."""
+    with report_errors("the Train page's charts"):
+        job = manager.current()
+        if job is None or job.returncode is not None:
+            return
+        view = job_view(job, st.session_state)
+        _charts(view)
+        with st.expander("Trainer output"):
+            st.code(view["log"] or "(nothing yet)", language=None)
 
 
 def _charts(view: dict) -> None:
@@ -193,6 +205,8 @@ if active is None:
 else:
     st.info(f"Run **{escape_md(active.name)}** is training on this server (one run at a time); you can watch it below.")
 st.fragment(run_every=1.0 if active is not None else None)(monitor)(manager)
+if active is not None:
+    st.fragment(run_every=CHART_EVERY_S)(live_charts)(manager)
 st.subheader("New run")
 data = dataset_ui(lim)
 try:

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from ui import posterior_view
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import density_figure
 from ui.images import show_image_inline, show_png
@@ -422,6 +423,8 @@ def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
 
 
 run = require_run()
+if posterior_view.traversals_page(run):  # flow, categorical and Dirichlet runs: their own view
+    st.stop()
 splits = run_dataset(run)
 key = run_identity(run)
 n_points = len(splits.test.x)

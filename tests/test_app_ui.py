@@ -143,6 +143,32 @@ def test_the_monitor_rebuilds_only_when_an_epoch_lands(tmp_path):
     assert job_view(job, store) is not second
 
 
+def test_ticks_between_epochs_build_no_figure_and_read_no_history(tmp_path, monkeypatch):
+    """Count the work of each monitor tick (the progress fragment's and the charts fragment's, which
+    share one view): between epochs none; one history read and one build of each figure per epoch."""
+    import ui.monitor as monitor
+    built = {"curves": 0, "heat": 0}
+    real_curves, real_heat = monitor.training_curves, monitor.kl_epoch_heatmap
+
+    def curves(*a, **k):
+        built["curves"] += 1
+        return real_curves(*a, **k)
+
+    def heat(*a, **k):
+        built["heat"] += 1
+        return real_heat(*a, **k)
+    monkeypatch.setattr(monitor, "training_curves", curves)
+    monkeypatch.setattr(monitor, "kl_epoch_heatmap", heat)
+    job, store = FakeJob(tmp_path), {}
+    for epochs in (1, 2, 3):
+        (tmp_path / "history.jsonl").write_text("{}\n" * epochs)
+        reads = job.reads
+        for _ in range(10):  # ten ticks of both fragments while this epoch runs
+            job_view(job, store)
+        assert job.reads - reads == 2  # summary + history, once, on the first tick after the epoch landed
+        assert built == {"curves": epochs, "heat": epochs}
+
+
 def test_an_operator_chooses_the_run_new_visitors_see(monkeypatch):
     from ui.sidebar import pick_default
     names = ["newest", "digits-default", "mnist-default"]

@@ -52,6 +52,14 @@ def cold_cache():
     st.cache_data.clear()
 
 
+@pytest.fixture
+def no_precompute(monkeypatch):
+    """As for a run whose precompute (vae.precompute) is not there yet: the page computes each stage."""
+    import ui.cache
+    monkeypatch.setattr(ui.cache, "stored_precompute", lambda run: None)
+    monkeypatch.setattr(ui.cache, "precompute_task", lambda run, splits=None: None)
+
+
 def test_collapse_page_names_each_stage_it_computes(monkeypatch, cold_cache):
     texts = []
     real = st.spinner
@@ -71,7 +79,7 @@ def test_collapse_page_names_each_stage_it_computes(monkeypatch, cold_cache):
     assert "ELBO over 360 test images" in joined, texts
 
 
-def test_collapse_page_shows_what_is_ready_before_the_slow_estimates(monkeypatch, cold_cache):
+def test_collapse_page_shows_what_is_ready_before_the_slow_estimates(monkeypatch, cold_cache, no_precompute):
     def slow_stage_fails(*args, **kwargs):
         raise RuntimeError("the mutual-information stage did not finish")
 
@@ -89,7 +97,7 @@ def test_collapse_page_shows_what_is_ready_before_the_slow_estimates(monkeypatch
 
 @pytest.fixture(scope="module")
 def digits_page(one_thread):
-    at = open_page("pages/collapse.py")
+    at = open_page("pages/collapse.py", collapse_table=True)  # the table of every statistic, open
     assert not at.exception, at.exception
     return at
 
@@ -124,7 +132,7 @@ def test_mi_has_error_bars_standard_errors_and_its_log_m_bound(digits_page):
     assert re.search(r"I_q\(x; z\) \+ KL\(q\(z\) ‖ p\(z\)\):\*\* [\d.]+ ≈ [\d.]+ ± 0\.0\d\d \+ [\d.]+ ± 0\.0\d\d", md), md
 
 
-def test_negative_mi_is_called_noise_and_a_total_at_log_m_is_flagged(monkeypatch, cold_cache):
+def test_negative_mi_is_called_noise_and_a_total_at_log_m_is_flagged(monkeypatch, cold_cache, no_precompute):
     real = vc.mixture_estimates
 
     def at_the_edges(*args, **kwargs):
@@ -153,7 +161,7 @@ def test_negative_mi_is_called_noise_and_a_total_at_log_m_is_flagged(monkeypatch
 def test_shapes_run_shows_its_diagnostics_with_errors():
     if not (REPO / "checkpoints" / "shapes-default").is_dir():
         pytest.skip("the committed shapes-default run is not there")
-    at = open_page("pages/collapse.py", **{RUN_KEY: "shapes-default"})
+    at = open_page("pages/collapse.py", **{RUN_KEY: "shapes-default", "collapse_table": True})
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert table["MI s.e."].max() < 0.01  # the default number of draws keeps every per-dimension error small

@@ -5,7 +5,6 @@ read the traces and axes without a browser. Numbers come from ``vae``; this modu
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ui.labels import ESTIMATOR_LABELS, estimator_colour, estimator_key, estimator_label
 from vae.analysis.collapse import VERDICTS, KLHistory
@@ -81,6 +80,8 @@ def training_curves(history: list[dict]) -> dict:
 
     data = [line("train_elbo", "train ELBO", ""), line("test_elbo", "test ELBO", ""),
             line("test_rec", "−E_q[log p(x|z)]", "2", -1.0), line("test_kl", "KL(q ‖ p)", "2")]
+    if history and all(h.get("train_relaxed") is not None for h in history):  # categorical: what was trained on
+        data.append(dict(line("train_relaxed", "relaxed objective (train; not the ELBO)", ""), line=dict(dash="dot")))
     lay = layout(height=HEIGHT, legend=dict(orientation="h", y=-0.25), margin=dict(MARGIN, t=40, b=40),
                  **panels(("ELBO (nats per image)", "Reconstruction and KL (test)")))
     lay["xaxis"]["title"] = lay["xaxis2"]["title"] = dict(text="epoch")
@@ -301,6 +302,7 @@ def probe_points(xy: np.ndarray, clearance: float = PROBE_CLEARANCE) -> np.ndarr
     gx, gy = np.meshgrid(np.linspace(x0, x1, PROBE_GRID), np.linspace(y0, y1, PROBE_GRID))
     grid = np.stack([gx.ravel(), gy.ravel()], 1)
     cell = cell_size(xy)
+    from scipy.spatial import cKDTree  # here: scipy costs every other page a second at its first visit
     dist, _ = cKDTree(np.asarray(xy, np.float64) / cell).query(grid / cell)
     return grid[dist > clearance]
 

@@ -1,7 +1,8 @@
 """What the Train page's monitor shows of a job, rebuilt only when an epoch lands.
 
-The monitor ticks every second while a job runs. A tick costs two ``stat`` calls when nothing changed:
-the summary, the figures and the trainer's output are those of the last tick (the same dicts, so the
+Two fragments follow a running job: the progress bar ticks every second, the charts and the
+trainer's output every ``CHART_EVERY_S``. A tick costs two ``stat`` calls when nothing changed: the
+summary, the figures and the trainer's output are those of the last tick (the same dicts, so the
 browser is sent the same figures), and the history is read and the figures built once per epoch.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vae.jobs import Job
 
 VIEW_KEY = "_train_view"  # what the monitor last drew, and the files' signature it was drawn from
 LOG_CHARS = 3000
+CHART_EVERY_S = 2.0  # the live charts' tick (the progress bar's is one second)
 HEAT_TITLE = "KL per latent dimension per epoch (dark rows: collapsed onto the prior)"
 
 

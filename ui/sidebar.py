@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.cache import run_identity
+from ui.cache import run_identity, run_precompute
 from ui.state import RUN_KEY, available_runs, current_run, limits, runs_root
 from ui.text import escape_md, plain_text, safe_md
 from vae.checkpoint import CheckpointError, can_delete, delete_run
@@ -17,6 +17,10 @@ from vae.trainer import resolve_device
 DEFAULT_RUN = "mnist-default"
 ACCEPTED_WORDS = "a .zip of a run folder, or config.json + model.safetensors (and optionally history.jsonl)"
 SUBMIT_LABEL = "Add run"  # not "Upload": the dropzone's own button says that
+# Long options (run labels) wrap in an open dropdown instead of ending in "…" mid-word.
+WRAP_OPTIONS_CSS = ("<style>[role='listbox'] [role='option'], [role='listbox'] [role='option'] * "
+                    "{white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;"
+                    " height: auto !important;}</style>")
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -57,6 +61,8 @@ def run_picker_ui() -> None:
                          help="Every run folder in checkpoints/, newest first: dataset · architecture · "
                               "latent size · test ELBO (nats). A run that fails validation is listed as "
                               "unreadable, with the reason.")
+    # The select shows one line, cut short in a narrow sidebar: the whole label, wrapped, under it.
+    st.sidebar.caption(escape_md(labels.get(st.session_state[RUN_KEY], "")))
 
 
 def upload_problem(files: list, max_mb: int) -> str | None:
@@ -117,10 +123,12 @@ def delete_ui(name: str) -> None:
 
 
 def render() -> None:
+    st.html(WRAP_OPTIONS_CSS)
     run_picker_ui()
     upload_ui()
     run = current_run()
     if run is not None:
+        run_precompute(run)  # first opened: its encodings and evaluation are computed once, in the background
         d, m = run.config.data, run.config.model
         st.sidebar.caption(f"Dataset **{escape_md(d.name)}** · {m.in_channels}×{m.image_size}×{m.image_size} · "
                            f"{m.arch} · D={m.latent_dim} · {m.likelihood}")

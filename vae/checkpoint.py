@@ -24,6 +24,7 @@ import torch
 
 from .config import ConfigError, RunConfig
 from .models import VAE, build_model
+from .posteriors import posterior_label
 from .paths import UPLOAD_INFIX, UPLOADS, default_runs_root
 from .procs import is_alive as _is_alive
 from .validate import check_data_config, open_regular, parse_history as _parse_history, read_history_file
@@ -310,6 +311,7 @@ class RunInfo:
     test_elbo: float | None = None
     state: str = ""
     error: str | None = None  # why the run cannot be used; None when it passed validation
+    posterior: str = "Gaussian"  # q(z|x)'s family, as ``vae.posteriors.posterior_label`` names it
     sweep: str = ""  # the sweep it was queued in (config's train.sweep); "" for none
 
     @property
@@ -318,8 +320,9 @@ class RunInfo:
             return f"{self.name} · unreadable: {self.error}"
         elbo = f"{self.test_elbo:.1f}" if self.test_elbo is not None else "–"
         note = {"running": " · training…", "interrupted": " · stopped unexpectedly"}.get(self.state, "")
+        post = "" if self.posterior == "Gaussian" else f" · {self.posterior}"
         sweep = f" · sweep {self.sweep}" if self.sweep else ""
-        return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim} · ELBO {elbo}{sweep}{note}"
+        return f"{self.name} · {self.dataset} · {self.arch} · D={self.latent_dim}{post} · ELBO {elbo}{sweep}{note}"
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
@@ -411,7 +414,8 @@ def _run_info(path: str, stamps: tuple[float, ...]) -> RunInfo:
     last = hist[-1] if hist else {}
     return RunInfo(name=d.name, path=d, mtime=mtime, dataset=cfg.data.name, arch=cfg.model.arch,
                    latent_dim=cfg.model.latent_dim, epochs=len(hist), test_elbo=last.get("test_elbo"),
-                   state=status if isinstance(status, str) else "unknown", sweep=cfg.train.sweep)
+                   state=status if isinstance(status, str) else "unknown", sweep=cfg.train.sweep,
+                   posterior=posterior_label(cfg.model))
 
 
 def run_error_text(e: BaseException, max_len: int = 160) -> str:

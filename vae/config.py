@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import functools
 import inspect
+import math
 import re
 import typing
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,12 @@ MAX_IMAGE_SIZE = 64
 ESTIMATORS = ("reparam", "score", "score_baseline")
 BASELINES = ("posterior_mean", "leave_one_out")
 AMP_MODES = ("off", "bf16", "fp16")
+# q(z|x): a diagonal Gaussian, a Gaussian pushed through planar or inverse autoregressive flow
+# steps, N independent categoricals of K classes (Gumbel-softmax), or a Dirichlet on the simplex.
+POSTERIORS = ("gaussian", "planar", "iaf", "categorical", "dirichlet")
+FLOW_POSTERIORS = ("planar", "iaf")
+MAX_FLOW_STEPS = 64
+MAX_CATEGORIES = 256
 PRIORS = ("standard", "mog", "vamp")  # p(z): see vae.priors
 MAX_PRIOR_COMPONENTS = 1000
 
@@ -51,6 +58,10 @@ class ModelConfig:
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # p(x|z)
     obs_var: Literal["learned", "fixed"] = "learned"  # gaussian only: learn one shared log σ² or keep it fixed
     obs_std: float = 0.1  # gaussian only: the fixed σ, or the learned σ's starting value
+    posterior: Literal["gaussian", "planar", "iaf", "categorical", "dirichlet"] = "gaussian"  # the family of q(z|x)
+    flow_steps: int = 4  # planar / iaf: number of flow steps K applied to the Gaussian sample
+    categories: int = 10  # categorical: classes K of each of the latent_dim categorical variables
+    prior_concentration: float = 1.0  # dirichlet: concentration α₀ of the symmetric Dirichlet prior
     prior: Literal["standard", "mog", "vamp"] = "standard"  # p(z): N(0, I), a learned mixture of Gaussians, or the VampPrior
     prior_components: int = 10  # K: the mixture's components, or the VampPrior's pseudo-inputs
 
@@ -75,10 +86,27 @@ class ModelConfig:
                    f"images of {self.in_channels}×{self.image_size}×{self.image_size} are too large for the mlp")
         _check(isinstance(self.obs_std, (int, float)) and 1e-3 <= self.obs_std <= 10,
                f"obs_std must be between 0.001 and 10, not {self.obs_std!r}")
+        _check(self.posterior in POSTERIORS, f"unknown posterior {str(self.posterior)[:40]!r}; "
+               f"expected one of {', '.join(POSTERIORS)}")
+        _check_int(self.flow_steps, "flow_steps", 0, MAX_FLOW_STEPS)
+        _check_int(self.categories, "categories", 2, MAX_CATEGORIES)
+        if self.posterior == "categorical":
+            _check(self.latent_dim * self.categories <= 4 * MAX_LATENT_DIM,
+                   f"latent_dim × categories must be at most {4 * MAX_LATENT_DIM}, "
+                   f"not {self.latent_dim} × {self.categories}")
+        if self.posterior == "dirichlet":
+            _check(self.latent_dim >= 2, "a Dirichlet posterior needs latent_dim ≥ 2 (the simplex's corners)")
+        _check(_is_num(self.prior_concentration) and 1e-3 <= self.prior_concentration <= 1e3,
+               f"prior_concentration must be between 0.001 and 1000, not {self.prior_concentration!r}")
         _check(self.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {str(self.prior)[:40]!r}")
         _check_int(self.prior_components, "prior_components", 1, MAX_PRIOR_COMPONENTS)
         self.hidden = [int(h) for h in self.hidden]
         return self
+
+    @property
+    def decoder_dim(self) -> int:
+        """The width of the decoder's input: latent_dim, or latent_dim × categories (one-hot blocks)."""
+        return self.latent_dim * self.categories if self.posterior == "categorical" else self.latent_dim
 
 
 @dataclass
@@ -97,6 +125,10 @@ class TrainConfig:
     amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision for the networks; losses and the ELBO stay float32
     compile: bool = False  # compile the training step with torch.compile
     cuda_graph: bool = False  # capture the whole training step as a CUDA graph (CUDA only)
+    temperature: float = 1.0  # categorical: Gumbel-softmax temperature τ at the first epoch
+    temperature_min: float = 0.5  # categorical: the floor τ anneals down to (never above the start)
+    temperature_anneal: float = 0.0  # categorical: τ = max(τ_min, τ·exp(−rate·(epoch−1))); 0 keeps τ fixed
+    straight_through: bool = False  # categorical: hard one-hot samples forward, the relaxed gradient backward
     sync_every: int = 0  # steps between the divergence/stop checks that wait for the device; 0: 1 on one CPU, else 50
     # How the run was trained: recorded by the trainer (a value given on the command line is replaced).
     world_size: int = 1  # processes that trained the run (torchrun)
@@ -127,6 +159,14 @@ class TrainConfig:
         _check(not (self.cuda_graph and self.amp == "fp16"),
                "--cuda-graph cannot use --amp fp16 (its loss scaler cannot be captured); use --amp bf16")
         _check_int(self.sync_every, "sync_every", 0, 1_000_000)
+        _check(_is_num(self.temperature) and 0.01 <= self.temperature <= 100,
+               f"temperature must be between 0.01 and 100, not {self.temperature!r}")
+        _check(_is_num(self.temperature_min) and 0.01 <= self.temperature_min <= 100,
+               f"temperature_min must be between 0.01 and 100, not {self.temperature_min!r}")
+        _check(_is_num(self.temperature_anneal) and 0 <= self.temperature_anneal <= 10,
+               f"temperature_anneal must be between 0 and 10, not {self.temperature_anneal!r}")
+        _check(isinstance(self.straight_through, bool),
+               f"straight_through must be true or false, not {self.straight_through!r}")
         _check_int(self.snapshot_every, "snapshot_every", 0, 100_000)
         _check_int(self.world_size, "world_size", 1, 1_000_000)
         _check(self.backend in ("none", "gloo", "nccl"), f"backend must be none, gloo or nccl, not {self.backend!r}")
@@ -183,6 +223,7 @@ class RunConfig:
         train = _build(TrainConfig, d.get("train") or {}).validate()
         _check(isinstance(d.get("data") or {}, dict), "config's 'data' section must be an object")
         data = _build(DataConfig, d.get("data") or {}).validate()
+        check_posterior_training(model, train)
         _check_prior_training(model, train)
         return cls(model=model, train=train, data=data)
 
@@ -201,8 +242,39 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         self.model.validate()
         self.train.validate()
+        check_posterior_training(self.model, self.train)
         _check_prior_training(self.model, self.train)
         return self
+
+
+def temperature_at(train: TrainConfig, epoch: int) -> float:
+    """The Gumbel-softmax temperature of an epoch (1-based): τ₀·exp(−rate·(epoch − 1)), floored at τ_min
+    (the exponential schedule of Jang et al. 2017); a floor above the start keeps τ at the start."""
+    tau = train.temperature * math.exp(-train.temperature_anneal * max(0, epoch - 1))
+    return max(min(train.temperature_min, train.temperature), tau)
+
+
+def check_posterior_training(model: ModelConfig, train: TrainConfig) -> None:
+    """The settings that only some posteriors support."""
+    if model.posterior != "gaussian":
+        _check(train.estimator == "reparam",
+               f"the {train.estimator} estimator is for Gaussian posteriors; a {model.posterior} posterior "
+               "trains with its own reparameterization (--estimator reparam)")
+    if model.posterior not in ("gaussian", "categorical"):
+        _check(train.free_bits == 0,
+               f"free bits need a per-dimension KL, which a {model.posterior} posterior does not have")
+    if model.posterior == "categorical":
+        _check(not train.cuda_graph, "--cuda-graph cannot follow a changing Gumbel-softmax temperature; "
+               "leave it out for categorical posteriors")
+    if model.posterior in ("planar", "iaf"):
+        _check(model.prior != "vamp", "the VampPrior is a mixture of Gaussian posteriors; use --prior standard or "
+               "mog with a flow posterior")
+    if model.posterior in ("categorical", "dirichlet"):
+        _check(model.prior == "standard", f"a {model.posterior} posterior has its own prior (uniform categoricals, "
+               f"a symmetric Dirichlet); --prior {model.prior} is for Gaussian and flow posteriors")
+    if model.posterior == "dirichlet":
+        _check(not train.cuda_graph, "--cuda-graph is not supported for Dirichlet posteriors (their Gamma "
+               "sampler is not checked under graph capture); leave it out")
 
 
 def _check_prior_training(model: ModelConfig, train: TrainConfig) -> None:

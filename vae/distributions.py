@@ -119,6 +119,11 @@ class DiagonalGaussian:
         log_q = -0.5 * (LOG_2PI + self.logvar.double() + eps.double().pow(2)).sum(-1)
         return z, log_q
 
+    sample_with_log_prob = rsample_with_log_prob  # the model's own draw, as every posterior names it
+
+    def with_params(self, mu: torch.Tensor, logvar: torch.Tensor) -> "DiagonalGaussian":
+        return DiagonalGaussian(mu, logvar)
+
     def subsample(self, m: int | None, generator: torch.Generator | None = None) -> "DiagonalGaussian":
         """At most m of the batch's posteriors (a seeded random subset), or all of them."""
         n = self.shape[0]

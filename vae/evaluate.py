@@ -48,12 +48,19 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
         raise ValueError(f"the dataset's images are {tuple(x.shape[1:])} but the run expects {run.model.image_shape}")
     torch.manual_seed(seed)
     res = evaluate_split(run.model, x, iwae_k=iwae_k)
-    mix = mixture_estimates(*encode_all(run.model, x).params(), seed=seed)  # replicates, with standard errors
     from .priors import describe_prior
+    posterior = getattr(run.config.model, "posterior", "gaussian")
+    res.update(n=len(x), dataset=splits.name, run=str(run.path), posterior=posterior)
     res.update(prior=run.config.model.prior, prior_components=run.config.model.prior_components,
-               prior_text=describe_prior(run.model.prior))
+               prior_text=describe_prior(run.model.prior) if posterior in ("gaussian", "planar", "iaf")
+               else f"the {posterior} posterior's own prior")
+    if posterior != "gaussian":  # AU and the mixture MI estimate are for Gaussian posteriors: not defined here
+        if gaps:
+            raise ValueError(f"the inference gaps are estimated for Gaussian posteriors, not a {posterior} one")
+        return res
+    mix = mixture_estimates(*encode_all(run.model, x).params(), seed=seed)  # replicates, with standard errors
     res.update(mi=mix.mi_total, mi_se=mix.mi_total_se, mi_per_dim=mix.mi.tolist(), mi_per_dim_se=mix.mi_se.tolist(),
-               mi_points=mix.n_mixture, n=len(x), dataset=splits.name, run=str(run.path))
+               mi_points=mix.n_mixture)
     if gaps:  # kept in the run folder: a second call reads them back
         from .analysis.gaps import run_gaps
         res.update(run_gaps(run, x, points=gap_points, steps=gap_steps, progress=progress).summary())
@@ -101,12 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ELBO            {r['elbo']:10.3f}")
     print(f"  reconstruction  {r['rec']:10.3f}")
     if r.get("kl_method") == "Monte Carlo":
-        print(f"  KL              {r['kl']:10.3f} ± {r['kl_se']:.3f} (Monte Carlo, s.e.; the prior is "
-              f"{r['prior_text']}, which has no closed-form KL)")
+        why = (f"a {r['posterior']} flow posterior" if r.get("posterior") in ("planar", "iaf") else
+               f"the prior is {r['prior_text']}, which")
+        print(f"  KL              {r['kl']:10.3f} ± {r['kl_se']:.3f} (Monte Carlo, s.e.; {why} has no closed-form KL)")
     else:
         print(f"  KL              {r['kl']:10.3f}")
     if "iwae" in r:
         print(f"  IWAE (K={args.iwae:<4})   {r['iwae']:10.3f}")
+    if "mi" not in r:  # a flow, categorical or Dirichlet posterior
+        print(f"  posterior       {r['posterior']}; active units and I_q(x; z): not defined")
+        if r.get("kl_per_dim"):
+            print("  KL per " + ("variable" if r["posterior"] == "categorical" else "dimension") + ": "
+                  + " ".join(f"{k:.3f}" for k in r["kl_per_dim"]))
+        return 0
     print(f"  I_q(x; z)       {r['mi']:10.3f} ± {r['mi_se']:.3f} (s.e.; at most log M = "
           f"{math.log(r['mi_points']):.2f} with M = {r['mi_points']:,} points)")
     print(f"  active units    {r['active_units']:>4} of {len(r['kl_per_dim'])}")

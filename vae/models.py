@@ -24,6 +24,7 @@ from torch import nn
 from .config import ModelConfig
 from .distributions import DiagonalGaussian
 from .objectives import log_likelihood
+from .posteriors import encode_posterior, head_names, posterior_heads, prior_for
 from .priors import build_prior_params, prior_of
 
 OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
@@ -47,7 +48,7 @@ def obs_raw_from_logvar(logvar: torch.Tensor) -> torch.Tensor:
 @dataclass
 class VAEOutput:
     x_param: torch.Tensor  # (B, C, H, W) Bernoulli logits or Gaussian means
-    posterior: DiagonalGaussian  # q(z|x) for the batch
+    posterior: DiagonalGaussian  # q(z|x) for the batch (a vae.posteriors object for other families)
     z: torch.Tensor  # (B, D) one reparameterized sample
 
 
@@ -66,10 +67,18 @@ class VAE(nn.Module):
                 self.register_load_state_dict_pre_hook(_load_obs_logvar)
             else:
                 self.register_buffer(OBS_KEY, init)
+        if config.posterior == "categorical":  # the Gumbel-softmax τ in use; the trainer anneals it per epoch
+            self.register_buffer("temperature", torch.tensor(1.0))
+            self.straight_through = False
         params = build_prior_params(config.prior, config.prior_components, config.latent_dim,
                                     (config.in_channels, config.image_size, config.image_size))
         if params is not None:  # a learned prior's parameters (vae.priors); N(0, I) has none
             self.prior_params = params
+
+    def _build_heads(self, width: int) -> None:
+        """The encoder's output layers for the config's posterior (``vae.posteriors.posterior_heads``)."""
+        for name, module in posterior_heads(self.config, width).items():
+            setattr(self, name, module)
 
     def __getattr__(self, name: str):
         # A learned σ: ``model.obs_logvar`` is the log σ² in use, computed from the raw parameter.
@@ -93,15 +102,15 @@ class VAE(nn.Module):
         return (c.in_channels, c.image_size, c.image_size)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        """x: (B, C, H, W) in [0, 1] -> q(z|x), a diagonal Gaussian with mean and log σ²: (B, D)."""
-        h = self.encoder(x)
-        # Clamping log σ² keeps exp() finite when a diverging run pushes it far out.
-        return DiagonalGaussian(self.fc_mu(h), self.fc_logvar(h).clamp(-30.0, 20.0))
+        """x: (B, C, H, W) in [0, 1] -> q(z|x): a diagonal Gaussian with mean and log σ² (B, D), or the
+        config's flow, categorical or Dirichlet posterior (``vae.posteriors``)."""
+        return encode_posterior(self, self.encoder(x))
 
     @property
     def prior(self):
-        """p(z): N(0, I), or the run's learned mixture / VampPrior (``vae.priors``)."""
-        return prior_of(self)
+        """p(z): N(0, I), or the run's learned mixture / VampPrior (``vae.priors``); uniform categoricals or
+        a symmetric Dirichlet for those posteriors (``vae.posteriors.prior_for``)."""
+        return prior_for(self.config) or prior_of(self)
 
     def log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels. x: (B, C, H, W); z: (..., B, D) -> (..., B)."""
@@ -125,7 +134,8 @@ class VAE(nn.Module):
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The variational parameters φ (used by the gradient-estimator lab)."""
-        return [*self.encoder.parameters(), *self.fc_mu.parameters(), *self.fc_logvar.parameters()]
+        heads = head_names(self.config)
+        return [*self.encoder.parameters(), *(p for name in heads for p in getattr(self, name).parameters())]
 
 
 def _save_obs_logvar(module: VAE, state: dict, prefix: str, local_metadata) -> None:
@@ -156,9 +166,8 @@ class MLPVAE(VAE):
         for a, b in zip(widths[:-1], widths[1:]):
             enc += [nn.Linear(a, b), nn.ReLU()]
         self.encoder = nn.Sequential(*enc)
-        self.fc_mu = nn.Linear(widths[-1], config.latent_dim)
-        self.fc_logvar = nn.Linear(widths[-1], config.latent_dim)
-        dec_widths = [config.latent_dim, *reversed(config.hidden)]
+        self._build_heads(widths[-1])
+        dec_widths = [config.decoder_dim, *reversed(config.hidden)]
         dec: list[nn.Module] = []
         for a, b in zip(dec_widths[:-1], dec_widths[1:]):
             dec += [nn.Linear(a, b), nn.ReLU()]
@@ -186,10 +195,9 @@ class ConvVAE(VAE):
             c_prev = c
         enc += [nn.Flatten(), nn.Linear(c_prev * side * side, dense), nn.ReLU()]
         self.encoder = nn.Sequential(*enc)
-        self.fc_mu = nn.Linear(dense, config.latent_dim)
-        self.fc_logvar = nn.Linear(dense, config.latent_dim)
+        self._build_heads(dense)
         dec: list[nn.Module] = [
-            nn.Linear(config.latent_dim, dense), nn.ReLU(),
+            nn.Linear(config.decoder_dim, dense), nn.ReLU(),
             nn.Linear(dense, c_prev * side * side), nn.ReLU(),
             nn.Unflatten(1, (c_prev, side, side)),
         ]

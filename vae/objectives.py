@@ -49,7 +49,9 @@ class ElboTerms:
     rec: torch.Tensor  # (B,) E_q[log p(x|z)], averaged over the L samples
     kl: torch.Tensor  # (B,) KL(q(z|x) ‖ p(z)), closed form where one exists
     kl_per_dim: torch.Tensor | None  # (B, D) when q and p factorize over dimensions
-    posterior: DiagonalGaussian  # q(z|x) of the batch
+    posterior: DiagonalGaussian  # q(z|x) of the batch (or a vae.posteriors object)
+    relaxed: torch.Tensor | None = None  # (B,) categorical: the relaxed (Gumbel-softmax) objective trained on, not the ELBO
+    kl_exact: bool = True  # False: the KL is a Monte-Carlo estimate on the reconstruction's samples (flows)
 
     @property
     def mu(self) -> torch.Tensor:
@@ -119,6 +121,8 @@ def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0, free_bi
     loss only. The reported ``elbo`` is always rec − KL.
     """
     q = model.encode(x)
+    if not isinstance(q, DiagonalGaussian):
+        return _elbo_other(model, x, q, mc_samples, beta, free_bits, generator, estimator)
     prior = model.prior
     # Without a closed form the KL is Monte Carlo on the reconstruction term's own draws.
     z = q.rsample(mc_samples, generator=generator) if estimator == "reparam" else None
@@ -132,7 +136,48 @@ def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0, free_bi
         kl_term = kl.value.mean()
     loss = -rec.mean() + beta * kl_term
     rec = rec.detach() if estimator != "reparam" else rec  # a score surrogate's value is the estimate itself
-    return ElboTerms(loss=loss, elbo=rec - kl.value, rec=rec, kl=kl.value, kl_per_dim=kl.per_dim, posterior=q)
+    return ElboTerms(loss=loss, elbo=rec - kl.value, rec=rec, kl=kl.value, kl_per_dim=kl.per_dim, posterior=q,
+                     kl_exact=kl.exact)
+
+
+def _elbo_other(model, x: torch.Tensor, q, mc_samples: int, beta: float, free_bits: float,
+                generator: torch.Generator | None, estimator: str) -> ElboTerms:
+    """``elbo`` for the posteriors of ``vae.posteriors``, with the reparameterization gradient only.
+
+    Flows: z = f(z₀) with its exact log q(z|x); the KL is the Monte-Carlo mean of log q(z|x) − log p(z)
+    on the L samples the reconstruction uses. Dirichlet: implicit-reparameterization samples, KL in
+    closed form. Categorical: the loss is the relaxed objective (Gumbel-softmax samples at the model's
+    τ, straight-through if set, closed-form KL); the reported ``elbo`` is the discrete model's, with
+    hard samples from the same Gumbel noise, and the relaxed value is returned as ``relaxed``."""
+    if estimator != "reparam":
+        raise ValueError(f"the {estimator} estimator is for Gaussian posteriors, not a {q.kind} one")
+    prior = model.prior
+    relaxed = None
+    if q.kind == "categorical":
+        y, hard = q.relaxed_and_hard(mc_samples, generator)
+        rec_relaxed = model.log_px(x, y).mean(0)
+        if q.straight_through:  # the forward value is the hard sample's already
+            rec = rec_relaxed
+        else:
+            with torch.no_grad():
+                rec = model.log_px(x, hard).mean(0)
+        kl = q.kl_to(prior)
+        train_rec = rec_relaxed
+    else:
+        z, log_q = q.rsample_with_log_prob(mc_samples, generator)
+        rec = train_rec = model.log_px(x, z).mean(0)
+        kl = q.kl_to(prior, z=z, log_q=log_q)
+    if free_bits > 0:
+        if kl.per_dim is None:
+            raise ValueError(f"free bits need a per-dimension KL, which a {q.kind} posterior does not have")
+        kl_term = kl.per_dim.mean(0).clamp(min=free_bits).sum()
+    else:
+        kl_term = kl.value.mean()
+    loss = -train_rec.mean() + beta * kl_term
+    if q.kind == "categorical":
+        relaxed = (train_rec - kl.value).detach()
+    return ElboTerms(loss=loss, elbo=rec - kl.value, rec=rec, kl=kl.value, kl_per_dim=kl.per_dim, posterior=q,
+                     relaxed=relaxed, kl_exact=kl.exact)
 
 
 @torch.no_grad()
@@ -143,13 +188,14 @@ def iwae_bound(model, x: torch.Tensor, k: int, chunk: int = 64,
     log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). K = 1 is an ELBO
     estimate; the bound is non-decreasing in K (in expectation). log q(z_k|x) comes
     with the draw (``rsample_with_log_prob``: from the standardized noise, in float64),
-    and the log-weights and their log-sum-exp are in float64.
+    and the log-weights and their log-sum-exp are in float64. Any posterior: ``sample_with_log_prob``
+    draws the model's own q (a flow's exact density; hard categorical samples).
     """
     q = model.encode(x)
     prior = model.prior  # built once: a VampPrior encodes its pseudo-inputs
     parts = []
     for start in range(0, k, chunk):
-        z, log_q = q.rsample_with_log_prob(min(chunk, k - start), generator=generator)  # (n, B, D), (n, B)
+        z, log_q = q.sample_with_log_prob(min(chunk, k - start), generator=generator)  # (n, B, D), (n, B)
         parts.append(model.log_px(x, z).double() + prior.log_prob(z.double()) - log_q)
     log_w = torch.cat(parts, 0)  # (K, B), float64
     return torch.logsumexp(log_w, 0) - math.log(k)

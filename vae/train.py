@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             write_status(out, "running", "training", epoch=rec["epoch"], epochs=train_cfg.epochs)
             print(f"epoch {rec['epoch']:>4}/{train_cfg.epochs}  train ELBO {rec['train_elbo']:9.3f}  "
                   f"test ELBO {rec['test_elbo']:9.3f}  rec {rec['test_rec']:9.3f}  {kl_name} {rec['test_kl']:7.3f}  "
-                  f"AU {rec['active_units']}/{model_cfg.latent_dim}  β {rec['beta']:.3g}  {rec['seconds']:.2f}s",
+                  f"AU {'n/a' if rec['active_units'] is None else rec['active_units']}/{model_cfg.latent_dim}  "
+                  f"β {rec['beta']:.3g}  {rec['seconds']:.2f}s"
+                  + (f"  τ {rec['temperature']:.3g}  relaxed objective {rec['train_relaxed']:.3f}"
+                     if "temperature" in rec else ""),
                   flush=True)
 
         result = fit(model, x_train, splits.test.x, train_cfg, on_epoch=on_epoch if main_rank else None,

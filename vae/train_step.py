@@ -72,7 +72,7 @@ def low_precision(model: VAE, amp: str, device: torch.device, graph_safe: bool =
 class Objective(nn.Module):
     """The forward half of a step as one module (what DDP wraps and torch.compile compiles):
     (x: (B, C, H, W), β, scale) -> (scale × loss, loss (detached), the batch's [ELBO, rec, KL]
-    sums in float32: (3,)). ``scale`` makes a rank's share weigh as its images do in the batch."""
+    sums and the relaxed objective's (categorical; else the ELBO again) in float32: (4,)). ``scale`` makes a rank's share weigh as its images do in the batch."""
 
     def __init__(self, model: VAE, cfg: TrainConfig):
         super().__init__()
@@ -82,7 +82,9 @@ class Objective(nn.Module):
         c = self.cfg
         t = elbo(self.model, xb, mc_samples=c.mc_samples, beta=beta, free_bits=c.free_bits,
                  estimator=c.estimator, baseline=c.baseline)
-        stats = torch.stack([t.elbo.detach().sum(), t.rec.detach().sum(), t.kl.detach().sum()]).float()
+        relaxed = t.elbo if t.relaxed is None else t.relaxed  # categorical: the relaxed objective trained on
+        stats = torch.stack([t.elbo.detach().sum(), t.rec.detach().sum(), t.kl.detach().sum(),
+                             relaxed.detach().sum()]).float()
         loss = t.loss
         return (loss if isinstance(scale, float) and scale == 1.0 else loss * scale), loss.detach(), stats
 

@@ -13,8 +13,9 @@ from typing import Callable
 import torch
 
 from . import parallel
-from .config import TrainConfig
+from .config import TrainConfig, temperature_at
 from .distributions import DiagonalGaussian
+from .posteriors import cat_posteriors
 from .models import VAE
 from .objectives import AU_THRESHOLD, active_units, elbo, iwae_bound
 from .parallel import World
@@ -42,14 +43,16 @@ def resolve_device(name: str) -> torch.device:
 
 @torch.no_grad()
 def encode_all(model: VAE, x: torch.Tensor, batch_size: int = 2048) -> DiagonalGaussian:
-    """q(z|x) for every image of a split, on the CPU. x: (N, C, H, W) -> posterior over (N, D)."""
+    """q(z|x) for every image of a split, on the CPU. x: (N, C, H, W) -> posterior over (N, D)
+    (of the run's kind: a flow's parameters stay with the model's flow module)."""
     dev = next(model.parameters()).device
-    mus, lvs = [], []
+    parts = []
     for s in range(0, len(x), batch_size):
         q = model.encode(x[s:s + batch_size].to(dev))
-        mus.append(q.mu.cpu())
-        lvs.append(q.logvar.cpu())
-    return DiagonalGaussian(torch.cat(mus), torch.cat(lvs))
+        parts.append(q.with_params(*(p.cpu() for p in q.params())))
+    if not parts:
+        return model.encode(x[:0].to(dev))
+    return cat_posteriors(parts)
 
 
 @dataclass
@@ -58,9 +61,11 @@ class ImageTerms:
     elbo: torch.Tensor  # (N,) rec − kl
     rec: torch.Tensor  # (N,) E_q[log p(x|z)], Monte Carlo over mc_samples draws
     kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)): closed form, or Monte Carlo (then kl_se)
-    kl_per_dim: torch.Tensor  # (N, D); against a mixture prior, to its marginals (vae.priors.kl_per_dim)
-    mu: torch.Tensor  # (N, D) posterior means (float32)
+    kl_per_dim: torch.Tensor | None  # (N, D); against a mixture prior, to its marginals (vae.priors.kl_per_dim);
+    # categorical: per variable; None when the KL does not split (flows, Dirichlet)
+    mu: torch.Tensor  # (N, D) posterior means (float32; a flow's estimated from samples)
     kl_se: torch.Tensor | None = None  # (N,) Monte-Carlo standard error of kl; None when in closed form
+    relaxed: torch.Tensor | None = None  # (N,) categorical: the relaxed objective
 
 
 @torch.no_grad()
@@ -81,28 +86,38 @@ def image_terms(model: VAE, x: torch.Tensor, mc_samples: int = 1, seed: int = EV
     for s in range(0, len(x), batch_size):
         t = elbo(model, x[s:s + batch_size].to(dev), mc_samples=mc_samples, generator=gen)
         kl, kl_dim = t.kl, t.kl_per_dim
-        if kl_dim is None:  # no closed form: a KL of KL_EVAL_SAMPLES draws, with its standard error
+        if not t.kl_exact:  # no closed form: a KL of KL_EVAL_SAMPLES draws, with its standard error
             k = t.posterior.kl_to(prior, n=KL_EVAL_SAMPLES, generator=gen)
-            kl, kl_dim = k.value, kl_per_dim(t.posterior, prior, KL_EVAL_SAMPLES, gen)
+            kl = k.value
+            if isinstance(t.posterior, DiagonalGaussian):
+                kl_dim = kl_per_dim(t.posterior, prior, KL_EVAL_SAMPLES, gen)
             ses.append(k.stderr.double().cpu())
-        parts.append((t.rec.double().cpu(), kl.double().cpu(), kl_dim.double().cpu(), t.mu.cpu()))
+        none = torch.empty(0)
+        parts.append((t.rec.double().cpu(), kl.double().cpu(), none if kl_dim is None else kl_dim.double().cpu(),
+                      t.mu.cpu(), none if t.relaxed is None else t.relaxed.double().cpu()))
     model.train(was_training)
-    rec, kl, kl_dim, mu = (torch.cat(p) for p in zip(*parts))
-    return ImageTerms(elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kl_dim, mu=mu,
-                      kl_se=torch.cat(ses) if ses else None)
+    rec, kl, kl_dim, mu, relaxed = (torch.cat(p) for p in zip(*parts))
+    return ImageTerms(elbo=rec - kl, rec=rec, kl=kl, kl_per_dim=kl_dim if kl_dim.numel() else None, mu=mu,
+                      kl_se=torch.cat(ses) if ses else None, relaxed=relaxed if relaxed.numel() else None)
 
 
 @torch.no_grad()
 def evaluate_split(model: VAE, x: torch.Tensor, batch_size: int = 1024, mc_samples: int = 1,
                    iwae_k: int = 0, au_threshold: float = AU_THRESHOLD) -> dict:
     """Mean per-image ELBO, reconstruction and KL over a split (nats), KL per
-    dimension, active units, and optionally the IWAE bound with K samples
+    dimension (per variable for categoricals; None when the KL does not split), active units
+    (None, "not defined", for non-Gaussian posteriors), and optionally the IWAE bound with K samples
     (``image_terms`` averaged; noise from fixed seeds)."""
     t = image_terms(model, x, mc_samples=mc_samples, batch_size=batch_size)
-    a, n_active = active_units(t.mu, au_threshold)
     out = {"elbo": float(t.elbo.mean()), "rec": float(t.rec.mean()), "kl": float(t.kl.mean()),
-           "kl_per_dim": t.kl_per_dim.mean(0).tolist(), "active_units": n_active, "au_per_dim": a.tolist(),
+           "kl_per_dim": None if t.kl_per_dim is None else t.kl_per_dim.mean(0).tolist(),
+           "active_units": None, "au_per_dim": None,
            "kl_method": "closed form" if t.kl_se is None else "Monte Carlo"}
+    if getattr(model.config, "posterior", "gaussian") == "gaussian":  # AU (Burda et al.) is defined on Gaussian means
+        a, n_active = active_units(t.mu, au_threshold)
+        out.update(active_units=n_active, au_per_dim=a.tolist())
+    if t.relaxed is not None:
+        out["relaxed"] = float(t.relaxed.mean())
     if t.kl_se is not None:  # the Monte-Carlo error of the mean KL over the split
         out["kl_se"] = float(t.kl_se.pow(2).sum().sqrt() / len(t.kl_se))
     if iwae_k:
@@ -212,7 +227,8 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
             perm = torch.randperm(n, generator=gen)
             if not on_host:
                 perm = perm.to(dev)
-            sums = torch.zeros(3, dtype=torch.float64, device=dev)
+            sums = torch.zeros(4, dtype=torch.float64, device=dev)
+            tau = set_temperature(model, cfg, epoch)
             used = 0  # images trained on this epoch, over every rank
             beta = cfg.beta
             for s in range(0, n, cfg.batch_size):
@@ -268,7 +284,7 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
             amp_switch["on"] = False  # the reported ELBO: float32 throughout
             payload: dict = {}
             if world.is_main:
-                payload = _end_epoch(model, x_test, eval_batch, epoch, train, beta, t0, result, on_epoch)
+                payload = _end_epoch(model, x_test, eval_batch, epoch, train, beta, t0, result, on_epoch, tau)
             payload = parallel.from_main(world, payload)
             if "diverged" in payload:
                 model.load_state_dict(good_state)
@@ -280,8 +296,19 @@ def fit(model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, cfg: TrainConfi
     return result
 
 
+def set_temperature(model: VAE, cfg: TrainConfig, epoch: int) -> float | None:
+    """A categorical model's Gumbel-softmax τ for this epoch (annealed), and its straight-through
+    switch; None for other posteriors."""
+    if not hasattr(model, "temperature"):
+        return None
+    tau = temperature_at(cfg, epoch)
+    model.temperature.fill_(tau)
+    model.straight_through = cfg.straight_through
+    return tau
+
+
 def _end_epoch(model: VAE, x_test: torch.Tensor, eval_batch: int, epoch: int, train: list[float], beta: float,
-               t0: float, result: FitResult, on_epoch) -> dict:
+               t0: float, result: FitResult, on_epoch, tau: float | None = None) -> dict:
     """Rank 0 at an epoch's end: evaluate the test split, record, call on_epoch. Returns what the
     other ranks need to know: {"record": …} or {"diverged": message}. An error saving is raised
     here; the other ranks then lose rank 0 and exit saying so."""
@@ -292,6 +319,8 @@ def _end_epoch(model: VAE, x_test: torch.Tensor, eval_batch: int, epoch: int, tr
            "test_elbo": test["elbo"], "test_rec": test["rec"], "test_kl": test["kl"],
            "kl_per_dim": test["kl_per_dim"], "active_units": test["active_units"],
            "beta": beta, "seconds": time.perf_counter() - t0}
+    if tau is not None:  # categorical: the relaxed objective trained on is not the ELBO; recorded apart
+        rec.update(train_relaxed=train[3], test_relaxed=test.get("relaxed"), temperature=tau)
     result.history.append(rec)
     if on_epoch is not None:
         on_epoch(result.history, model)

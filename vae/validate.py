@@ -33,7 +33,8 @@ MAX_HISTORY_BYTES = 8 << 20  # ≈ 10,000 epochs of a 512-dimensional kl_per_dim
 MAX_DATA_DIR_CHARS = 4096
 
 # history.jsonl: known keys and their types; everything else is dropped.
-HISTORY_NUMBERS = ("train_elbo", "train_rec", "train_kl", "test_elbo", "test_rec", "test_kl", "beta", "seconds")
+HISTORY_NUMBERS = ("train_elbo", "train_rec", "train_kl", "test_elbo", "test_rec", "test_kl", "beta", "seconds",
+                   "train_relaxed", "test_relaxed", "temperature")
 HISTORY_INTS = ("active_units",)
 
 # card.md: an optional short note on what to look at in a run and how it was trained.

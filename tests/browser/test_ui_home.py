@@ -58,3 +58,22 @@ def test_start_here_links_open_the_four_pages(showcase_server, page, label, url_
     assert page.locator("h1", has_text=heading).count() >= 1
     assert page.get_by_text("Samples from the prior").count() == 0  # left Home
     assert_no_exception(page)
+
+
+def test_picker_labels_are_shown_whole(showcase_server, page):
+    """The run picker's labels are not cut off mid-word: the open list wraps each option, and the
+    selected run's whole label stands under the select."""
+    open_page(page, showcase_server)
+    page.get_by_text("Samples from the prior").wait_for()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    label = sidebar.locator('[data-testid="stSelectbox"] input').first.input_value()
+    assert label.startswith("mnist-default · mnist10k · conv · D=16 · ELBO")
+    assert sidebar.get_by_text(label, exact=True).is_visible()  # the caption under the select
+    sidebar.locator('[data-testid="stSelectbox"] input').first.click()
+    options = page.locator("[role='listbox'] [role='option']")
+    options.first.wait_for()
+    assert options.count() == 5
+    cut = page.evaluate("""() => [...document.querySelectorAll("[role='listbox'] [role='option'] div")]
+        .filter(d => d.scrollWidth > d.clientWidth + 1).map(d => d.innerText)""")
+    assert cut == []
+    assert_no_exception(page)

@@ -66,6 +66,10 @@ def encoder_gradient_estimates(model: VAE, x: torch.Tensor, estimator: str, mc_s
     _check_args(estimator, mc_samples, baseline)
     if n_estimates < 1:
         raise ValueError(f"n_estimates must be ≥ 1, not {n_estimates}")
+    post = getattr(model.config, "posterior", "gaussian")
+    if post != "gaussian":
+        raise ValueError(f"this lab compares gradient estimators for a Gaussian posterior; the run's posterior is "
+                         f"{post} (its relaxed and implicit estimators have their own panels)")
     m, _, phi = _prepared or _encoder_copy(model)
     q = m.encode(x)  # (B, D), graph to φ
     mu, logvar = q.mu, q.logvar
