@@ -91,7 +91,7 @@ def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
                             help="PCA: the plane of the two directions along which μ varies most (linear, "
                                  "invertible). t-SNE: a non-linear map that keeps neighbours together; distances "
                                  f"between clusters mean little. openTSNE is the fast one: {OPENTSNE_EARLY_ITER} + {OPENTSNE_ITER} "
-                                 f"iterations, and "
+                                 f"iterations (Barnes-Hut θ 0.8, neighbours = perplexity), and "
                                  f"above {OPENTSNE_FIT_POINTS:,} points it fits a seeded subset of that size and "
                                  f"places the rest with its transform. UMAP: umap-learn, seeded. scikit-learn's "
                                  f"t-SNE is kept as the reference (slow; at most {limit_int(TSNE_POINTS):,} points). "

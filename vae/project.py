@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.projection import (TRUST_K, TRUST_POINTS, Cancelled, Projection, project, stratified_cap,
-                                  trust)
+                                  opentsne_settings, trust)
 from .budget import PROJECTION_POINTS, check_budget, check_tsne, limit_int
 from .checkpoint import weights_digest, write_bytes_atomic
 
@@ -49,6 +49,8 @@ class Spec:
         s = {"method": self.method, "split": self.split, "seed": self.seed, "format": FORMAT}
         if self.method in ("tsne", "opentsne"):
             s["perplexity"] = float(self.perplexity)
+        if self.method == "opentsne":
+            s["opentsne"] = opentsne_settings()
         return s
 
 

@@ -145,14 +145,26 @@ def project_tsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0,
 
 Progress = "Callable[[float, str], None]"  # progress(fraction in [0, 1], message)
 
-# Measured on 10,000 mnist-default latents, one thread, CPU time (scikit-learn's t-SNE: 25.5 s, trust 0.9673):
-# fit 3,000 + place 7,000: 11.2 s, 0.9529; fit 5,000 at 200 + 200: 11.4 s, 0.9600; all 10,000 at 250 + 250: 21.3 s, 0.9658.
-OPENTSNE_EARLY_ITER = 200  # early-exaggeration steps (openTSNE's default 250)
-OPENTSNE_ITER = 200  # then normal steps (openTSNE's default is 500; the map has settled by 200)
+# Measured on 10,000 mnist-default latents, one thread, CPU time, on a loaded 2-core machine (scikit-learn's
+# t-SNE as project_tsne runs it: 21–25 s, trust 0.9673). Fit 5,000 + place 5,000 with openTSNE's defaults
+# otherwise at 200 + 200: 10.3 s, 0.9579; at 125 + 125 with Barnes-Hut θ = 0.8: 4.9 s, 0.9604; and with
+# 30 neighbours instead of 3 × perplexity = 90: 4.3–4.8 s, 0.9609–0.9635 (the defaults below). All 10,000
+# fitted at 100 + 100 with those: 6.6 s, 0.9683 (too close to 3× to hold on a loaded machine). FFT
+# gradients were no faster at 5,000 points on one thread, and placed points worse (0.9518).
+OPENTSNE_EARLY_ITER = 125  # early-exaggeration steps (openTSNE's default 250)
+OPENTSNE_ITER = 125  # then normal steps (openTSNE's default is 500; at 5,000 points the map has settled by then)
+OPENTSNE_THETA = 0.8  # Barnes-Hut θ (openTSNE's 0.5): the same as the scikit-learn reference's angle, ≈1.6× faster
+OPENTSNE_NEIGHBOURS_PER_PERPLEXITY = 1  # neighbours = perplexity (openTSNE's default 3 × perplexity): faster, trust +0.003
 OPENTSNE_FIT_POINTS = 5_000  # above this, fit a seeded subset and place the rest with ``transform``
 OPENTSNE_PLACE_ITER = 100  # transform steps per placed chunk (openTSNE's default 250: 2.5× the time, trust +0.002)
 OPENTSNE_CHUNK = 5_000  # the rest is placed this many at a time (progress, cancellation, bounded memory)
 UMAP_NEIGHBOURS, UMAP_MIN_DIST = 15, 0.1
+
+
+def opentsne_settings() -> dict:
+    """The fixed openTSNE choices above, for a kept map's cache key (a map made under others is not reused)."""
+    return dict(early=OPENTSNE_EARLY_ITER, iter=OPENTSNE_ITER, theta=OPENTSNE_THETA,
+                neighbours=OPENTSNE_NEIGHBOURS_PER_PERPLEXITY, fit=OPENTSNE_FIT_POINTS, place=OPENTSNE_PLACE_ITER)
 TRUST_K, TRUST_POINTS = 10, 2_000  # trustworthiness: k neighbours, on a fixed seeded subsample
 
 
@@ -174,8 +186,9 @@ def project_opentsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0, th
     """openTSNE's FFT-accelerated t-SNE of μ (N, D), PCA-initialised, seeded.
 
     Speed choices (the issue measured, 2 cores, 10,000 MNIST latents: 61 s with openTSNE's defaults,
-    19 s fitting 3,000 and placing the rest; see OPENTSNE_FIT_POINTS for ours): ``early_iter`` + ``n_iter``
-    = 200 + 200 iterations, and when N > ``fit_points`` the embedding is fitted on a seeded random
+    19 s fitting 3,000 and placing the rest; see the OPENTSNE_* constants for ours): ``early_iter`` + ``n_iter``
+    = 125 + 125 iterations, Barnes-Hut θ = 0.8, affinities over perplexity-many nearest neighbours (not
+    3 × perplexity), and when N > ``fit_points`` the embedding is fitted on a seeded random
     subset of ``fit_points`` rows and every other row is placed into it by openTSNE's ``transform``
     (``OPENTSNE_CHUNK`` at a time). progress(fraction, message) is called from the optimizer's
     callbacks with the iteration and the KL divergence; should_stop() is polled there and between
@@ -208,17 +221,16 @@ def project_opentsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0, th
         return bool(should_stop())
 
     phase = [0]
-    progress(0.0, f"finding the {int(3 * perp)} nearest neighbours of {len(fit_rows):,} points")
+    progress(0.0, f"finding the {_neighbours(perp, len(fit_rows))} nearest neighbours of {len(fit_rows):,} points")
     if should_stop():
         raise Cancelled("stopped before the fit began")
-    affinities = openTSNE.affinity.PerplexityBasedNN(mu[fit_rows], perplexity=perp, n_jobs=threads,
-                                                     method=_knn_method(len(fit_rows)), random_state=int(seed),
-                                                     verbose=False)
+    affinities = _affinities(mu[fit_rows], perp, threads, seed)
     if should_stop():
         raise Cancelled("stopped while finding neighbours")
     init = openTSNE.initialization.pca(mu[fit_rows], random_state=int(seed))
     emb = openTSNE.TSNEEmbedding(init, affinities, n_jobs=threads, random_state=int(seed),
-                                 negative_gradient_method="auto", callbacks=callback, callbacks_every_iters=10)
+                                 negative_gradient_method="auto", theta=OPENTSNE_THETA, callbacks=callback,
+                                 callbacks_every_iters=10)
     try:  # the two phases of openTSNE.TSNE.fit, run one after the other so the callback knows which
         emb = emb.optimize(n_iter=early_iter, exaggeration=12, momentum=0.5, learning_rate="auto",
                            propagate_exception=True)
@@ -239,13 +251,27 @@ def project_opentsne(mu: np.ndarray, perplexity: float = 30.0, seed: int = 0, th
                      f"placing points {k + 1:,}–{k + len(rows):,} of the other {len(rest):,} into the map")
             xy[rows] = _transform(ref, mu[rows])
         progress(1.0, f"placed the other {len(rest):,} points")
-    how = (f"openTSNE, {early_iter} + {n_iter} iterations" +
+    how = (f"openTSNE, {early_iter} + {n_iter} iterations, Barnes-Hut θ {OPENTSNE_THETA:g}" +
            (f", fitted on {len(fit_rows):,} seeded random points; the other {len(rest):,} placed into that map "
-            f"with openTSNE's transform ({OPENTSNE_PLACE_ITER} steps)" if len(rest) else f", fitted on all {n:,} points") + f", perplexity {perp:g}")
+            f"with openTSNE's transform ({OPENTSNE_PLACE_ITER} steps)" if len(rest) else f", fitted on all {n:,} points") + f", perplexity {perp:g} over the {_neighbours(perp, len(fit_rows))} nearest neighbours")
     return Projection(xy.astype(np.float32), "opentsne", mu.shape[1], ("t-SNE 1", "t-SNE 2"),
                       fit_rows=fit_rows, note=how,
                       params=dict(perplexity=perp, seed=int(seed), fit_points=int(fit_points),
                                   early_iter=int(early_iter), n_iter=int(n_iter)))
+
+
+def _neighbours(perp: float, n: int) -> int:
+    """How many nearest neighbours carry each fitted point's affinities (openTSNE's k_neighbors)."""
+    return int(min(n - 1, np.ceil(OPENTSNE_NEIGHBOURS_PER_PERPLEXITY * perp)))
+
+
+def _affinities(x: np.ndarray, perp: float, threads: int, seed: int):
+    """openTSNE's perplexity-based affinities of the fitted points x (F, D), over ``_neighbours`` of each."""
+    import openTSNE
+
+    return openTSNE.affinity.PerplexityBasedNN(x, perplexity=perp, n_jobs=threads, method=_knn_method(len(x)),
+                                               k_neighbors=_neighbours(perp, len(x)), random_state=int(seed),
+                                               verbose=False)
 
 
 def _knn_method(n: int) -> str:
@@ -262,7 +288,7 @@ def _reference(xy: np.ndarray, affinities, threads: int, seed: int):
     arr = np.array(xy, dtype=np.float64)
     shift = (arr.max(0) + arr.min(0)) / 2
     emb = openTSNE.TSNEEmbedding(arr, affinities, n_jobs=threads, random_state=int(seed),
-                                 negative_gradient_method="auto")
+                                 negative_gradient_method="auto", theta=OPENTSNE_THETA)
     return emb, shift
 
 
@@ -277,15 +303,11 @@ def opentsne_reference(proj: Projection, mu: np.ndarray, threads: int | None = N
     as an openTSNE embedding with its affinities, so new points can be placed into it."""
     if proj.method != "opentsne" or proj.fit_rows is None:
         raise ValueError("only an openTSNE map has a reference to place points into")
-    import openTSNE
-
     p = proj.params or {}
     threads = int(threads) if threads else 1
     mu = _check_points(mu)
     rows = proj.fit_rows
-    aff = openTSNE.affinity.PerplexityBasedNN(mu[rows], perplexity=float(p.get("perplexity", 30.0)),
-                                              n_jobs=threads, method=_knn_method(len(rows)),
-                                              random_state=int(p.get("seed", 0)), verbose=False)
+    aff = _affinities(mu[rows], float(p.get("perplexity", 30.0)), threads, int(p.get("seed", 0)))
     return _reference(proj.xy[rows], aff, threads, int(p.get("seed", 0)))
 
 
