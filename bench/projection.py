@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ob = child("project_opentsne", f"project_opentsne(mu, threads={THREADS})", big)
     rows.append([f"openTSNE, {big_n:,} latents (the {len(mu):,} tiled with 5% jitter: no MNIST train files here)",
                  f"{ob['seconds']:.1f} s", f"{ob['cpu']:.1f} s", f"≤ {BIG_TARGET_S:.0f} s", ob["seconds"] <= BIG_TARGET_S])
-    rows.append([f"  its trustworthiness; peak memory of that process (ru_maxrss)", f"{ob['trust']:.4f}",
+    rows.append(["  its trustworthiness; peak memory of that process (ru_maxrss)", f"{ob['trust']:.4f}",
                  f"{ob['maxrss'] / 2 ** 30:.2f} GiB", "≤ 2.00 GiB", ob["maxrss"] <= MEM_TARGET])
     rows.append(rerun_row(big_n))
     print_table(["measure", "wall", "CPU / other", "target", "result"], rows)

@@ -19,7 +19,7 @@ from vae.budget import BudgetError, check_collapse
 from vae.checkpoint import CheckpointError, Run
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
                           N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, CollapseReport, MixtureEstimates,
-                          PosteriorSummary, assemble_report, elbo_stats, kl_history, mi_replicates, mi_status,
+                          PosteriorSummary, assemble_report, kl_history, mi_replicates, mi_status,
                           mixture_estimates, mixture_points, posterior_histograms, posterior_summary, profile,
                           sensitivity_threshold, sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
 from vae.precompute import MIX_SEED, SENS_SEED

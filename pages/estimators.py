@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.cache import job_manager, run_dataset, run_identity
-from ui.progress import task_progress
+from ui.progress import submit_or_say, task_progress
 from ui.state import limits, require_run, runs_root
 from ui.text import escape_md, safe_md
 from vae.budget import BudgetError, check_estimators
@@ -21,7 +21,7 @@ from vae.analysis.estimators_toy import toy_estimates
 from vae.analysis.estimators_train import CompareConfig, comparison_runs, curve_rows, curves_from_runs
 from vae.checkpoint import CheckpointError
 from vae.jobs import JobError, prepare_run
-from vae.work_queue import Task, shared_queue
+from vae.work_queue import shared_queue
 
 SETTINGS_KEY = "estimators_settings"  # the lab settings last submitted (per user)
 TRAIN_KEY = "estimators_comparison"  # {"plan": file, "runs": {estimator: run folder name}} of this session's comparison
@@ -123,14 +123,6 @@ def study_tables(model, x_test, batch_size: int, n_estimates: int, mc_list: tupl
             "n_params": sum(s.sizes), "tensors": {L: s.tensor_rows(L) for L in mc_list}}
 
 
-def _submit(key: tuple, fn) -> Task | None:
-    """Queue ``fn`` under ``key`` (or find it there); None with a message when the queue is full."""
-    try:
-        return shared_queue().submit(key, fn)
-    except BudgetError as e:
-        st.error(f"Not started: {safe_md(e)}.")
-        return None
-
 
 def model_tab() -> None:
     settings = settings_ui()
@@ -162,7 +154,7 @@ def model_tab() -> None:
     again = st.session_state.pop("estimators_submitted", False)  # a click retries a failed run
     task = shared_queue().get(key)
     if task is None or (again and task.state in ("failed", "stopped")):
-        task = _submit(key, lambda progress, should_stop: study_tables(model, x_test, batch, k, mc, baseline,
+        task = submit_or_say(key, lambda progress, should_stop: study_tables(model, x_test, batch, k, mc, baseline,
                                                                        progress, should_stop))
         if task is None:
             return

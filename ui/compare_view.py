@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass
 
 import streamlit as st
 
-from ui.text import safe_md
+from ui.progress import submit_or_say
 from vae.analysis.compare_runs import cached_scores, scores_for
 from vae.analysis.rate_distortion import RatePoint, cached_point, points_for
-from vae.budget import BudgetError
 from vae.checkpoint import RunInfo, load_config, weights_digest
 from vae.config import RunConfig
 from vae.work_queue import Task, shared_queue
@@ -98,13 +97,6 @@ def _digests(rows: list[RunRow]) -> tuple:
     return tuple(out)
 
 
-def _submit(key: tuple, fn) -> Task | None:
-    try:
-        return shared_queue().submit(key, fn)
-    except BudgetError as e:
-        st.error(f"Not started: {safe_md(e)}.")
-        return None
-
 
 TASKS_KEY = "_compare_tasks"  # {kind: key of the task this session last started or joined}
 
@@ -123,7 +115,7 @@ def _task(kind: str, missing: list[RunRow], work) -> Task | None:
         return None
     key = (kind, _digests(missing))
     paths = [r.info.path for r in missing]
-    task = q.get(key) or _submit(key, lambda progress, should_stop: work(paths, progress, should_stop))
+    task = q.get(key) or submit_or_say(key, lambda progress, should_stop: work(paths, progress, should_stop))
     store[kind] = key
     return task
 

@@ -138,7 +138,6 @@ def kl_bars_figure(rep: pv.KLReport, title: str) -> dict:
 def latent_map_page(run: Run) -> bool:
     if kind(run) == "gaussian":
         return False
-    post = kind(run)
     splits = run_dataset(run)
     key = run_identity(run)
     st.title("Latent map")

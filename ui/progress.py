@@ -5,8 +5,18 @@ import time
 
 import streamlit as st
 
-from vae.budget import BACKGROUND_JOBS, limit_int
-from vae.work_queue import shared_queue
+from ui.text import safe_md
+from vae.budget import BACKGROUND_JOBS, BudgetError, limit_int
+from vae.work_queue import Task, shared_queue
+
+
+def submit_or_say(key: tuple, fn) -> Task | None:
+    """Queue ``fn`` under ``key`` (or join the task already there); None, with the limit shown, when refused."""
+    try:
+        return shared_queue().submit(key, fn)
+    except BudgetError as e:
+        st.error(f"Not started: {safe_md(e)}.")
+        return None
 
 
 @st.fragment(run_every=1.0)

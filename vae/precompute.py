@@ -33,7 +33,7 @@ import torch
 from .analysis.collapse import (AU_THRESHOLD, DELTA, N_ANCHORS, N_MIXTURE, MixtureEstimates, mi_replicates,
                                 mixture_estimates, mixture_points, sensitivity_with_se)
 from .budget import COLLAPSE_WORK, collapse_work
-from .checkpoint import CACHE, WEIGHTS, weights_digest, write_bytes_atomic
+from .checkpoint import CACHE, weights_digest, write_bytes_atomic
 from .objectives import active_units
 from .trainer import EVAL_SEED, encode_all, image_terms
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from .analysis.projection import (TRUST_K, TRUST_POINTS, Cancelled, Projection, project, stratified_cap,
                                   opentsne_settings, trust)
-from .budget import PROJECTION_POINTS, check_budget, check_tsne, limit_int
+from .budget import PROJECTION_POINTS, check_budget, check_tsne
 from .checkpoint import weights_digest, write_bytes_atomic
 
 FOLDER = "projections"
