@@ -9,6 +9,7 @@ import torch
 st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/explore:", layout="wide")
 
 from ui import sidebar  # noqa: E402  (after set_page_config)
+from ui import urlstate  # noqa: E402
 from ui.errors import report_errors  # noqa: E402
 
 # Explorer work is many small tensor ops from several sessions at once: one thread per
@@ -29,5 +30,9 @@ PAGES = [
 
 nav = st.navigation(PAGES)
 with report_errors("app"):  # an unexpected error: an id in the browser, the traceback in the server log
+    urlstate.restore()  # a link's run, before the picker draws (the rest is checked by its page)
     sidebar.render()
+    urlstate.write_run()
+    link_notes = st.container()  # filled after the page ran: what a link asked for that was ignored
     nav.run()
+    urlstate.show_ignored(link_notes, nav.url_path)

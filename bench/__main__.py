@@ -3,7 +3,7 @@ import importlib
 import sys
 
 ALL = ["train", "app", "latent_map", "projection", "traversals", "collapse", "estimators", "estimators_relaxed", "load",
-       "disentanglement", "gaps", "posteriors"]
+       "disentanglement", "gaps", "posteriors", "browser_decode"]
 
 
 def main(names: list[str]) -> int:

@@ -8,6 +8,8 @@ import streamlit as st
 import torch
 
 from ui import posterior_view
+from ui import urlstate
+from ui.components.latent_pad import live_map
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import posterior_figure, scatter_figure
 from ui.images import show_grid, show_image
@@ -291,6 +293,7 @@ if not sizes:
     st.stop()
 
 mu_test = encode_split(run, key, next(iter(sizes)))[0]
+urlstate.take_projection(f"lm_method_{d}", [m for m in METHODS if (m != "latent" or d <= 2) and (m != "pca" or d >= 2)])
 view = view_ui(d, sizes, most_varied_dim(mu_test))
 ds = getattr(splits, view.split)
 mu, logvar = encode_split(run, key, view.split)
@@ -335,6 +338,7 @@ components_panel(run)
 
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
+urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i], "xy": None}, ctx, view_sig))
 
 
 @st.fragment
@@ -343,6 +347,7 @@ def map_and_detail() -> None:
     the same dict on every click (no per-click trace: plotly's selection marks the pick), so the
     browser keeps the drawn map and repaints only the panel."""
     sel = current_selection(ctx, view_sig, len(ds))
+    urlstate.write_map(view.method, sel)
     placed = placed_points(ctx, view_sig)
     left, right = st.columns([3, 2], gap="medium")
     with left:
@@ -368,3 +373,7 @@ def map_and_detail() -> None:
 
 
 map_and_detail()
+if st.toggle("Hover to decode · thumbnails (in the browser)", key="lm_live",
+             help="The map drawn by your browser: hover a point to see its image, hover empty space to decode it "
+                  "(PCA and 2-D maps), or draw the images themselves; up to 2,000 points."):
+    live_map(run, key, proj, idx, ds, view.split)

@@ -14,10 +14,15 @@ from ui.cache import encode_split, run_dataset, run_identity
 from ui.figures import density_figure
 from ui.images import show_image_inline, show_png
 from ui.state import DIM_KEY, START_KEY, require_run
+from ui.components.latent_pad import browser_supported, latent_sliders, path_scrubber
 from ui.text import escape_md, safe_md
+from ui import urlstate
 from vae.analysis import traversal as tv
+from vae.budget import BudgetError
 from vae.checkpoint import Run
+from vae.export import OPSET, check_export, onnx_bytes
 from vae.render import gif_bytes, pad_square, png_bytes, tick_labels, to_pil, with_ticks
+from vae.validate import latent_vector
 
 STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
 MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander
@@ -98,6 +103,26 @@ def interpolation_images(_run: Run, key: tuple, a: int, b: int, steps: int) -> t
 def interpolation_gif(_run: Run, key: tuple, a: int, b: int, steps: int) -> bytes:
     mu = torch.from_numpy(encode_split(_run, key, "test")[0])
     return gif_bytes([to_pil(img, 192) for img in tv.interpolation_strip(_run.model, mu[a], mu[b], steps, "spherical")])
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def decoder_onnx(_run: Run, key: tuple) -> bytes:
+    return onnx_bytes(_run.model)
+
+
+def onnx_ui(run: Run, key: tuple) -> None:
+    """The decoder as an ONNX file (z -> E[x|z]), exported when the button is pressed."""
+    try:
+        check_export(run.model)
+    except BudgetError as e:
+        st.caption(f"No ONNX export: {safe_md(e)}")
+        return
+    st.download_button("Download decoder (.onnx)", lambda: decoder_onnx(run, key), f"{run.name}-decoder.onnx", mime="application/octet-stream",
+                       icon=":material/download:", on_click="ignore",
+                       help=f"The decoder z → E[x|z] exported with torch.onnx.export (opset {OPSET}); input \"z\" of "
+                            f"shape (batch, {run.model.latent_dim}), output \"image\" of shape (batch, "
+                            f"{', '.join(map(str, run.model.image_shape))}) in [0, 1]. Checked against PyTorch with "
+                            "onnxruntime in the project's tests.")
 
 
 def export_png(display: bytes):
@@ -190,7 +215,7 @@ def restore_sliders(kept: list[float], radius: float) -> None:
 
 def start_ui(n_points: int) -> None:
     st.segmented_control("Start point", list(STARTS), format_func=STARTS.get, key="trav_start",
-                         on_change=request, args=("start",), required=True,
+                         bind="query-params", on_change=request, args=("start",), required=True,
                          help="Where **Snap to start** returns to: the origin (the prior's mean), "
                               "a seeded draw z ~ N(0, I), or the posterior mean μ(x) of a test image.")
     cols = st.columns(2)
@@ -201,7 +226,7 @@ def start_ui(n_points: int) -> None:
                                                    "the Latent map and send it here.")
     elif kind == "prior":
         cols[0].number_input("Seed", 0, 10**6, step=1, key="trav_seed", on_change=request, args=("start",))
-    cols[1].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius",
+    cols[1].number_input("Slider range ±r", 0.5, 10.0, step=0.5, key="trav_radius", bind="query-params",
                          help="Each slider runs from −r to +r. Under the prior, |z_d| > 3 has probability 0.3%.")
 
 
@@ -223,21 +248,52 @@ def slider_label(d: int, info: tv.DimensionInfo, focus: int | None) -> str:
     return f":gray[{text}]" if info.collapsed[d] else text
 
 
-def sliders_ui(order: list[int], info: tv.DimensionInfo, focus: int | None, radius: float) -> list[float]:
-    """One slider per dimension, most informative first; returns z indexed by dimension."""
+def sliders_ui(order: list[int], info: tv.DimensionInfo, focus: int | None, radius: float,
+               nested: bool = False) -> list[float]:
+    """One slider per dimension, most informative first; returns z indexed by dimension. ``nested``:
+    already inside an expander (which cannot hold another), so every slider is drawn in place."""
     def draw(d: int) -> None:
         st.slider(slider_label(d, info, focus), -radius, radius, step=STEP, key=slider_key(d), format="%.2f",
                   help=f"Mean KL(q(z{d}|x) ‖ N(0, 1)) over the test images: {info.kl[d]:.3f} nats. "
                        + ("Below 0.01 nats the encoder ignores the input here: the posterior is the prior, "
                           "and the decoder has learned to ignore this coordinate." if info.collapsed[d] else ""))
 
-    for d in order[:MAX_SLIDERS_OPEN]:
+    for d in order[:len(order) if nested else MAX_SLIDERS_OPEN]:
         draw(d)
-    if len(order) > MAX_SLIDERS_OPEN:
+    if len(order) > MAX_SLIDERS_OPEN and not nested:
         with st.expander(f"{len(order) - MAX_SLIDERS_OPEN} more dimensions (lower KL)"):
             for d in order[MAX_SLIDERS_OPEN:]:
                 draw(d)
     return [float(st.session_state[slider_key(d)]) for d in range(len(order))]
+
+
+def component_dims(order: list[int], info: tv.DimensionInfo) -> list[dict]:
+    """The browser sliders' rows, in the page's order, collapsed ones marked."""
+    return [dict(d=d, label=f"z{d} · KL {info.kl[d]:.2f}" + (" · collapsed" if info.collapsed[d] else ""),
+                 title=f"Mean KL(q(z{d}|x) ‖ N(0, 1)) over the test images: {info.kl[d]:.3f} nats"
+                       + (" (collapsed: the decoder ignores this coordinate)" if info.collapsed[d] else ""),
+                 collapsed=bool(info.collapsed[d])) for d in order]
+
+
+def take_release(value, d: int) -> None:
+    """A latent released in the browser: validated, clipped to the range, written to the sliders."""
+    try:
+        z = latent_vector(value, d)
+    except ValueError as e:
+        st.session_state["trav_release_error"] = str(e)
+        return
+    write_latent(z, float(st.session_state["trav_radius"]))
+
+
+def browser_sliders_ui(run: Run, key: tuple, order: list[int], info: tv.DimensionInfo, focus: int | None,
+                       radius: float) -> None:
+    d = run.model.latent_dim
+    z = [float(st.session_state[slider_key(k)]) for k in range(d)]
+    latent_sliders("trav_live", run, key, component_dims(order, info), z, radius, STEP, focus,
+                   on_release=lambda v: take_release(v, d), caption="E[x|z], decoded in your browser")
+    problem = st.session_state.pop("trav_release_error", None)
+    if problem:
+        st.warning(f"The browser sent a latent that was ignored: {escape_md(problem)}.")
 
 
 def density_ui(run: Run, key: tuple, z: torch.Tensor, n_points: int) -> None:
@@ -337,8 +393,10 @@ def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
                "constant rate along the great circle and the norm changes linearly, so the path does not cut "
                "through the low-norm middle that N(0, I) rarely samples in high dimensions.")
     c1, c2, c3 = st.columns(3)
-    a = c1.number_input("Test image A", 0, n_points - 1, value=0, step=1, key="trav_interp_a")
-    b = c2.number_input("Test image B", 0, n_points - 1, value=min(1, n_points - 1), step=1, key="trav_interp_b")
+    a = c1.number_input("Test image A", 0, n_points - 1, value=0, step=1, key="trav_interp_a",
+                        bind="query-params")
+    b = c2.number_input("Test image B", 0, n_points - 1, value=min(1, n_points - 1), step=1,
+                        key="trav_interp_b", bind="query-params")
     steps = c3.slider("Steps", 3, 20, 10, key="trav_interp_steps")
     if a == b:
         st.warning("A and B are the same image: the path is a single point.")
@@ -347,6 +405,12 @@ def interpolation_ui(run: Run, key: tuple, n_points: int) -> None:
     left.image(img_a, output_format="PNG", caption=f"x_A (#{a})")
     mid.image(sheet, output_format="PNG")
     right.image(img_b, output_format="PNG", caption=f"x_B (#{b})")
+    mu = encode_split(run, key, "test")[0]
+    kind = st.radio("Scrub along", ["spherical", "linear"], horizontal=True, key="trav_scrub_kind",
+                    format_func=str.capitalize, help="Drag to decode the path from A (t = 0) to B (t = 1) live, "
+                                                     "in the browser.")
+    path_scrubber("trav_scrub", run, key, mu[int(a)].tolist(), mu[int(b)].tolist(), kind,
+                  label=f"#{a} → #{b}", caption=f"E[x|z(t)] on the {kind} path, decoded in your browser")
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("Strips (PNG)", export_png(sheet), f"{run.name}-interp-{a}-{b}.png", mime="image/png",
                        icon=":material/download:", on_click="ignore")
@@ -384,9 +448,16 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
     focus_state = st.session_state.get("trav_focus") or {}
     focus = focus_state.get("dim") if focus_state.get("run") == run.name else None
     order = tv.focus_first(info.order, focus)
+    urlstate.check_bound_indices(("trav_interp_a", "trav_interp_b"), n_points)
+    linked = urlstate.take_latent(run.model.latent_dim)  # a link's latent (validated), once
+    if linked is not None:
+        top = max(abs(v) for v in linked) if linked else 0.0
+        st.session_state["trav_radius"] = max(float(st.session_state["trav_radius"]), min(10.0, -(-top // 0.5) * 0.5))
     radius = float(st.session_state["trav_radius"])
     prepare_sliders(run, key, n_points, radius)
-    tab_strips, tab_grid, tab_interp = st.tabs(MODES, key="trav_tab", on_change="rerun")
+    if linked is not None:
+        write_latent(linked, radius)
+    tab_strips, tab_grid, tab_interp = st.tabs(MODES, key="trav_tab", on_change="rerun", bind="query-params")
     st.divider()
     controls, view = st.columns([3, 2], gap="large")
     with controls:
@@ -399,13 +470,19 @@ def live_ui(run: Run, key: tuple, n_points: int, info: tv.DimensionInfo) -> None
         if focus is not None:
             st.button(f"Clear focus on z{focus}", icon=":material/close:", type="tertiary",
                       on_click=lambda: st.session_state.pop("trav_focus", None))
-        z = sliders_ui(order, info, focus, radius)
+        live = browser_supported(run, key, "trav_live")
+        browser_sliders_ui(run, key, order, info, focus, radius)
+        with st.expander("Exact values (one server slider per dimension; keyboard)"):
+            z = sliders_ui(order, info, focus, radius, nested=True)
     st.session_state["trav_latent"] = z
+    urlstate.write_latent(z)
     z_t = torch.tensor(z)
     with view:
-        show_image_inline(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
-                          key="trav-decoded")
+        if not live:  # the browser cannot decode: the server does, after each release
+            show_image_inline(tv.decode_one(run.model, z_t), caption="E[x|z] at the slider latent", min_size=224,
+                              key="trav-decoded")
         density_ui(run, key, z_t, n_points)
+        onnx_ui(run, key)
     if tab_strips.open:
         with tab_strips:
             per_dimension_ui(run, key, z, order, info, focus, radius)

@@ -265,3 +265,65 @@ def zip_entry_count(f: IO[bytes]) -> int | None:
             if rec[:4] == b"PK\x06\x06":
                 count = struct.unpack("<Q", rec[32:40])[0]
     return count
+
+
+# ---------------------------------------------------------------- URL parameters and browser values
+# A link's query parameters and a value a browser component sends are hostile text: each is parsed
+# here or refused with a reason (ValueError), never passed on raw.
+
+MAX_PARAM_CHARS = 8192  # a latent of 512 dimensions at 12 characters each fits
+RUN_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def url_run_name(text: str, known: Iterable[str]) -> str:
+    """A run name from a link: a folder name as the checkpoints folder spells them, and one that exists."""
+    text = str(text)
+    if not text or len(text) > 64 or text[0] == "." or not set(text) <= RUN_NAME_CHARS:
+        raise ValueError("the run name is not a valid run folder name")
+    if text not in set(known):
+        raise ValueError(f"there is no run named {text}")
+    return text
+
+
+def url_index(text, n: int) -> int:
+    """An index in [0, n) from a link (or a component)."""
+    s = str(text).strip()
+    if not s or len(s) > 12 or not s.lstrip("-").isdigit():
+        raise ValueError("the index is not a whole number")
+    i = int(s)
+    if not 0 <= i < n:
+        raise ValueError(f"index {i} is out of range (0 to {n - 1})")
+    return i
+
+
+def latent_vector(value, latent_dim: int, bound: float = 1e3) -> list[float]:
+    """A latent from a link ("0.5,-1.2,…" text) or a component (a list of numbers): exactly
+    ``latent_dim`` finite numbers, each within ±bound."""
+    if isinstance(value, str):
+        if len(value) > MAX_PARAM_CHARS:
+            raise ValueError("the latent is too long")
+        parts = [p for p in value.split(",")] if value.strip() else []
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError("the latent is not a comma-separated list of numbers") from None
+    elif isinstance(value, (list, tuple)):
+        if len(value) > 4096 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError("the latent is not a list of numbers")
+        nums = [float(v) for v in value]
+    else:
+        raise ValueError("the latent is not a list of numbers")
+    if len(nums) != latent_dim:
+        raise ValueError(f"the latent has {len(nums)} values but this model has {latent_dim} dimensions")
+    if not all(math.isfinite(v) and abs(v) <= bound for v in nums):
+        raise ValueError(f"the latent has a value that is not a finite number within ±{bound:g}")
+    return nums
+
+
+def url_choice(text, allowed: Iterable[str]) -> str:
+    """One of a fixed set of words (a projection method, a split)."""
+    allowed = list(allowed)
+    s = str(text)
+    if s not in allowed:
+        raise ValueError(f"it must be one of {', '.join(allowed)}")
+    return s

@@ -7,9 +7,8 @@ import zipfile
 from pathlib import Path
 
 from conftest import REPO, assert_no_exception, open_page, wait_idle
-from playwright.sync_api import expect
+from live_helpers import move_live_slider
 
-DECODED = 'figure.trav-decoded img'  # placed inline (a data URI), ui.images.show_image_inline
 
 
 class _Payload:
@@ -40,13 +39,7 @@ def _upload(page, name: str, data: bytes) -> str:
 
 def _move_top_slider(page, steps: int = 8) -> None:
     page.get_by_text("Is this latent on the data manifold?").wait_for()
-    before = page.locator(DECODED).first.get_attribute("src")
-    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="· KL").first.locator('input[type="range"]')  # a latent slider
-    thumb.focus()
-    for _ in range(steps):
-        page.keyboard.press("ArrowRight")
-    wait_idle(page)
-    expect(page.locator(DECODED).first).not_to_have_attribute("src", before)
+    move_live_slider(page, steps)  # the in-browser latent pad: painted, and the server holds the value
     assert_no_exception(page)
 
 

@@ -1,0 +1,508 @@
+// The latent pad: one slider per latent dimension and a 2-D pad for two of them, decoding in the
+// browser on every pointer move (VaeDecoder, loaded before this file) and painting a canvas;
+// on release the latent goes back to Python (state "z"). Mode "path": a scrubber along an
+// interpolation path, decoded live. Weights arrive once per run: the component asks for them
+// (trigger "need" with the decoder's hash) only when this page holds no decoder of that hash.
+
+const CACHE = (globalThis.__vaeLiveDecoders ||= new Map());  // hash -> built decoder (the page's life)
+const LOCAL = (globalThis.__vaeLiveLocal ||= new Map());     // per-instance view state across reruns
+const REG = (globalThis.__vaeLive ||= {});                    // instances, for tests and the bench
+
+// A decoder's weights also stay in IndexedDB (keyed by the same hash, at most 8 decoders), so a
+// reload of the page, a new session, does not fetch them again either.
+const IDB = (() => {
+  let dbp = null;
+  function db() {
+    if (!globalThis.indexedDB) return Promise.resolve(null);
+    dbp ||= new Promise((res) => {
+      try {
+        const rq = indexedDB.open("vae-live-decoders", 1);
+        rq.onupgradeneeded = () => rq.result.createObjectStore("w");
+        rq.onsuccess = () => res(rq.result);
+        rq.onerror = () => res(null);
+      } catch (e) { res(null); }
+    });
+    return dbp;
+  }
+  async function get(hash) {
+    const d = await db();
+    if (!d) return null;
+    return new Promise((res) => {
+      try {
+        const rq = d.transaction("w").objectStore("w").get(hash);
+        rq.onsuccess = () => res(rq.result || null);
+        rq.onerror = () => res(null);
+      } catch (e) { res(null); }
+    });
+  }
+  async function put(hash, buf) {
+    const d = await db();
+    if (!d) return;
+    try {
+      const store = d.transaction("w", "readwrite").objectStore("w");
+      const count = store.count();
+      count.onsuccess = () => { if (count.result >= 8) store.clear(); store.put(buf, hash); };
+    } catch (e) { /* a full or disabled store: the weights are asked for again next time */ }
+  }
+  return { get, put };
+})();
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmt(v) { return (v >= 0 ? "+" : "\u2212") + Math.abs(v).toFixed(2); }
+
+class LatentPad {
+  constructor(root) {
+    this.root = root;
+    this.z = [];
+    this.dec = null;
+    this.frame = 0;           // paints so far (each a fresh decode)
+    this.pending = false;
+    this.dragging = false;
+    this.decodeMs = [];       // the last 600 decode+paint times, for the bench
+    root.replaceChildren();
+    this.notice = el("div", "vl-notice");
+    this.view = el("div", "vl-view");
+    this.canvas = el("canvas", "vae-live-canvas");
+    this.canvas.setAttribute("role", "img");
+    this.caption = el("div", "vl-caption");
+    this.view.append(this.canvas, this.caption);
+    this.padSlot = el("div", "vl-padslot");
+    this.controls = el("div", "vl-controls");
+    root.append(this.notice, this.view, this.padSlot, this.controls);
+    this.raf = () => { this.pending = false; this.paint(); };
+  }
+
+  setData(d, api) {
+    this.api = api;
+    this.data = d;
+    this.ensureDecoder(d);
+    if (d.mode === "path") this.buildPath(d);
+    else this.buildSliders(d);
+    this.schedule();
+  }
+
+  ensureDecoder(d) {
+    this.dec = null;
+    this.notice.textContent = "";
+    this.notice.className = "vl-notice";
+    if (!d.spec) {
+      this.notice.textContent = d.fallback || "This decoder cannot run in the browser.";
+      this.notice.className = "vl-notice vl-warn";
+      this.view.style.display = "none";
+      return;
+    }
+    this.view.style.display = "";
+    const hash = d.spec.hash;
+    let dec = CACHE.get(hash);
+    if (!dec && d.weights) {
+      try {
+        const weights = VaeDecoder.b64ToFloat32(d.weights);
+        dec = VaeDecoder.build(d.spec, weights);
+        CACHE.set(hash, dec);
+        IDB.put(hash, weights.buffer);
+      } catch (e) {
+        this.notice.textContent = "The browser decoder failed (" + e.message + "); the server decodes on release.";
+        this.notice.className = "vl-notice vl-warn";
+        this.view.style.display = "none";
+        this.api.setStateValue("broken", hash);  // the page then shows the server's decode
+        return;
+      }
+    }
+    if (dec) {
+      this.dec = dec;
+      const [, h, w] = d.spec.image_shape;
+      if (this.canvas.width !== w || this.canvas.height !== h) {
+        this.canvas.width = w; this.canvas.height = h;
+        this.ctx = null;
+      }
+      this.ctx ||= this.canvas.getContext("2d", { willReadFrequently: true });
+      this.imageData = this.ctx.createImageData(w, h);
+      this.canvas.dataset.hash = d.spec.hash;
+    } else {
+      this.notice.textContent = "Loading the decoder\u2026";
+      const tried = (this.idbTried ||= {});
+      if (tried[hash]) { this.ask(hash); return; }
+      tried[hash] = true;
+      IDB.get(hash).then((buf) => {
+        if (buf && !CACHE.has(hash)) {
+          try { CACHE.set(hash, VaeDecoder.build(d.spec, new Float32Array(buf))); } catch (e) { /* ask instead */ }
+        }
+        if (!CACHE.has(hash)) this.ask(hash);
+        else if (this.data && this.data.spec && this.data.spec.hash === hash) { this.setData(this.data, this.api); }
+      });
+    }
+  }
+
+  ask(hash) {
+    const asked = (this.asked ||= {});
+    if ((asked[hash] || 0) < 3) {  // the next rerun brings the weights; ask again only if it did not
+      asked[hash] = (asked[hash] || 0) + 1;
+      this.api.setTriggerValue("need", hash);
+    }
+  }
+
+  // ---------------------------------------------------------------- sliders and pad
+  buildSliders(d) {
+    const local = LOCAL.get(d.instance) || {};
+    LOCAL.set(d.instance, local);
+    // The server's latent wins unless a gesture is in progress (its release will send ours).
+    // A latent the server sent anew (a button, a released gesture coming back, the URL) is taken.
+    // The echo of a latent this pad sent is not taken: later moves (keys pressed while that rerun
+    // was in flight) would be lost.
+    const serverZ = JSON.stringify(d.z);
+    if (this.z.length !== d.z.length) {
+      this.z = d.z.slice();
+      this.sent = [];
+    } else if (!this.dragging && serverZ !== this.serverZ && !this.isEcho(d.z)) {
+      this.z = d.z.slice();
+    }
+    this.serverZ = serverZ;
+    const sig = JSON.stringify([d.dims, d.radius, d.step, d.focus]);
+    if (sig !== this.sig) {
+      this.sig = sig;
+      this.controls.replaceChildren();
+      this.inputs = new Map();
+      this.padBox = this.buildPad(d, local);
+      const list = el("div", "vl-sliders");
+      for (const info of d.dims) {
+        const row = el("label", "vl-row" + (info.collapsed ? " vl-collapsed" : "") + (info.d === d.focus ? " vl-focus" : ""));
+        row.dataset.dim = info.d;
+        const name = el("span", "vl-name", info.label);
+        name.title = info.title || "";
+        const input = el("input", "vl-range");
+        Object.assign(input, { type: "range", min: -d.radius, max: d.radius, step: d.step });
+        input.setAttribute("aria-label", "z" + info.d);
+        input.dataset.dim = info.d;
+        const val = el("span", "vl-val");
+        input.addEventListener("pointerdown", () => { this.dragging = true; });
+        input.addEventListener("input", () => {
+          this.z[info.d] = Number(input.value);
+          val.textContent = fmt(this.z[info.d]);
+          this.syncPad();
+          this.schedule();
+        });
+        input.addEventListener("change", () => { this.dragging = false; this.commit(); });
+        row.append(name, input, val);
+        list.append(row);
+        this.inputs.set(info.d, [input, val]);
+      }
+      this.controls.append(list);
+    }
+    for (const [d_, [input, val]] of this.inputs) {
+      input.value = this.z[d_];
+      val.textContent = fmt(this.z[d_]);
+    }
+    this.syncPad();
+  }
+
+  buildPad(d, local) {
+    this.padSlot.replaceChildren();
+    this.padDot = null;
+    if (d.dims.length < 2) return null;
+    const box = el("div", "vl-padbox");
+    const head = el("div", "vl-padhead");
+    const picks = [0, 1].map((k) => {
+      const s = el("select", "vl-pick");
+      s.setAttribute("aria-label", k === 0 ? "pad across" : "pad up");
+      for (const info of d.dims) {
+        const o = el("option", "", "z" + info.d + (info.collapsed ? " \u00b7 collapsed" : ""));
+        o.value = info.d;
+        s.append(o);
+      }
+      return s;
+    });
+    const pair = local.pad && local.pad.every((v) => d.dims.some((i) => i.d === v)) ? local.pad
+      : [d.dims[0].d, d.dims[1].d];
+    picks[0].value = pair[0]; picks[1].value = pair[1];
+    this.pad = pair.slice();
+    picks.forEach((s, k) => s.addEventListener("change", () => {
+      this.pad[k] = Number(s.value);
+      local.pad = this.pad.slice();
+      this.syncPad();
+    }));
+    head.append(el("span", "", "Pad \u2192"), picks[0], el("span", "", "\u2191"), picks[1]);
+    const area = el("div", "vl-pad");
+    area.setAttribute("aria-label", "latent pad");
+    const dot = el("div", "vl-dot");
+    area.append(el("div", "vl-axis vl-axis-h"), el("div", "vl-axis vl-axis-v"), dot);
+    this.padArea = area; this.padDot = dot;
+    const move = (ev) => {
+      const r = area.getBoundingClientRect();
+      const fx = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+      const fy = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
+      const q = (v) => Math.round(v / d.step) * d.step;
+      this.z[this.pad[0]] = q((2 * fx - 1) * d.radius);
+      this.z[this.pad[1]] = q((1 - 2 * fy) * d.radius);
+      for (const k of this.pad) {
+        const pair_ = this.inputs.get(k);
+        if (pair_) { pair_[0].value = this.z[k]; pair_[1].textContent = fmt(this.z[k]); }
+      }
+      this.syncPad();
+      this.schedule();
+    };
+    area.addEventListener("pointerdown", (ev) => {
+      this.dragging = true;
+      area.setPointerCapture(ev.pointerId);
+      move(ev);
+    });
+    area.addEventListener("pointermove", (ev) => { if (this.dragging && area.hasPointerCapture(ev.pointerId)) move(ev); });
+    const end = (ev) => {
+      if (!this.dragging) return;
+      this.dragging = false;
+      if (area.hasPointerCapture(ev.pointerId)) area.releasePointerCapture(ev.pointerId);
+      this.commit();
+    };
+    area.addEventListener("pointerup", end);
+    area.addEventListener("pointercancel", end);
+    box.append(head, area);
+    this.padSlot.replaceChildren(box);
+    return box;
+  }
+
+  syncPad() {
+    if (!this.padDot || !this.data) return;
+    const r = this.data.radius;
+    const fx = (this.z[this.pad[0]] / r + 1) / 2, fy = (1 - this.z[this.pad[1]] / r) / 2;
+    this.padDot.style.left = (100 * Math.min(1, Math.max(0, fx))) + "%";
+    this.padDot.style.top = (100 * Math.min(1, Math.max(0, fy))) + "%";
+  }
+
+  commit() {
+    const z = this.z.map((v) => Math.round(v * 1e4) / 1e4);
+    (this.sent ||= []).push(z);
+    if (this.sent.length > 64) this.sent.shift();
+    this.api.setStateValue("z", z);
+  }
+
+  // Echoes come back in order (some reruns are merged away): one matching sent[k] retires sent[0..k].
+  isEcho(z) {
+    const sent = this.sent || [];
+    const k = sent.findIndex((s) => s.length === z.length && s.every((v, i) => Math.abs(v - z[i]) < 1e-7));
+    if (k < 0) return false;
+    sent.splice(0, k + 1);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- interpolation scrubber
+  buildPath(d) {
+    const local = LOCAL.get(d.instance) || { t: 0.5 };
+    LOCAL.set(d.instance, local);
+    const sig = JSON.stringify([d.za, d.zb, d.kind]);
+    if (sig !== this.sig) {
+      this.sig = sig;
+      this.controls.replaceChildren();
+      const row = el("label", "vl-row vl-scrub");
+      const input = el("input", "vl-range");
+      Object.assign(input, { type: "range", min: 0, max: 1, step: 0.001, value: local.t });
+      input.setAttribute("aria-label", "path position t");
+      const val = el("span", "vl-val", "t = " + local.t.toFixed(3));
+      input.addEventListener("input", () => {
+        local.t = Number(input.value);
+        val.textContent = "t = " + local.t.toFixed(3);
+        this.schedule();
+      });
+      row.append(el("span", "vl-name", d.label || "Scrub A \u2192 B"), input, val);
+      this.controls.append(row);
+      this.scrub = local;
+    }
+  }
+
+  latent() {
+    const d = this.data;
+    if (d.mode !== "path") return this.z;
+    const f = d.kind === "spherical" ? VaeDecoder.slerp : VaeDecoder.lerp;
+    return f(d.za, d.zb, this.scrub.t);
+  }
+
+  // ---------------------------------------------------------------- painting
+  schedule() {
+    if (!this.pending) { this.pending = true; requestAnimationFrame(this.raf); }
+  }
+
+  paint() {
+    if (!this.dec) return;
+    const t0 = performance.now();
+    const z = this.latent();
+    const img = VaeDecoder.decode(this.dec, z);
+    VaeDecoder.toRGBA(this.dec, img, this.imageData.data);
+    this.ctx.putImageData(this.imageData, 0, 0);
+    this.decodeMs.push(performance.now() - t0);
+    if (this.decodeMs.length > 600) this.decodeMs.shift();
+    this.lastImage = img;
+    this.lastLatent = z.slice();
+    this.frame += 1;
+    this.canvas.dataset.frame = this.frame;
+    this.caption.textContent = this.data.caption || "";
+  }
+}
+
+// ---------------------------------------------------------------- the Latent map, in the browser
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf"];
+
+function b64ToBytes(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+class MapView {
+  constructor(root) {
+    this.root = root;
+    this.frame = 0;
+    this.pending = false;
+    root.replaceChildren();
+    this.notice = el("div", "vl-notice");
+    const bar = el("label", "vl-thumbs");
+    this.thumbBox = el("input");
+    this.thumbBox.type = "checkbox";
+    this.thumbBox.setAttribute("aria-label", "thumbnails");
+    bar.append(this.thumbBox, el("span", "", " Thumbnails: draw the images themselves"));
+    this.plot = el("canvas", "vl-map");
+    this.plot.width = 560; this.plot.height = 440;
+    this.side = el("div", "vl-view");
+    this.canvas = el("canvas", "vae-live-canvas vl-hover");
+    this.caption = el("div", "vl-caption", "Hover over the map");
+    this.side.append(this.canvas, this.caption);
+    const row = el("div", "vl-maprow");
+    row.append(this.plot, this.side);
+    root.append(this.notice, bar, row);
+    this.thumbBox.addEventListener("change", () => this.draw());
+    this.plot.addEventListener("pointermove", (ev) => {
+      const r = this.plot.getBoundingClientRect();
+      this.hover = [(ev.clientX - r.left) * this.plot.width / r.width, (ev.clientY - r.top) * this.plot.height / r.height];
+      if (!this.pending) { this.pending = true; requestAnimationFrame(() => { this.pending = false; this.paintHover(); }); }
+    });
+  }
+
+  setData(d, api) {
+    this.api = api;
+    this.data = d;
+    this.asked ||= {};
+    const ask = (hash) => {
+      if ((this.asked[hash] || 0) < 3) { this.asked[hash] = (this.asked[hash] || 0) + 1; api.setTriggerValue("need", hash); }
+    };
+    const im = d.images;
+    if (!CACHE.has(im.hash) && im.data) CACHE.set(im.hash, b64ToBytes(im.data));
+    this.images = CACHE.get(im.hash) || null;
+    if (d.spec && !CACHE.has(d.spec.hash) && d.weights) CACHE.set(d.spec.hash, VaeDecoder.build(d.spec, d.weights));
+    this.dec = d.spec && d.inverse ? CACHE.get(d.spec.hash) || null : null;
+    const [c, h, w] = im.shape;
+    if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
+    this.ctx = this.canvas.getContext("2d", { willReadFrequently: true });
+    this.imageData = this.ctx.createImageData(w, h);
+    this.notice.textContent = d.fallback || "";
+    this.notice.className = d.fallback ? "vl-notice vl-warn" : "vl-notice";
+    if (!this.images) { this.notice.textContent = "Loading the images\u2026"; ask(im.hash); }
+    else if (d.spec && d.inverse && !this.dec) { this.notice.textContent = "Loading the decoder\u2026"; ask(d.spec.hash); }
+    // plot bounds, with a margin
+    const pad = (lo, hi) => { const m = 0.05 * (hi - lo || 1); return [lo - m, hi + m]; };
+    this.bx = pad(Math.min(...d.x), Math.max(...d.x));
+    this.by = pad(Math.min(...d.y), Math.max(...d.y));
+    this.sprites = null;
+    this.draw();
+  }
+
+  px(i) {
+    const d = this.data, W = this.plot.width, H = this.plot.height;
+    return [(d.x[i] - this.bx[0]) / (this.bx[1] - this.bx[0]) * W, H - (d.y[i] - this.by[0]) / (this.by[1] - this.by[0]) * H];
+  }
+
+  sprite(i) {
+    this.sprites ||= [];
+    if (!this.sprites[i]) {
+      const [c, h, w] = this.data.images.shape, n = c * h * w, bytes = this.images.subarray(i * n, (i + 1) * n);
+      const cv = document.createElement("canvas");
+      cv.width = w; cv.height = h;
+      const cx = cv.getContext("2d"), img = cx.createImageData(w, h);
+      for (let p = 0; p < h * w; p++) {
+        for (let ch = 0; ch < 3; ch++) img.data[4 * p + ch] = bytes[(c === 1 ? 0 : ch) * h * w + p];
+        img.data[4 * p + 3] = 255;
+      }
+      cx.putImageData(img, 0, 0);
+      this.sprites[i] = cv;
+    }
+    return this.sprites[i];
+  }
+
+  draw() {
+    const d = this.data, g = this.plot.getContext("2d"), W = this.plot.width, H = this.plot.height;
+    g.clearRect(0, 0, W, H);
+    g.fillStyle = "#fafafa"; g.fillRect(0, 0, W, H);
+    const thumbs = this.thumbBox.checked && this.images;
+    g.imageSmoothingEnabled = false;
+    for (let i = 0; i < d.x.length; i++) {
+      const [x, y] = this.px(i);
+      if (thumbs) {
+        g.drawImage(this.sprite(i), x - 7, y - 7, 14, 14);
+      } else {
+        g.fillStyle = PALETTE[d.label[i] % PALETTE.length];
+        g.beginPath(); g.arc(x, y, 2.5, 0, 2 * Math.PI); g.fill();
+      }
+    }
+    this.drawn = (this.drawn || 0) + 1;
+    this.plot.dataset.mode = thumbs ? "thumbnails" : "points";
+  }
+
+  nearest(hx, hy) {
+    let best = -1, bd = 36;  // within 6 px
+    for (let i = 0; i < this.data.x.length; i++) {
+      const [x, y] = this.px(i), dd = (x - hx) ** 2 + (y - hy) ** 2;
+      if (dd < bd) { bd = dd; best = i; }
+    }
+    return best;
+  }
+
+  paintHover() {
+    if (!this.hover) return;
+    const d = this.data, [hx, hy] = this.hover;
+    const i = this.images ? this.nearest(hx, hy) : -1;
+    const rgba = this.imageData.data;
+    if (i >= 0) {
+      const [c, h, w] = d.images.shape, n = c * h * w, bytes = this.images.subarray(i * n, (i + 1) * n);
+      for (let p = 0; p < h * w; p++) {
+        for (let ch = 0; ch < 3; ch++) rgba[4 * p + ch] = bytes[(c === 1 ? 0 : ch) * h * w + p];
+        rgba[4 * p + 3] = 255;
+      }
+      this.last = { kind: "point", index: d.index[i] };
+      this.caption.textContent = "Image #" + d.index[i] + " (" + (d.classes[d.label[i]] ?? d.label[i]) + ")";
+    } else if (this.dec) {
+      const x = this.bx[0] + hx / this.plot.width * (this.bx[1] - this.bx[0]);
+      const y = this.by[0] + (1 - hy / this.plot.height) * (this.by[1] - this.by[0]);
+      const { mean, components: C } = d.inverse;
+      const z = mean.map((m, k) => m + x * C[0][k] + y * C[1][k]);
+      VaeDecoder.toRGBA(this.dec, VaeDecoder.decode(this.dec, z), rgba);
+      this.last = { kind: "decode", xy: [x, y], z };
+      this.caption.textContent = "Decoded at (" + x.toFixed(2) + ", " + y.toFixed(2) + ")";
+    } else {
+      return;
+    }
+    this.ctx.putImageData(this.imageData, 0, 0);
+    this.frame += 1;
+  }
+}
+
+export default function (component) {
+  const { parentElement, data, setStateValue, setTriggerValue } = component;
+  let root = parentElement.querySelector(".vae-live");
+  if (!root) {
+    root = el("div", "vae-live");
+    parentElement.append(root);
+  }
+  let inst = root.__pad;
+  if (!inst || inst.mode !== data.mode) {
+    inst = root.__pad = data.mode === "map" ? new MapView(root) : new LatentPad(root);
+    inst.mode = data.mode;
+  }
+  inst.setData(data, { setStateValue, setTriggerValue });
+  REG[data.instance] = inst;
+  REG.Decoder = VaeDecoder;
+  return () => { if (REG[data.instance] === inst) delete REG[data.instance]; };
+}
