@@ -339,32 +339,40 @@ components_panel(run)
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
 urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i], "xy": None}, ctx, view_sig))
-sel = current_selection(ctx, view_sig, len(ds))
-urlstate.write_map(view.method, sel)
-placed = placed_points(ctx, view_sig)
-left, right = st.columns([3, 2], gap="medium")
-with left:
-    fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible,
-                         highlight=sel["indices"][0] if sel["kind"] == "point" else None,
-                         probe_mark=tuple(sel["xy"]) if sel["kind"] == "probe" else None)
-    if placed:
-        fig["data"] += placed_traces(place(proj, res, mu[idx], [z for _, z in placed]), [n for n, _ in placed])
-    st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig, proj.xy, idx),
-                    selection_mode=("points", "box", "lasso"))
-    if proj.placeable:
-        place_panel(run, ctx, view_sig)
-with right:
-    st.number_input(f"Inspect {view.split} image #", 0, len(ds) - 1, value=None, key="lm_index",
-                    on_change=on_index_typed, args=(ctx, view_sig), placeholder=f"0 … {len(ds) - 1}",
-                    help="Or type an index instead of clicking.")
-    if sel["kind"] == "point":
-        point_panel(run, ds, mu, logvar, sel["indices"][0], view.split)
-    elif sel["kind"] == "many":
-        many_panel(run, ds, sel["indices"], view.split)
-    elif sel["kind"] == "probe" and proj.invertible:
-        probe_panel(run, proj, tuple(sel["xy"]))
-    else:
-        hint()
+
+
+@st.fragment
+def map_and_detail() -> None:
+    """The map and the picked point's panel. A click reruns only this fragment, and the figure is
+    the same dict on every click (no per-click trace: plotly's selection marks the pick), so the
+    browser keeps the drawn map and repaints only the panel."""
+    sel = current_selection(ctx, view_sig, len(ds))
+    urlstate.write_map(view.method, sel)
+    placed = placed_points(ctx, view_sig)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible)
+        if placed:
+            fig["data"] += placed_traces(place(proj, res, mu[idx], [z for _, z in placed]), [n for n, _ in placed])
+        st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig, proj.xy, idx),
+                        selection_mode=("points", "box", "lasso"))
+        if proj.placeable:
+            place_panel(run, ctx, view_sig)
+    with right:
+        st.number_input(f"Inspect {view.split} image #", 0, len(ds) - 1, value=None, key="lm_index",
+                        on_change=on_index_typed, args=(ctx, view_sig), placeholder=f"0 … {len(ds) - 1}",
+                        help="Or type an index instead of clicking.")
+        if sel["kind"] == "point":
+            point_panel(run, ds, mu, logvar, sel["indices"][0], view.split)
+        elif sel["kind"] == "many":
+            many_panel(run, ds, sel["indices"], view.split)
+        elif sel["kind"] == "probe" and proj.invertible:
+            probe_panel(run, proj, tuple(sel["xy"]))
+        else:
+            hint()
+
+
+map_and_detail()
 if st.toggle("Hover to decode · thumbnails (in the browser)", key="lm_live",
              help="The map drawn by your browser: hover a point to see its image, hover empty space to decode it "
                   "(PCA and 2-D maps), or draw the images themselves; up to 2,000 points."):

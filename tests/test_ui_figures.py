@@ -49,6 +49,18 @@ def test_scatter_figure_carries_dataset_indices():
     assert len(cont.data) == 1 and cont.data[0].marker.showscale
 
 
+def test_the_map_is_webgl_whatever_its_size_and_marks_picks_by_selection_state():
+    """Issue 17: SVG scatter of a few thousand dots costs the browser seconds per redraw."""
+    mu, y = _clusters(n=30)
+    fig = F.scatter_figure(project_pca(mu), np.arange(30), colour_values("label", y, mu, mu), ["a", "b", "c"], y,
+                           probe=True)
+    assert {t["type"] for t in fig["data"]} == {"scattergl"}
+    data = [t for t in fig["data"] if t["name"] != "probe"]
+    assert all(t["selected"]["marker"]["size"] > t["marker"]["size"] for t in data)
+    assert all(t["unselected"]["marker"]["opacity"] < 1 for t in data)
+    assert fig["data"][0]["selected"]["marker"]["opacity"] == 0  # a picked probe stays invisible
+
+
 def test_parse_selection():
     assert parse_selection(None).kind == "none"
     one = {"points": [{"customdata": [7, "3", 0.5], "x": 1, "y": 2}], "box": [], "lasso": []}

@@ -279,7 +279,6 @@ def density_figure(reference_lo: float, reference_hi: float, counts: list[float]
 
 PROBE_GRID = 40  # probe points per axis over the plot: a click between clusters lands on one
 PROBE_CLEARANCE = 1.0  # no probe within this many grid cells of a data point: a near miss picks the dot
-SVG_MAX_POINTS = 5_000  # above this the scatter uses WebGL
 
 
 def plot_range(xy: np.ndarray, pad: float = 0.08) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -310,7 +309,7 @@ def probe_points(xy: np.ndarray, clearance: float = PROBE_CLEARANCE) -> np.ndarr
 def _probe_trace(xy: np.ndarray) -> dict:
     grid = probe_points(xy)
     # Small markers: plotly picks the nearest marker edge, so a big probe would outbid a nearby dot.
-    return dict(type="scatter", x=grid[:, 0], y=grid[:, 1], mode="markers", name="probe", showlegend=False,
+    return dict(type="scattergl", x=grid[:, 0], y=grid[:, 1], mode="markers", name="probe", showlegend=False,
                 customdata=np.full((len(grid), 1), -1), hovertemplate="(%{x:.2f}, %{y:.2f}): click to decode<extra></extra>",
                 marker=dict(size=6, color="rgba(0,0,0,0)"),
                 selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
@@ -325,29 +324,35 @@ def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_name
 
     probe: add an invisible grid of points (customdata index −1) under the data, away from it,
     so a click on empty space reports its plot coordinates. highlight: a dataset index to ring;
-    probe_mark: plot coordinates to mark with a cross.
+    probe_mark: plot coordinates to mark with a cross. The latent map passes neither: its figure
+    stays the same across clicks, so a click does not redraw it (plotly's own selection state marks
+    the picked dots: bigger, the rest dimmed).
+
+    Always WebGL (scattergl), whatever the number of points: an SVG redraw of a few thousand dots
+    costs the browser seconds.
     """
     idx = np.asarray(idx)
     xy = proj.xy
     names = np.array([class_names[int(c)] if 0 <= int(c) < len(class_names) else str(int(c)) for c in labels])
-    kind = "scattergl" if len(idx) > SVG_MAX_POINTS else "scatter"
+    kind = "scattergl"
     vals = colour.values
     custom = np.stack([idx.astype(object), names.astype(object),
                        (names if colour.categorical else vals).astype(object)], 1)
     value_line = "" if colour.categorical else f"<br>{colour.title}: %{{customdata[2]:.3g}}"
     hover = "#%{customdata[0]} · label %{customdata[1]}" + value_line + "<extra></extra>"
     edge = dict(width=0.5, color="white")
+    picked = dict(selected=dict(marker=dict(size=12)), unselected=dict(marker=dict(opacity=0.35)))
     traces = [_probe_trace(xy)] if probe else []
     if colour.categorical:
         for c in np.unique(vals):
             m = vals == c
             name = class_names[int(c)] if 0 <= int(c) < len(class_names) else str(int(c))
             traces.append(dict(type=kind, x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m],
-                               hovertemplate=hover,
+                               hovertemplate=hover, **picked,
                                marker=dict(size=7, color=PALETTE[int(c) % len(PALETTE)], line=edge)))
     else:
         traces.append(dict(type=kind, x=xy[:, 0], y=xy[:, 1], mode="markers", name="data", customdata=custom,
-                           hovertemplate=hover, showlegend=False,
+                           hovertemplate=hover, showlegend=False, **picked,
                            marker=dict(size=7, color=vals, colorscale="Viridis", showscale=True, line=edge,
                                        colorbar=dict(title=dict(text=colour.title, side="right")))))
     if highlight is not None and highlight in set(idx.tolist()):
