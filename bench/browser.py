@@ -215,8 +215,8 @@ def map_click(browser, root: Path, repeats: int) -> float:
             page.get_by_text(f"Reconstruction #{int(p['index'])}", exact=True).wait_for(timeout=60_000)
             settle(page)
             times.append(time.perf_counter() - t0 - 0.8)
-            page.reload()
-            settle(page)
+            page.goto(f"{server.url}/latent_map")  # not reload(): the URL now carries ?point=, which would
+            settle(page)                            # open with the reconstruction already shown
         page.close()
         return statistics.median(times)
     finally:
