@@ -159,25 +159,20 @@ def test_opentsne_shows_progress_then_a_lasso_returns_the_selected_images(app_se
                            " return g && g._fullData && g._fullData.length >= 10; }")
     wait_idle(page)
     assert page.get_by_text("trustworthiness", exact=False).count() >= 1
-    got = page.evaluate(POINTS_JS)
-    pts = got["pts"]
-    assert len(pts) == 360
-    # Lasso: a polygon around the densest quarter of the map.
-    xs, ys = sorted(p[0] for p in pts), sorted(p[1] for p in pts)
-    cx, cy = xs[len(xs) // 2], ys[len(ys) // 2]
-    r = 0.25 * (xs[-1] - xs[0])
-    import math
-    poly = [(cx + r * math.cos(2 * math.pi * k / 24), cy + r * math.sin(2 * math.pi * k / 24)) for k in range(24)]
-    expected = {int(p[2]) for p in pts if _inside(poly, p[0], p[1])}
-    assert len(expected) > 10
-    page.mouse.move(cx, cy)
-    page.locator('.modebar-btn[data-val="lasso"]').first.click()
-    page.mouse.move(*poly[0])
-    page.mouse.down()
-    for p in poly[1:] + poly[:1]:
-        page.mouse.move(*p, steps=3)
-    page.mouse.up()
-    page.get_by_text(re.compile(r"\d+ test images selected")).wait_for(timeout=60_000)
+    # Lasso: a polygon around the densest quarter of the map. A rerun that lands between reading the
+    # points and the drag redraws the chart (and resets its drag mode), so the gesture is tried again
+    # on the redrawn map, up to three times; what is selected is checked exactly below.
+    for attempt in range(3):
+        wait_idle(page)
+        pts = page.evaluate(POINTS_JS)["pts"]
+        assert len(pts) == 360
+        poly = _lasso(page, pts)
+        try:
+            page.get_by_text(re.compile(r"\d+ test images selected")).wait_for(timeout=20_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     wait_idle(page)
     n = int(re.search(r"(\d+) test images selected", page.get_by_text(re.compile(r"test images selected"))
                       .first.inner_text()).group(1))
@@ -191,6 +186,25 @@ def test_opentsne_shows_progress_then_a_lasso_returns_the_selected_images(app_se
     assert_no_exception(page)
 
 
+def _lasso(page, pts: list, share: float = 0.25, least: int = 10) -> list[tuple[float, float]]:
+    """Draw a 24-gon lasso of radius ``share`` × the map's width around its median point (holding more
+    than ``least`` points); returns the polygon."""
+    import math
+    xs, ys = sorted(p[0] for p in pts), sorted(p[1] for p in pts)
+    cx, cy = xs[len(xs) // 2], ys[len(ys) // 2]
+    r = share * (xs[-1] - xs[0])
+    poly = [(cx + r * math.cos(2 * math.pi * k / 24), cy + r * math.sin(2 * math.pi * k / 24)) for k in range(24)]
+    assert len({int(p[2]) for p in pts if _inside(poly, p[0], p[1])}) > least
+    page.mouse.move(cx, cy)
+    page.locator('.modebar-btn[data-val="lasso"]').first.click()
+    page.mouse.move(*poly[0])
+    page.mouse.down()
+    for p in poly[1:] + poly[:1]:
+        page.mouse.move(*p, steps=3)
+    page.mouse.up()
+    return poly
+
+
 def _shots():
     import os
     from pathlib import Path
@@ -202,7 +216,6 @@ def _shots():
 def test_a_lasso_on_the_webgl_map_of_8000_points_returns_the_selected_images(page, tmp_path):
     """Above 5,000 points the map is WebGL (scattergl): mnist-default's 8,000 train images on the PCA map
     (instant; the projection machinery is the same), and a lasso still returns exactly its images."""
-    import math
     import shutil
 
     from conftest import AppServer, REPO as ROOT
@@ -222,19 +235,7 @@ def test_a_lasso_on_the_webgl_map_of_8000_points_returns_the_selected_images(pag
         got = page.evaluate(POINTS_JS)
         pts = got["pts"]
         assert len(pts) == 8000 and "scattergl" in got["types"]
-        xs, ys = sorted(p[0] for p in pts), sorted(p[1] for p in pts)
-        cx, cy = xs[len(xs) // 2], ys[len(ys) // 2]
-        r = 0.12 * (xs[-1] - xs[0])
-        poly = [(cx + r * math.cos(2 * math.pi * k / 24), cy + r * math.sin(2 * math.pi * k / 24)) for k in range(24)]
-        expected = {int(p[2]) for p in pts if _inside(poly, p[0], p[1])}
-        assert len(expected) > 20
-        page.mouse.move(cx, cy)
-        page.locator('.modebar-btn[data-val="lasso"]').first.click()
-        page.mouse.move(*poly[0])
-        page.mouse.down()
-        for p in poly[1:] + poly[:1]:
-            page.mouse.move(*p, steps=3)
-        page.mouse.up()
+        poly = _lasso(page, pts, share=0.12, least=20)
         page.get_by_text(re.compile(r"[\d,]+ train images selected")).wait_for(timeout=120_000)
         wait_idle(page)
         text = page.get_by_text(re.compile(r"train images selected")).first.inner_text()
