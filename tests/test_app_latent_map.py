@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.state import RUN_KEY, START_KEY
+from vae.analysis.projection import OPENTSNE_EARLY_ITER, OPENTSNE_ITER
 from vae.checkpoint import save_run
 from vae.config import DataConfig, ModelConfig, RunConfig
 from vae.models import build_model
@@ -214,7 +215,8 @@ def test_opentsne_runs_in_the_background_is_kept_and_says_how_it_was_made(at):
     assert not at.exception, at.exception
     _rerun_until_drawn(at)
     text = _text(at).replace("\\", "")
-    assert "openTSNE, 200 + 200 iterations, fitted on all 360 points" in text and "trustworthiness" in text
+    assert f"openTSNE, {OPENTSNE_EARLY_ITER} + {OPENTSNE_ITER} iterations" in text
+    assert "fitted on all 360 points" in text and "trustworthiness" in text
     at.selectbox(key="lm_method_10").set_value("pca").run()
     at.selectbox(key="lm_method_10").set_value("opentsne").run()
     # The second time the kept map is drawn at once: no task, no progress, no Cancel button.
