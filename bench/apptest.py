@@ -46,3 +46,15 @@ def app_test(script: Path = APP, timeout: float = 300):
     from streamlit.testing.v1 import AppTest
     server_like()
     return AppTest.from_file(str(script), default_timeout=timeout)
+
+
+def rerun_until_metric(at, prefix: str, timeout: float = 180) -> None:
+    """Rerun ``at`` as a page's polling fragment would, until a metric whose label starts with
+    ``prefix`` is shown (the work queue then holds the result); raises if the page raised."""
+    import time
+    end = time.monotonic() + timeout
+    while not any(m.label.startswith(prefix) for m in at.metric) and time.monotonic() < end:
+        if at.exception:
+            raise RuntimeError(f"the page raised: {at.exception}")
+        time.sleep(0.5)
+        at.run()
