@@ -9,6 +9,7 @@ from pathlib import Path
 from conftest import REPO, assert_no_exception, open_page, wait_idle
 from live_helpers import move_live_slider
 
+from vae.jobs import JobManager
 
 
 class _Payload:
@@ -104,10 +105,15 @@ def test_two_sessions_one_training_one_exploring(app_server, page, browser):
     finally:
         ctx.close()
     # The training session kept going: progress, then Stop keeps the last completed epoch.
-    assert_no_exception(trainer)
-    trainer.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-    trainer.get_by_role("button", name="Stop").click()
-    trainer.get_by_text("stopped after").wait_for(timeout=120_000)
+    try:
+        assert_no_exception(trainer)
+        trainer.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        # the page's own Stop, not the header's (which stops a script run while one is in progress)
+        trainer.get_by_test_id("stButton").get_by_role("button", name="Stop").click()
+        trainer.get_by_text("stopped after").wait_for(timeout=120_000)
+    finally:
+        # a failure above must not leave a 300-epoch job that blocks every later test's training
+        JobManager(app_server.root / "checkpoints").stop()
     wait_idle(trainer)
     assert_no_exception(trainer)
     assert (app_server.root / "checkpoints" / "shared-session-run" / "model.safetensors").exists()
