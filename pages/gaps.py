@@ -9,7 +9,7 @@ from ui.gap_jobs import gaps_state, start_gaps
 from ui.progress import task_progress
 from ui.state import available_runs, require_run, runs_root
 from ui.text import escape_md, safe_md
-from vae.analysis.gaps import GAP_POINTS, GAP_STEPS, IWAE_K, GapResult
+from vae.analysis.gaps import ELBO_SAMPLES, GAP_POINTS, GAP_STEPS, IWAE_K, GapResult
 from vae.checkpoint import CheckpointError, Run
 
 STEP_CHOICES = (50, 100, 250, 500, 1000)
@@ -102,8 +102,10 @@ s = bars[0]["summary"]
 m = st.columns(5)
 m[0].metric("log p(x)", f"{s['log_px']:.2f}", help=f"IWAE with K = {s['k']:,} samples from q*, nats per image "
                                                     f"(± {s['log_px_se']:.2f} over points).")
-m[1].metric("ELBO(q*)", f"{s['elbo_optimized']:.2f}", help="The refined posteriors' ELBO, nats per image.")
-m[2].metric("ELBO(q_φ)", f"{s['elbo_amortized']:.2f}", help="The encoder's ELBO on the same points, nats per image.")
+m[1].metric("ELBO(q*)", f"{s['elbo_optimized']:.2f}", help=f"The refined posteriors' ELBO, nats per image, on the same "
+                                                             f"K = {s['k']:,} draws from q* as log p(x).")
+m[2].metric("ELBO(q_φ)", f"{s['elbo_amortized']:.2f}", help=f"The encoder's ELBO on the same points, nats per image "
+                                                             f"({ELBO_SAMPLES} draws from q_φ per point).")
 m[3].metric("Approximation gap", f"{s['approximation_gap']:.2f}", help=f"± {s['approximation_gap_se']:.3f} (s.e. over points)")
 m[4].metric("Amortization gap", f"{s['amortization_gap']:.2f}", help=f"± {s['amortization_gap_se']:.3f} (s.e. over points)")
 st.caption(f"{s['points']} test points, {s['steps']} Adam steps each, log p(x) with K = {s['k']:,}; "

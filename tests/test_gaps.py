@@ -105,7 +105,7 @@ def test_cli_reports_the_gaps_as_json_and_keeps_them_in_the_run_folder(tmp_path)
     for key in ("log_px", "elbo_amortized", "elbo_optimized", "approximation_gap", "amortization_gap", "points"):
         assert key in r
     assert r["points"] == 5 and r["approximation_gap"] == pytest.approx(r["log_px"] - r["elbo_optimized"])
-    [kept] = (run / "cache").glob("gaps-*-p5-s20-k5000.json")
+    [kept] = (run / "cache").glob("gaps-*-p5-s20-k5000-v2.json")
     again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout.splitlines()[-1])
     assert again["log_px"] == r["log_px"] and again["seconds"] == r["seconds"]  # read back, not recomputed
 

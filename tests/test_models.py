@@ -7,7 +7,7 @@ import torch
 
 from vae.config import ConfigError, ModelConfig
 from vae.distributions import DiagonalGaussian
-from vae.models import build_model
+from vae.models import ConvTransposeAsConv, build_model
 
 
 @pytest.mark.parametrize("arch,size,channels", [("mlp", 8, 1), ("mlp", 28, 3), ("conv", 28, 1), ("conv", 32, 3),
@@ -23,6 +23,36 @@ def test_shapes(arch, size, channels, likelihood):
     assert m.decode(torch.zeros(3, 5, 4)).shape == (3, 5, channels, size, size)
     img = m.mean_image(out.z)
     assert img.min() >= 0 and img.max() <= 1
+
+
+@pytest.mark.parametrize("c_in,c_out,side", [(32, 1, 14), (16, 3, 5), (8, 32, 7)])
+def test_a_transposed_convolution_rewritten_as_a_convolution_computes_the_same(c_in, c_out, side):
+    torch.manual_seed(0)
+    ct = torch.nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1).double()
+    x = torch.randn(3, c_in, side, side, dtype=torch.float64, requires_grad=True)
+    fast = ConvTransposeAsConv(ct)
+    y, y_fast = ct(x), fast(x)
+    assert y_fast.shape == y.shape == (3, c_out, 2 * side, 2 * side)
+    assert torch.allclose(y_fast, y, atol=1e-12)
+    g = torch.randn_like(y)
+    grad, = torch.autograd.grad(y, x, g)
+    grad_fast, = torch.autograd.grad(y_fast, x, g)
+    assert torch.allclose(grad_fast, grad, atol=1e-12)
+    assert not list(fast.parameters())  # copies of the weights, never trained
+    with pytest.raises(ValueError, match="kernel 4, stride 2"):
+        ConvTransposeAsConv(torch.nn.ConvTranspose2d(c_in, c_out, 3, stride=1, padding=1))
+
+
+@pytest.mark.parametrize("arch,size,channels", [("mlp", 28, 1), ("conv", 28, 1), ("conv", 32, 3), ("conv", 64, 1)])
+def test_the_inference_decoder_is_the_decoder(arch, size, channels):
+    m = build_model(ModelConfig(arch=arch, image_size=size, in_channels=channels, latent_dim=4, hidden=[32])).eval()
+    dec = m.inference_decoder()
+    if arch == "conv":  # the last layer (few channels) is rewritten
+        assert isinstance(dec[-1], ConvTransposeAsConv)
+    x = torch.rand(5, channels, size, size).round()
+    z = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        assert torch.allclose(m.log_px(x, z, dec), m.log_px(x, z), rtol=1e-5, atol=1e-3)
 
 
 def test_mlp_is_the_pytorch_examples_vae():

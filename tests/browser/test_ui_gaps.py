@@ -35,7 +35,7 @@ def test_gap_bar_for_the_run(app_server, page):
     assert neg_log_px > 0 and amort > 0 and approx > -1.0  # gaps ≥ 0 within Monte-Carlo error
     assert page.get_by_text(re.compile(r"100 test points, 50 Adam steps each")).count() == 1
     # kept in the run folder: a fresh visit shows the bar without estimating again
-    kept = list((app_server.root / "checkpoints" / "digits-default" / "cache").glob("gaps-*-p100-s50-k5000.json"))
+    kept = list((app_server.root / "checkpoints" / "digits-default" / "cache").glob("gaps-*-p100-s50-k5000-v2.json"))
     assert len(kept) == 1
 
 
