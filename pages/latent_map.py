@@ -142,14 +142,28 @@ def remember(selection: dict, ctx: tuple, view: tuple) -> None:
 
 def on_chart_select(ctx: tuple, view: tuple, xy: np.ndarray, idx: np.ndarray) -> None:
     state = st.session_state.get(CHART_KEY) or {}
-    sel = snap_probe(parse_selection(state.get("selection")), xy, idx)
-    remember({"kind": sel.kind, "indices": sel.indices, "xy": sel.xy}, ctx, view)
+    clicked = parse_selection(state.get("selection"))
+    sel = snap_probe(clicked, xy, idx)
+    # "click": plotly's own selection marks the dot; a near miss that snapped to a dot is ringed by us
+    source = "snap" if sel.kind != clicked.kind else "click"
+    remember({"kind": sel.kind, "indices": sel.indices, "xy": sel.xy, "source": source}, ctx, view)
 
 
 def on_index_typed(ctx: tuple, view: tuple) -> None:
     i = st.session_state.get("lm_index")
     if i is not None:
-        remember({"kind": "point", "indices": [int(i)], "xy": None}, ctx, view)
+        remember({"kind": "point", "indices": [int(i)], "xy": None, "source": "typed"}, ctx, view)
+
+
+def map_marks(sel: dict) -> dict:
+    """What the map marks itself for a pick plotly's selection does not show: a ring on a point picked
+    by index, by link or by a near-miss click, and a cross where empty space was decoded. A direct
+    click on a dot adds nothing, so the figure stays the same dict and the browser does not redraw it."""
+    if sel["kind"] == "point" and sel.get("source") != "click":
+        return {"highlight": sel["indices"][0]}
+    if sel["kind"] == "probe" and sel.get("xy") is not None:
+        return {"probe_mark": tuple(sel["xy"])}
+    return {}
 
 
 def current_selection(ctx: tuple, view: tuple, n: int) -> dict:
@@ -338,20 +352,21 @@ components_panel(run)
 
 ctx = (run.name, view.split)
 view_sig = (view.split, view.cap, view.method, view.perplexity, view.seed)
-urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i], "xy": None}, ctx, view_sig))
+urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i], "xy": None, "source": "link"},
+                                                 ctx, view_sig))
 
 
 @st.fragment
 def map_and_detail() -> None:
     """The map and the picked point's panel. A click reruns only this fragment, and the figure is
-    the same dict on every click (no per-click trace: plotly's selection marks the pick), so the
-    browser keeps the drawn map and repaints only the panel."""
+    the same dict on every click on a dot (plotly's selection marks the pick), so the browser keeps
+    the drawn map and repaints only the panel; other picks are marked by a trace (``map_marks``)."""
     sel = current_selection(ctx, view_sig, len(ds))
     urlstate.write_map(view.method, sel)
     placed = placed_points(ctx, view_sig)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible)
+        fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible, **map_marks(sel))
         if placed:
             fig["data"] += placed_traces(place(proj, res, mu[idx], [z for _, z in placed]), [n for n, _ in placed])
         st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig, proj.xy, idx),

@@ -324,9 +324,9 @@ def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_name
 
     probe: add an invisible grid of points (customdata index −1) under the data, away from it,
     so a click on empty space reports its plot coordinates. highlight: a dataset index to ring;
-    probe_mark: plot coordinates to mark with a cross. The latent map passes neither: its figure
-    stays the same across clicks, so a click does not redraw it (plotly's own selection state marks
-    the picked dots: bigger, the rest dimmed).
+    probe_mark: plot coordinates to mark with a cross. The latent map passes neither for a click on
+    a dot: its figure then stays the same across clicks, so a click does not redraw it (plotly's
+    own selection state marks the picked dots: bigger, the rest dimmed).
 
     Always WebGL (scattergl), whatever the number of points: an SVG redraw of a few thousand dots
     costs the browser seconds.
@@ -357,6 +357,10 @@ def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_name
                                        colorbar=dict(title=dict(text=colour.title, side="right")))))
     if highlight is not None and highlight in set(idx.tolist()):
         k = int(np.flatnonzero(idx == highlight)[0])
+        for t in traces:  # plotly's selected look on the ringed dot too (and off any dot it selected before)
+            if t.get("name") != "probe":
+                rows = np.flatnonzero(t["customdata"][:, 0] == highlight)
+                t["selectedpoints"] = rows.tolist()
         traces.append(dict(type="scatter", x=[xy[k, 0]], y=[xy[k, 1]], mode="markers", name="selected",
                            customdata=custom[k:k + 1], hovertemplate=hover, showlegend=False,
                            marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2.5, color=ACCENT))))

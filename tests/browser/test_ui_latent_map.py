@@ -1,5 +1,6 @@
 """Latent map in a real browser: click a point in the scatter and its original and
 reconstruction appear for that index; click empty space on the PCA view and it is decoded."""
+import json
 import re
 
 from conftest import assert_no_exception, open_page, wait_idle
@@ -73,7 +74,34 @@ def test_click_point_shows_original_and_reconstruction(app_server, page):
     assert page.evaluate("""() => { const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
                               return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0); }""")
     assert page.get_by_text("nearest neighbours in latent space").count() == 1
+    # plotly's own selection marks a clicked dot: the figure gains no trace, so it is not redrawn
+    assert page.evaluate(MARKS_JS) == []
     assert_no_exception(page)
+
+
+# The map's own marks: [trace name, dataset index or -1] for the ring and the probe cross.
+MARKS_JS = """() => [...document.querySelector('.js-plotly-plot').data]
+    .filter(t => t.name === 'selected' || t.name === 'probed').map(t => [t.name, t.customdata[0][0]])"""
+
+
+def _wait_marks(page, marks: list) -> None:
+    want = json.dumps(marks, separators=(",", ":"))  # as JSON.stringify writes it
+    page.wait_for_function(f"() => JSON.stringify(({MARKS_JS})()) === '{want}'", timeout=30_000)
+
+
+# The dataset indices of the dots drawn as picked: in plotly's selected state, or ringed by the map.
+PICKED_JS = """() => { const out = new Set();
+  for (const t of document.querySelector('.js-plotly-plot').data) {
+    if (t.name === 'probe' || !t.customdata) continue;
+    if (t.name === 'selected') { out.add(t.customdata[0][0]); continue; }
+    for (const k of (t.selectedpoints || [])) out.add(t.customdata[k][0]);
+  }
+  return [...out].sort((a, b) => a - b); }"""
+
+
+def _wait_picked(page, indices: list[int]) -> None:
+    page.wait_for_function(f"() => JSON.stringify(({PICKED_JS})()) === '{json.dumps(sorted(indices))}'",
+                           timeout=30_000)
 
 
 def test_click_empty_space_on_pca_decodes_it(app_server, page):
@@ -85,6 +113,7 @@ def test_click_empty_space_on_pca_decodes_it(app_server, page):
     page.get_by_text("A point between the data").wait_for()
     wait_idle(page)
     assert page.get_by_text("Decoded", exact=True).count() == 1
+    _wait_marks(page, [["probed", -1]])  # a cross where the space was decoded
     assert_no_exception(page)
 
 
@@ -101,6 +130,17 @@ def test_a_click_that_just_misses_a_dot_selects_it(app_server, page):
     page.get_by_text(f"Test image #{i} · label", exact=False).wait_for()
     wait_idle(page)
     assert page.get_by_text("A point between the data").count() == 0
+    _wait_picked(page, [i])  # plotly's pick radius caught the dot, or the map rings the dot the click meant
+    # An index typed in the panel is ringed, and it is the only dot shown as picked.
+    j = (i + 1) % 360
+    box = page.get_by_label("Inspect test image #", exact=True)
+    box.fill(str(j))
+    box.press("Enter")
+    page.get_by_text(f"Test image #{j} · label", exact=False).wait_for()
+    wait_idle(page)
+    _wait_marks(page, [["selected", j]])
+    _wait_picked(page, [j])
+    page.screenshot(path=str(_shots() / "map_typed_index_ring.png"))
     assert_no_exception(page)
 
 
