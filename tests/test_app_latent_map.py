@@ -103,21 +103,33 @@ def test_a_box_selection_shows_a_grid(at):
     assert at.subheader[0].value == "4 test images selected"
 
 
-def test_the_map_figure_is_the_same_whatever_is_picked(at):
-    """Issue 17: a click must not change the map's figure (the browser would redraw every dot);
-    the pick shows in the panel and in plotly's own selection state, not as an extra trace."""
+def test_the_map_figure_is_the_same_whatever_is_clicked(at):
+    """Issue 17: a click on a dot must not change the map's figure (the browser would redraw every
+    dot); the pick shows in the panel and in plotly's own selection state, not as an extra trace.
+    A pick plotly did not make (typed, linked or snapped from a near miss) is ringed; decoded space
+    gets a cross."""
     ctx = (at.session_state[RUN_KEY], "test")
     view = ("test", 360, "pca", 30.0, 0)
-    specs = []
-    for pick in ({"kind": "none", "indices": []}, {"kind": "point", "indices": [5]},
-                 {"kind": "probe", "indices": [], "xy": (1.5, -1.0)}, {"kind": "many", "indices": [1, 2, 3]}):
+
+    def spec(pick: dict) -> str:
         at.session_state[SEL_KEY] = {"ctx": ctx, "view": view, "xy": None, **pick}
         at.run()
         assert not at.exception, at.exception
-        specs.append(at.get("plotly_chart")[0].proto.spec)
+        return at.get("plotly_chart")[0].proto.spec
+
+    clicked = [spec(p) for p in ({"kind": "none", "indices": []},
+                                 {"kind": "point", "indices": [5], "source": "click"},
+                                 {"kind": "many", "indices": [1, 2, 3], "source": "click"})]
     assert at.subheader[0].value == "3 test images selected"  # the picks did reach the panel
-    assert all(s == specs[0] for s in specs[1:])
-    assert '"name":"selected"' not in specs[0] and '"name":"probed"' not in specs[0]
+    assert all(s == clicked[0] for s in clicked[1:])
+    assert '"name":"selected"' not in clicked[0] and '"name":"probed"' not in clicked[0]
+    for source in ("typed", "link", "snap"):
+        ringed = spec({"kind": "point", "indices": [5], "source": source})
+        assert at.subheader[0].value.startswith("Test image #5")
+        assert ringed.count('"name":"selected"') == 1
+        assert '"selectedpoints":[]' in ringed  # every other trace shows no dot as picked
+    probed = spec({"kind": "probe", "indices": [], "xy": (1.5, -1.0)})
+    assert probed.count('"name":"probed"') == 1 and '"name":"selected"' not in probed
 
 
 def test_a_click_on_empty_pca_space_decodes_it(at):
