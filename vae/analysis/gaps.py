@@ -135,7 +135,7 @@ def _draws(model, x: torch.Tensor, q: DiagonalGaussian, n: int, generator: torch
     chunk = _chunk(len(x))
     recs, logws, kl = [], [], None
     for s in range(0, n, chunk):
-        z, log_q = q.rsample_with_log_prob(min(chunk, n - s), generator=generator)
+        z, log_q = q.sample_with_log_prob(min(chunk, n - s), generator=generator)  # the model's q (hard one-hots)
         kl = q.kl_to(prior, z=z) if kl is None else kl  # closed form, or the first chunk's estimate (unused)
         rec = log_px(x, z).double()
         recs.append(rec)
@@ -174,13 +174,43 @@ def iwae_and_elbo(model, x: torch.Tensor, q: DiagonalGaussian, k: int = IWAE_K,
     return (torch.logsumexp(logw, 0) - math.log(k), *_elbo(rec, logw, kl))
 
 
+def _free_params(q0) -> tuple[list[torch.Tensor], Callable]:
+    """A posterior's own per-point parameters as unconstrained tensors, and the map back to a posterior:
+    a Gaussian's (μ, log σ²), a flow's base (μ, log σ²) and its per-image flow parameters, a categorical's
+    logits, a Dirichlet's α > 0 as log α."""
+    if getattr(q0, "kind", None) == "dirichlet":
+        return [q0.alpha.detach().log()], lambda log_alpha: q0.with_params(log_alpha.exp())
+    return [p.detach() for p in q0.params()], q0.with_params
+
+
+@torch.no_grad()
+def mean_and_std(q, draws: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """E_q[z] and the standard deviation of z under q, per dimension (B, D) in float64, for display: a
+    Gaussian's μ and σ, a categorical's π and √(π(1 − π)) (its one-hot), a Dirichlet's closed forms, and
+    a flow's estimated from ``draws`` seeded draws."""
+    kind = getattr(q, "kind", None)
+    if kind == "dirichlet":
+        d = q.to_torch()
+        mean, std = d.mean, d.variance.sqrt()
+    elif kind == "categorical":
+        mean = q.mean
+        std = (mean * (1 - mean)).clamp(min=0).sqrt()
+    elif hasattr(q, "std"):
+        mean, std = q.mean, q.std
+    else:
+        z, _ = q.sample_with_log_prob(draws, generator=torch.Generator().manual_seed(seed))
+        mean, std = z.double().mean(0), z.double().std(0)
+    return mean.double().numpy(), std.double().numpy()
+
+
 def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = GAP_STEPS, lr: float = GAP_LR,
                      samples: int = GAP_TRAIN_SAMPLES, generator: torch.Generator | None = None,
                      on_step: Callable[[int, float], None] | None = None,
                      should_stop: Callable[[], bool] | None = None, log_px=None) -> tuple[DiagonalGaussian, list[float]]:
     """Iterative inference: maximize each point's ELBO over its own posterior parameters, starting
     from q0 (the encoder's), with Adam (step size decaying linearly from lr to lr/20). x: (P, ...). The model is only read. Returns (q*, mean-ELBO curve)."""
-    params = [p.detach().clone().requires_grad_(True) for p in q0.params()]
+    free, build = _free_params(q0)
+    params = [p.detach().clone().requires_grad_(True) for p in free]
     log_px = likelihood(model) if log_px is None else log_px
     opt = torch.optim.Adam(params, lr=lr)
     # The objective is noisy (a few samples per step): the step size decays linearly to 5% of lr,
@@ -196,7 +226,7 @@ def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = 
         for step in range(steps):
             if should_stop is not None and should_stop():
                 break
-            q = type(q0)(*params)
+            q = build(*params)
             z = q.rsample(samples, generator=generator)
             # the KL in closed form where there is one, else Monte Carlo on the same draws
             objective = log_px(x, z).mean(0) - q.kl_to(prior, z=z).value  # (P,)
@@ -211,7 +241,7 @@ def refine_posterior(model, x: torch.Tensor, q0: DiagonalGaussian, steps: int = 
     finally:
         for p, f in zip(model.parameters(), frozen):
             p.requires_grad_(f)
-    return type(q0)(*[p.detach() for p in params]), curve
+    return build(*[p.detach() for p in params]), curve
 
 
 def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, steps: int = GAP_STEPS,
@@ -252,10 +282,9 @@ def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, step
     return GapResult(points=points, log_px=log_px.numpy(), elbo_amortized=el_phi.numpy(),
                      elbo_optimized=el_star.numpy(), elbo_amortized_se=se_phi.numpy(),
                      elbo_optimized_se=se_star.numpy(), curve=curve, steps=len(curve), k=k,
-                     seconds=time.perf_counter() - t0, mu_before=q_phi.mean.numpy().astype(np.float64),
-                     mu_after=q_star.mean.numpy().astype(np.float64),
-                     sigma_before=q_phi.std.numpy().astype(np.float64),
-                     sigma_after=q_star.std.numpy().astype(np.float64))
+                     seconds=time.perf_counter() - t0, mu_before=mean_and_std(q_phi)[0],
+                     mu_after=mean_and_std(q_star)[0], sigma_before=mean_and_std(q_phi)[1],
+                     sigma_after=mean_and_std(q_star)[1])
 
 
 def cache_path(run_dir: Path, points: int, steps: int, k: int) -> Path:
