@@ -7,6 +7,7 @@ from ui.cache import job_manager
 from ui.posterior_view import posterior_form_ui
 from ui.state import RUN_KEY, frame_guard, limits, runs_root
 from ui.errors import report_errors
+from ui.components.live_curves import live_curves
 from ui.monitor import CHART_EVERY_S, job_view
 from ui.prior_view import prior_ui
 from ui.sweep import SweepRequest, job_heading, start_sweep, sweep_fields, sweep_status
@@ -139,14 +140,16 @@ def _monitor(manager: JobManager) -> None:
 
 
 def live_charts(manager: JobManager) -> None:
-    """The running job's curves and output, redrawn every CHART_EVERY_S (from the view the monitor
-    keeps, rebuilt only when an epoch landed), apart from the progress bar's one-second tick."""
+    """The running job's curves and output every CHART_EVERY_S (from the view the monitor keeps,
+    rebuilt only when an epoch landed), apart from the progress bar's one-second tick. The curves are
+    drawn by the browser from the epochs it has not drawn yet (``live_curves``); the plotly charts
+    come when the job ends."""
     with report_errors("the Train page's charts"):
         job = manager.current()
         if job is None or job.returncode is not None:
             return
         view = job_view(job, st.session_state)
-        _charts(view)
+        live_curves("live_curves", f"{job.name}@{job.started}", view["history"])
         with st.expander("Trainer output"):
             st.code(view["log"] or "(nothing yet)", language=None)
 

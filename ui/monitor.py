@@ -45,7 +45,7 @@ def job_view(job: Job, store: MutableMapping) -> dict:
         return view
     hist = job.history()
     kl = kl_history(hist)
-    view = {"sig": sig, "summary": job.summary(), "curves": training_curves(hist) if hist else None,
+    view = {"sig": sig, "summary": job.summary(), "history": hist, "curves": training_curves(hist) if hist else None,
             "heat": kl_epoch_heatmap(kl, HEAT_TITLE) if kl is not None else None, "log": scrub_paths(job.log_tail(LOG_CHARS))}
     store[VIEW_KEY] = view
     return view

@@ -1,9 +1,13 @@
 """Training from the browser, and uploads, as a user does them."""
 import io
 import json
+import os
 import zipfile
+from pathlib import Path
 
-from conftest import assert_no_exception, open_page, wait_idle
+from conftest import REPO, assert_no_exception, open_page, wait_idle
+
+SHOTS = Path(os.environ.get("VAE_SCREENSHOTS", REPO / ".pytest_cache" / "screenshots"))
 
 
 def _fill(page, label: str, value: str) -> None:
@@ -17,9 +21,8 @@ def test_training_run_from_the_form_shows_progress_and_becomes_selectable(app_se
     _fill(page, "Epochs", "8")
     _fill(page, "Run name", "browser-run")
     page.get_by_role("button", name="Start training").click()
-    # Live progress from the fragment: the progress text, then the curves.
+    # Live progress from the fragment, then the finished run's charts.
     page.get_by_text("Epoch ").first.wait_for(timeout=60_000)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.get_by_text("finished after 8 epochs").wait_for(timeout=240_000)
     wait_idle(page)
     assert page.locator(".js-plotly-plot").count() == 2  # curves + KL heatmap
@@ -32,6 +35,40 @@ def test_training_run_from_the_form_shows_progress_and_becomes_selectable(app_se
     picked = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input').input_value()
     assert picked.startswith("browser-run · digits · mlp · D=10"), picked
     assert (app_server.root / "checkpoints" / "browser-run" / "model.safetensors").exists()
+
+
+CURVES_JS = """() => { const c = globalThis.__vaeCurves && globalThis.__vaeCurves.live_curves;
+  return c ? {epochs: c.store.points.map(p => p.epoch), draws: c.draws} : null; }"""
+
+
+def test_live_curves_receive_each_epoch_once_and_refill_what_the_browser_lost(app_server, page):
+    """Issue 17: while a job runs, the browser draws the curves itself from the epochs it lacks; when
+    it ends, the plotly charts replace them."""
+    open_page(page, app_server, "train")
+    if page.get_by_text("is training on this server").count():
+        page.get_by_text("finished after").wait_for(timeout=240_000)  # an earlier test's run
+        open_page(page, app_server, "train")
+    _fill(page, "Epochs", "60")
+    _fill(page, "Batch size", "8")
+    _fill(page, "Run name", "live-curves-run")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(f"() => {{ const c = ({CURVES_JS})(); return c && c.epochs.length >= 3; }}", timeout=120_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "train_live_curves.png"), full_page=True)
+    first = page.evaluate(CURVES_JS)
+    assert first["epochs"] == list(range(1, len(first["epochs"]) + 1))  # each epoch once, in order
+    assert page.locator(".js-plotly-plot").count() == 0  # no plotly redraws while it runs
+    # A browser that lost points (here: dropped by hand) says how many it holds and gets the rest again.
+    page.evaluate("() => { globalThis.__vaeCurvesStore.get('live_curves').points.length = 1; }")
+    n = len(first["epochs"])
+    page.wait_for_function(f"() => {{ const c = ({CURVES_JS})(); return c && c.epochs.length > {n}; }}",
+                           timeout=60_000)
+    again = page.evaluate(CURVES_JS)
+    assert again["epochs"] == list(range(1, len(again["epochs"]) + 1))
+    page.get_by_text("finished after 60 epochs").wait_for(timeout=240_000)
+    wait_idle(page)
+    assert page.locator(".js-plotly-plot").count() == 2  # the finished run's curves + KL heatmap
+    assert_no_exception(page)
 
 
 def test_bad_upload_shows_an_error_and_changes_nothing(app_server, page):
