@@ -107,7 +107,7 @@ def test_two_sessions_one_training_one_exploring(app_server, page, browser):
     # The training session kept going: progress, then Stop keeps the last completed epoch.
     try:
         assert_no_exception(trainer)
-        trainer.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        trainer.locator(".vae-curves canvas").first.wait_for(timeout=60_000)  # the live curves
         # the page's own Stop, not the header's (which stops a script run while one is in progress)
         trainer.get_by_test_id("stButton").get_by_role("button", name="Stop").click()
         trainer.get_by_text("stopped after").wait_for(timeout=120_000)
