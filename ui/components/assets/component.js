@@ -7,6 +7,18 @@
 const CACHE = (globalThis.__vaeLiveDecoders ||= new Map());  // hash -> built decoder (the page's life)
 const LOCAL = (globalThis.__vaeLiveLocal ||= new Map());     // per-instance view state across reruns
 const REG = (globalThis.__vaeLive ||= {});                    // instances, for tests and the bench
+const WAITERS = (globalThis.__vaeLiveWaiters ||= new Map());  // hash -> instances still waiting for it
+
+// A decoder of this hash was built (weights sent to any instance, or found in IndexedDB): every
+// instance waiting for it draws now, without a request of its own (two instances on one page ask at
+// once, and one rerun may carry the weights to only one of them).
+function wake(hash) {
+  const waiting = WAITERS.get(hash);
+  WAITERS.delete(hash);
+  for (const inst of waiting || []) {
+    if (inst.data && inst.data.spec && inst.data.spec.hash === hash) inst.setData(inst.data, inst.api);
+  }
+}
 
 // A decoder's weights also stay in IndexedDB (keyed by the same hash, at most 8 decoders), so a
 // reload of the page, a new session, does not fetch them again either.
@@ -106,6 +118,7 @@ class LatentPad {
         dec = VaeDecoder.build(d.spec, weights);
         CACHE.set(hash, dec);
         IDB.put(hash, weights.buffer);
+        queueMicrotask(() => wake(hash));
       } catch (e) {
         this.notice.textContent = "The browser decoder failed (" + e.message + "); the server decodes on release.";
         this.notice.className = "vl-notice vl-warn";
@@ -126,6 +139,8 @@ class LatentPad {
       this.canvas.dataset.hash = d.spec.hash;
     } else {
       this.notice.textContent = "Loading the decoder\u2026";
+      if (!WAITERS.has(hash)) WAITERS.set(hash, new Set());
+      WAITERS.get(hash).add(this);
       const tried = (this.idbTried ||= {});
       if (tried[hash]) { this.ask(hash); return; }
       tried[hash] = true;
@@ -134,7 +149,7 @@ class LatentPad {
           try { CACHE.set(hash, VaeDecoder.build(d.spec, new Float32Array(buf))); } catch (e) { /* ask instead */ }
         }
         if (!CACHE.has(hash)) this.ask(hash);
-        else if (this.data && this.data.spec && this.data.spec.hash === hash) { this.setData(this.data, this.api); }
+        else wake(hash);
       });
     }
   }
@@ -144,6 +159,11 @@ class LatentPad {
     if ((asked[hash] || 0) < 3) {  // the next rerun brings the weights; ask again only if it did not
       asked[hash] = (asked[hash] || 0) + 1;
       this.api.setTriggerValue("need", hash);
+      // A request lost to an interrupted rerun is not answered by any later one on an idle page: ask
+      // again after a while if the weights have still not come.
+      setTimeout(() => {
+        if (!CACHE.has(hash) && this.data && this.data.spec && this.data.spec.hash === hash) this.ask(hash);
+      }, 10000);
     }
   }
 
