@@ -19,10 +19,9 @@ def submit_or_say(key: tuple, fn) -> Task | None:
         return None
 
 
-@st.fragment(run_every=1.0)
-def task_progress(key: tuple, what: str, running_note: str | None = None) -> None:
-    """Its place in the queue, then a progress bar (or, with ``running_note``, how long it has run
-    and that note); the whole page reruns once it is done."""
+def live_task(key: tuple, what: str) -> Task:
+    """The queued task a progress fragment follows: the whole page reruns once it is done (or gone);
+    while it waits in the queue (``task.position`` > 0) its place is shown."""
     task = shared_queue().get(key)
     if task is None or task.done:
         st.rerun()
@@ -30,7 +29,17 @@ def task_progress(key: tuple, what: str, running_note: str | None = None) -> Non
         st.info(f"{what}: waiting for the server's background worker, position {task.position} in the queue "
                 f"(at most {limit_int(BACKGROUND_JOBS)} runs at once, VAE_MAX_BACKGROUND_JOBS).",
                 icon=":material/hourglass_top:")
-    elif running_note is None:
+    return task
+
+
+@st.fragment(run_every=1.0)
+def task_progress(key: tuple, what: str, running_note: str | None = None) -> None:
+    """Its place in the queue, then a progress bar (or, with ``running_note``, how long it has run
+    and that note); the whole page reruns once it is done."""
+    task = live_task(key, what)
+    if task.position:
+        return
+    if running_note is None:
         st.progress(min(1.0, task.progress), text=f"{what}: {task.message} ({task.progress:.0%})")
     else:
         st.info(f"{what}: running in the background for {time.time() - task.submitted:.0f} s; {running_note}",

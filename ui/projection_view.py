@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from ui.figures import ACCENT
+from ui.progress import live_task
 from ui.text import safe_md
 from vae.analysis.projection import Cancelled, opentsne_reference
 from vae.project import Result, Spec, cache_path, fits, get_or_compute, read
@@ -82,12 +83,9 @@ def projection_for(run_dir: Path, mu: np.ndarray, labels: np.ndarray, spec: Spec
 def projection_progress(key: tuple, what: str) -> None:
     """Queue position, then the optimizer's progress (iteration and KL where the method reports
     them), and a Cancel button; the page reruns when the task ends."""
-    task = shared_queue().get(key)
-    if task is None or task.done:
-        st.rerun()
+    task = live_task(key, what)
     if task.position:
-        st.info(f"{what}: waiting for the server's background worker, position {task.position} in the queue.",
-                icon=":material/hourglass_top:")
+        pass  # waiting in the queue: its place is shown; Cancel below
     elif task.progress > 0 or "iteration" in task.message:
         st.progress(min(1.0, task.progress), text=f"{what}: {task.message} ({task.progress:.0%})")
     else:

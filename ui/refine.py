@@ -8,6 +8,7 @@ import streamlit as st
 from ui.cache import run_identity
 from ui.gap_figures import before_after_figure, refine_curve_figure
 from ui.images import show_image
+from ui.progress import live_task
 from ui.text import safe_md
 from vae.analysis.gaps import GAP_STEPS, IWAE_K, RefinedPoint, check_gaps, refine_point
 from vae.budget import BudgetError
@@ -41,12 +42,8 @@ def _start(run: Run, x, split: str, index: int) -> None:
 
 @st.fragment(run_every=0.5)
 def _live(key: tuple) -> None:
-    task = shared_queue().get(key)
-    if task is None or task.done:
-        st.rerun()
+    task = live_task(key, "Refining")
     if task.position:
-        st.info(f"Waiting for the server's background worker (position {task.position} in the queue).",
-                icon=":material/hourglass_top:")
         return
     st.progress(min(1.0, task.progress), text=f"Refining: {task.message}")
     st.plotly_chart(refine_curve_figure([{"name": "refined q", "curve": list(_LIVE.get(key, []))}], GAP_STEPS),
