@@ -279,12 +279,12 @@ def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, step
     log_px, el_star, se_star = iwae_and_elbo(model, xb, q_star, k, gen, lik)  # ELBO(q*) on the IWAE's K draws
     if progress is not None:
         progress(1.0, "done")
+    (mu_phi, sd_phi), (mu_star, sd_star) = mean_and_std(q_phi), mean_and_std(q_star)
     return GapResult(points=points, log_px=log_px.numpy(), elbo_amortized=el_phi.numpy(),
                      elbo_optimized=el_star.numpy(), elbo_amortized_se=se_phi.numpy(),
                      elbo_optimized_se=se_star.numpy(), curve=curve, steps=len(curve), k=k,
-                     seconds=time.perf_counter() - t0, mu_before=mean_and_std(q_phi)[0],
-                     mu_after=mean_and_std(q_star)[0], sigma_before=mean_and_std(q_phi)[1],
-                     sigma_after=mean_and_std(q_star)[1])
+                     seconds=time.perf_counter() - t0, mu_before=mu_phi, mu_after=mu_star, sigma_before=sd_phi,
+                     sigma_after=sd_star)
 
 
 def cache_path(run_dir: Path, points: int, steps: int, k: int) -> Path:
