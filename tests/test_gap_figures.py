@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from vae.analysis.gaps import GAP_TRAIN_SAMPLES
 from ui.gap_figures import bar_axis_start, before_after_figure, gap_bar_figure, gap_spread_figure, refine_curve_figure
 
 
@@ -37,5 +38,6 @@ def test_spread_curve_and_before_after_figures():
     assert [t["type"] for t in spread["data"]] == ["box", "box"] and spread["data"][1]["y"] == [1.0, 2.0]
     curve = refine_curve_figure([{"name": "q", "curve": [-5.0, -4.0, -3.5], "start": -5.2}], 500)
     assert curve["data"][0]["x"] == [1, 2, 3] and curve["layout"]["shapes"][0]["y0"] == -5.2
+    assert f"({GAP_TRAIN_SAMPLES} samples a step)" in curve["layout"]["title"]["text"]  # what the optimizer uses
     ba = before_after_figure(np.zeros(3), np.ones(3), np.ones(3), np.full(3, 0.5))
     assert [t["xaxis"] for t in ba["data"]] == ["x", "x", "x2", "x2"] and ba["data"][3]["y"] == [0.5] * 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ui.figures import PALETTE, axis, figure, layout
+from vae.analysis.gaps import GAP_TRAIN_SAMPLES
 
 GAP_PARTS = (  # (summary key, legend, colour): the parts of −ELBO(q_φ), left to right
     ("neg_log_px", "−log p(x)", "#7f7f7f"),
@@ -87,7 +88,7 @@ def refine_curve_figure(curves: list[dict], steps: int | None = None, height: in
             shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=c["start"], y1=c["start"],
                                line=dict(color=colour, dash="dot", width=1)))
     xa = axis("Adam step", range=[0, steps]) if steps else axis("Adam step")
-    return figure(traces, layout("ELBO estimate while refining (8 samples a step)", height=height,
+    return figure(traces, layout(f"ELBO estimate while refining ({GAP_TRAIN_SAMPLES} samples a step)", height=height,
                                  xaxis=xa, yaxis=axis("nats"), shapes=shapes, showlegend=len(curves) > 1))
 
 
