@@ -9,6 +9,7 @@ else is plain `streamlit run` (the same options, the same `.streamlit/config.tom
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from pathlib import Path
@@ -34,6 +35,10 @@ def preload() -> None:
         go.Figure([go.Scatter(), go.Scattergl(), go.Bar(), go.Heatmap()])
     except Exception:  # noqa: BLE001
         pass
+    # The ~300,000 objects of these modules live as long as the server: freeze them out of the
+    # collector, so a full collection (110-170 ms here with them) walks only what visitors made.
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> int:
