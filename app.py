@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 import torch
 
-st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/explore:", layout="wide")
+# The icon ships with the app: a Material icon name here would make every browser fetch the
+# favicon from fonts.gstatic.com, and `make run` promises no network.
+st.set_page_config(page_title="VAE Latent Explorer", page_icon=str(Path(__file__).parent / "ui" / "assets" / "favicon.png"),
+                   layout="wide")
 
 from ui import sidebar  # noqa: E402  (after set_page_config)
 from ui import urlstate  # noqa: E402

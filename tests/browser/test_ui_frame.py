@@ -30,3 +30,18 @@ def test_every_page_renders_with_the_sidebar(app_server, page, path):
     wait_idle(page)
     page.wait_for_selector('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
     assert_no_exception(page)
+
+
+def test_no_page_asks_another_host_for_anything(app_server, page):
+    """`make run` needs no network: the favicon, the fonts, the icons and every script come from the
+    app itself (a Material icon as page_icon made each browser fetch it from fonts.gstatic.com)."""
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    for path in ["", *PAGES, "latent_map?point=3"]:
+        page.goto(f"{app_server.url}/{path}")
+        wait_idle(page)
+        assert_no_exception(page)
+    elsewhere = sorted({u for u in requests if not u.startswith((app_server.url, "data:", "blob:"))})
+    assert requests and not elsewhere, elsewhere
+    icon = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+    assert icon and all(h.startswith(app_server.url) for h in icon), icon
