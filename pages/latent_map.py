@@ -10,13 +10,15 @@ import torch
 from ui import posterior_view
 from ui import urlstate
 from ui.components.latent_pad import live_map
+from ui.components.svg_chart import svg_chart
 from ui.cache import encode_split, run_dataset, run_identity
-from ui.figures import posterior_figure, scatter_figure
+from ui.figures import scatter_figure
 from ui.images import show_grid, show_image
 from ui.prior_view import components_panel, kl_words
 from ui.projection_view import describe, placed_traces, projection_for, tsne_reference
 from ui.refine import refine_panel
 from ui.selection import parse_selection, snap_probe
+from ui.svg_charts import posterior_svg
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
 from vae.analysis.projection import (OPENTSNE_EARLY_ITER, OPENTSNE_FIT_POINTS, OPENTSNE_ITER, Projection, PointTerms,
@@ -196,7 +198,7 @@ def point_panel(run: Run, ds, mu: np.ndarray, logvar: np.ndarray, i: int, split:
     show_grid(det.samples, nrow=N_SAMPLES, min_cell=40)
     st.caption("The posterior q(z|x) per dimension. A dimension with μ ≈ 0 and σ ≈ 1 carries no "
                "information about this image (it sits on the prior).")
-    st.plotly_chart(posterior_figure(det.mu, det.sigma), key="lm_posterior", config={"displayModeBar": False})
+    svg_chart(posterior_svg(det.mu, det.sigma), key="lm_posterior")
     st.caption(f"{len(det.neighbours)} nearest neighbours in latent space (Euclidean distance between μ's), "
                f"nearest first: " + ", ".join(f"#{j} ({dist:.2f})" for j, dist in zip(det.neighbours, det.neighbour_dist)))
     if len(det.neighbours):
@@ -229,7 +231,7 @@ def probe_panel(run: Run, proj: Projection, xy: tuple[float, float]) -> None:
                   if proj.method == "pca" else "") + ", then decoded to E[x|z].")
     show_image(image, caption="Decoded", width=IMAGE_PX)
     st.caption("The latent point z that was decoded, per dimension:")
-    st.plotly_chart(posterior_figure(z), key="lm_probe_z", config={"displayModeBar": False})
+    svg_chart(posterior_svg(z), key="lm_probe_z")
 
 
 def placed_points(ctx: tuple, view: tuple) -> list:

@@ -3,6 +3,7 @@ and axes say what the page means to show; chart events read back as dataset rows
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,6 +12,7 @@ import pytest
 from ui import figures as F
 from ui.labels import BASELINE_LABELS, ESTIMATOR_LABELS, estimator_colour, estimator_label
 from ui.selection import Selection, clicked_dimension, parse_selection, snap_probe
+from ui.svg_charts import bar_chart_svg, nice_ticks, posterior_svg
 from vae.analysis.collapse import KLHistory
 from vae.objectives import BASELINES, ESTIMATORS
 from vae.analysis.projection import colour_values, project_pca
@@ -76,10 +78,48 @@ def test_parse_selection():
     assert parse_selection(lone).kind == "many"  # a lasso around one point is still a group
 
 
-def test_posterior_figure():
-    fig = go.Figure(F.posterior_figure(np.zeros(3), np.ones(3)))
-    assert [t.name for t in fig.data] == ["μ", "σ"] and list(fig.data[0].x) == ["z0", "z1", "z2"]
-    assert len(go.Figure(F.posterior_figure(np.zeros(3))).data) == 1
+def _bars(svg: str) -> list[tuple[float, float, str, str]]:
+    """(y, height, fill, title) of each bar of an SVG from ui.svg_charts."""
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    return [(float(r.get("y")), float(r.get("height")), r.get("fill"), r.find(ns + "title").text)
+            for r in root.iter(ns + "rect") if r.find(ns + "title") is not None]
+
+
+def test_posterior_svg_draws_one_bar_per_value_at_its_height_with_the_prior_line():
+    mu, sigma = np.array([-1.0, 0.0, 0.5]), np.array([0.25, 1.0, 2.0])
+    svg = posterior_svg(mu, sigma)
+    bars = _bars(svg)
+    assert [b[3] for b in bars] == ["z0: μ = -1.000", "z0: σ = 0.250", "z1: μ = 0.000", "z1: σ = 1.000",
+                                    "z2: μ = 0.500", "z2: σ = 2.000"]
+    # heights are proportional to |value|, and negative bars hang below the zero line
+    unit = bars[5][1] / 2.0
+    assert [b[1] for b in bars if not b[3].startswith("z1: μ")] == pytest.approx(
+        [unit * 1.0, unit * 0.25, unit * 1.0, unit * 0.5, unit * 2.0], abs=0.11)
+    zero = bars[1][0] + bars[1][1]
+    assert bars[0][0] == pytest.approx(zero, abs=0.11) and bars[4][0] + bars[4][1] == pytest.approx(zero, abs=0.11)
+    assert 'stroke-dasharray' in svg and "prior σ = 1" in svg
+    only_z = _bars(posterior_svg(np.array([0.3, np.nan])))
+    assert [b[3] for b in only_z] == ["z0: μ = 0.300"] and "prior" not in posterior_svg(np.zeros(2))
+
+
+def test_posterior_svg_escapes_and_thins_labels_on_a_wide_latent():
+    svg = bar_chart_svg(["<a&b>"], [("x<y", np.array([1.0]), "red")])
+    ET.fromstring(svg)  # well-formed: the text is escaped
+    assert "<a&b>" not in svg and "&lt;a&amp;b&gt;" in svg
+    wide = ET.fromstring(posterior_svg(np.linspace(-1, 1, 128)))
+    labels = [t.text for t in wide.iter("{http://www.w3.org/2000/svg}text") if t.text and t.text.startswith("z")]
+    assert labels[0] == "z0" and 4 < len(labels) < 40  # every k-th dimension, never overlapping
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (-2.3, 0.7), (0.0, 0.013), (-50.0, 1000.0), (3.0, 3.0)])
+def test_nice_ticks_cover_the_range_with_round_steps(lo, hi):
+    t = nice_ticks(lo, hi)
+    assert t[0] <= lo and t[-1] >= hi and 3 <= len(t) <= 8
+    steps = np.diff(t)
+    assert np.allclose(steps, steps[0])
+    mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
+    assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6
 
 
 # ---------------------------------------------------------------- latent map: near misses

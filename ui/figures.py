@@ -374,19 +374,3 @@ def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_name
                                  legend=dict(title=dict(text="label"), itemsizing="constant"), uirevision=proj.method,
                                  xaxis=axis(proj.axis_titles[0]),
                                  yaxis=axis(proj.axis_titles[1], showticklabels=not flat)))
-
-
-def posterior_figure(mu: np.ndarray, sigma: np.ndarray | None = None, height: int = 260) -> dict:
-    """Bars of μ_d and σ_d per latent dimension (D,); the prior has μ = 0, σ = 1 (dotted)."""
-    dims = [f"z{d}" for d in range(len(mu))]
-    traces = [dict(type="bar", x=dims, y=_list(mu), name="μ", marker_color=PALETTE[0],
-                   hovertemplate="%{x}: μ = %{y:.3f}<extra></extra>")]
-    lay = layout(height=height, barmode="group", margin=dict(MARGIN, t=30),
-                 legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
-    if sigma is not None:
-        traces.append(dict(type="bar", x=dims, y=_list(sigma), name="σ", marker_color=PALETTE[1],
-                           hovertemplate="%{x}: σ = %{y:.3f}<extra></extra>"))
-        lay["shapes"] = [hline(1.0, colour="gray", dash="dot")]
-        lay["annotations"] = [dict(xref="paper", x=0, y=1, yanchor="bottom", xanchor="left", showarrow=False,
-                                   text="prior σ = 1", font=dict(color="gray", size=11))]
-    return figure(traces, lay)

@@ -74,6 +74,12 @@ def test_click_point_shows_original_and_reconstruction(app_server, page):
     assert page.evaluate("""() => { const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
                               return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 0); }""")
     assert page.get_by_text("nearest neighbours in latent space").count() == 1
+    # small images come inline with the panel (no request after the script run)
+    assert page.evaluate("""() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+                              .every(i => i.src.startsWith('data:image/png;base64,'))""")
+    # the posterior's μ and σ of each of the 10 dimensions as SVG bars, each naming its value on hover
+    tips = page.locator(".vae-svg-chart svg rect title").all_text_contents()
+    assert len(tips) == 20 and tips[0].startswith("z0: μ = ") and tips[19].startswith("z9: σ = "), tips
     # plotly's own selection marks a clicked dot: the figure gains no trace, so it is not redrawn
     assert page.evaluate(MARKS_JS) == []
     assert_no_exception(page)
