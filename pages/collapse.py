@@ -7,13 +7,14 @@ import numpy as np
 import streamlit as st
 
 from ui import posterior_view
-from ui.figures import heatmap, kl_epoch_heatmap, profile_bars, verdict_bars
+from ui.components.svg_chart import clicked, svg_chart
+from ui.figures import heatmap, kl_epoch_heatmap, profile_bars
 from ui.prior_view import collapse_note
-from ui.selection import clicked_dimension
 from ui.cache import (encode_split, load_run_at, precompute_task, run_dataset, run_evaluation, run_identity,
                       stored_precompute)
 from ui.progress import task_progress
 from ui.state import DIM_KEY, available_runs, require_run, select_run
+from ui.svg_charts import verdict_bars_svg
 from ui.text import escape_md, safe_md
 from vae.budget import BudgetError, check_collapse
 from vae.checkpoint import CheckpointError, Run
@@ -170,8 +171,8 @@ def open_dim_ui(d_max: int) -> None:
         _open_traversal(int(d))
 
 
-def _on_bar_click(key: str) -> None:
-    d = clicked_dimension((st.session_state.get(key) or {}).get("selection"))
+def _on_bar_click(key: str, latent_dim: int) -> None:
+    d = clicked(key, latent_dim)
     if d is not None:
         st.session_state[PENDING] = d
 
@@ -181,11 +182,12 @@ def _open_traversal(d: int) -> None:
     st.switch_page("pages/traversals.py")
 
 
-def bar_figure(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> dict:
-    """One statistic's bars; MI (which has a standard error) gets ±2 s.e. error bars."""
+def bar_chart(report: CollapseReport, stat: str, order: np.ndarray, labels: list[str], threshold: float) -> str:
+    """One statistic's bars (SVG: the page opens without plotly); MI, which has a standard error,
+    gets ±2 s.e. error bars."""
     title, ylabel, _, _ = STATS[stat]
-    return verdict_bars(report.stat(stat), order, labels, threshold, title, ylabel,
-                        se=report.stat_se(stat) if stat == "mi" else None, se_multiple=MI_SE_MULTIPLE)
+    return verdict_bars_svg(report.stat(stat), order, labels, threshold, title, ylabel,
+                            se=report.stat_se(stat) if stat == "mi" else None, se_multiple=MI_SE_MULTIPLE)
 
 
 # ---------------------------------------------------------------- sections
@@ -263,8 +265,9 @@ def per_dim_section(report: CollapseReport, au: float, by: str) -> None:
             thr = (STATS[stat][2] if STATS[stat][2] is not None else
                    au if stat == "activity" else sensitivity_threshold(report))
             key = f"collapse_bars_{stat}"
-            col.plotly_chart(bar_figure(report, stat, order, labels, thr), key=key, width="stretch",
-                             on_select=lambda k=key: _on_bar_click(k), selection_mode="points")
+            with col:
+                svg_chart(bar_chart(report, stat, order, labels, thr), key=key,
+                          on_click=lambda k=key: _on_bar_click(k, report.latent_dim))
             col.caption(STATS[stat][3].replace("±δ", f"±{report.delta:g}")
                         + (" " + mi_note(report) if stat == "mi" else ""))
     # Lazy: the table (and pandas, a second at a first visit) is built only while the expander is open.

@@ -11,9 +11,10 @@ from PIL import Image
 
 from ui import posterior_view
 from ui.cache import encode_split, run_dataset, run_identity
-from ui.figures import density_figure
+from ui.components.svg_chart import svg_chart
 from ui.images import show_image_inline, show_png
 from ui.state import DIM_KEY, START_KEY, require_run
+from ui.svg_charts import density_svg
 from ui.components.latent_pad import browser_supported, latent_sliders, path_scrubber
 from ui.text import escape_md, safe_md
 from ui import urlstate
@@ -304,9 +305,8 @@ def density_ui(run: Run, key: tuple, z: torch.Tensor, n_points: int) -> None:
             else f"all M = {agg.n_components:,} test images")
     st.caption(f"log q(z) under the aggregate posterior q(z) = (1/M) Σₙ q(z|xₙ) over {used}, against the "
                "histogram of log q at samples z ~ q(z) (the data's own range; the dashed line is its 1st percentile).")
-    fig = density_figure(float(agg.reference[0]), float(agg.reference[-1]), counts, centres, check.log_q, check.low,
-                         check.off_manifold)
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False}, key="trav_density")
+    svg_chart(density_svg(float(agg.reference[0]), float(agg.reference[-1]), counts, centres, check.log_q, check.low,
+                          check.off_manifold), key="trav_density")
     if check.off_manifold:
         st.warning(f"Off the data manifold: log q(z) = {check.log_q:.1f} nats is below {check.percentile:.1f}% … "
                    f"the data's 1st percentile is {check.low:.1f}. No test image's posterior puts mass here, "

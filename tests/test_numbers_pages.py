@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import re
+import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,13 +37,32 @@ def open_page(page: str, **state) -> AppTest:
     return at
 
 
-def charts(at: AppTest) -> dict[str, dict]:
-    """Plotly figures by title."""
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def charts(at: AppTest) -> dict[str, ET.Element]:
+    """The page's SVG charts (ui.components.svg_chart) by title (their first text)."""
     out = {}
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        out[spec.get("layout", {}).get("title", {}).get("text", "")] = spec
+    for el in at.get("bidi_component"):
+        data = json.loads(el.proto.json)
+        if "svg" in data:
+            root = ET.fromstring(data["svg"])
+            out[next(root.iter(SVG + "text")).text] = root
     return out
+
+
+def bars(chart: ET.Element) -> list[dict]:
+    """Each clickable bar of a per-dimension chart: its dimension, value, verdict and hover text."""
+    return [{"dim": r.get("data-dim"), "value": float(r.get("data-value")), "verdict": r.get("data-verdict"),
+             "tip": r.find(SVG + "title").text} for r in chart.iter(SVG + "rect") if r.get("data-click")]
+
+
+def texts(chart: ET.Element) -> list[str]:
+    return [t.text for t in chart.iter(SVG + "text")]
+
+
+def error_bars(chart: ET.Element) -> int:
+    return sum(1 for _ in chart.iter(SVG + "path"))
 
 
 @pytest.fixture
@@ -104,8 +124,7 @@ def digits_page(one_thread):
 
 def test_thresholds_are_rounded_and_each_statistic_is_explained(digits_page):
     figs = charts(digits_page)
-    notes = [a["text"] for f in figs.values() for a in f["layout"].get("annotations", [])
-             if a.get("text", "").startswith("threshold")]
+    notes = [t for f in figs.values() for t in texts(f) if t.startswith("threshold")]
     assert len(notes) == 4, notes
     for note in notes:
         digits = re.sub(r"^0\.0*|\.|e.*$", "", note.split()[-1])
@@ -118,9 +137,8 @@ def test_thresholds_are_rounded_and_each_statistic_is_explained(digits_page):
 
 def test_mi_has_error_bars_standard_errors_and_its_log_m_bound(digits_page):
     mi_fig = charts(digits_page)["Mutual information per dimension"]
-    for trace in mi_fig["data"]:
-        err = trace.get("error_y", {})
-        assert err.get("visible") and len(err["array"]) == len(trace["x"]), trace
+    assert len(bars(mi_fig)) == 10 and error_bars(mi_fig) == 10  # one error bar per dimension
+    assert all(" s.e." in b["tip"] for b in bars(mi_fig))
     table = digits_page.dataframe[0].value
     assert {"MI s.e.", "MI says"} <= set(table.columns)
     assert table["MI s.e."].max() < 0.01
@@ -147,11 +165,11 @@ def test_negative_mi_is_called_noise_and_a_total_at_log_m_is_flagged(monkeypatch
     at = open_page("pages/collapse.py")
     assert not at.exception, at.exception
     mi_fig = charts(at)["Mutual information per dimension"]
-    negative = [(t["x"][i], t.get("text", [""] * len(t["x"]))[i], t.get("error_y", {}).get("array", [0] * len(t["x"]))[i])
-                for t in mi_fig["data"] for i, y in enumerate(t["y"]) if y < 0]
+    negative = [b for b in bars(mi_fig) if b["value"] < 0]
     assert negative, "the collapsed dimensions' MI should be below zero here"
-    for dim, text, err in negative:
-        assert text == "noise" and err > 0, (dim, text, err)  # labelled, and with its error bar
+    for b in negative:  # labelled, and with its error bar
+        assert "(below 0: estimator noise)" in b["tip"], b
+    assert texts(mi_fig).count("noise") == len(negative) and error_bars(mi_fig) == len(bars(mi_fig))
     captions = " ".join(c.value for c in at.caption)
     assert "are estimator noise" in captions
     warning = " ".join(w.value for w in at.warning)
@@ -166,10 +184,9 @@ def test_shapes_run_shows_its_diagnostics_with_errors():
     table = at.dataframe[0].value
     assert table["MI s.e."].max() < 0.01  # the default number of draws keeps every per-dimension error small
     mi_fig = charts(at)["Mutual information per dimension"]
-    for trace in mi_fig["data"]:
-        assert len(trace["error_y"]["array"]) == len(trace["x"])
-        for y, text in zip(trace["y"], trace["text"]):
-            assert (text == "noise") == (y < 0)
+    latent_dim = json.loads((REPO / "checkpoints" / "shapes-default" / "config.json").read_text())["model"]["latent_dim"]
+    assert error_bars(mi_fig) == len(bars(mi_fig)) == latent_dim  # every dimension has its error bar
+    assert texts(mi_fig).count("noise") == sum(b["value"] < 0 for b in bars(mi_fig))
 
 
 def test_traversals_page_says_how_many_points_form_q_z(monkeypatch, cold_cache):

@@ -3,6 +3,7 @@ and axes say what the page means to show; chart events read back as dataset rows
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 
 from ui import figures as F
 from ui.labels import BASELINE_LABELS, ESTIMATOR_LABELS, estimator_colour, estimator_label
-from ui.selection import Selection, clicked_dimension, parse_selection, snap_probe
-from ui.svg_charts import bar_chart_svg, nice_ticks, posterior_svg
+from ui.components.svg_chart import click_index
+from ui.selection import Selection, parse_selection, snap_probe
+from ui.svg_charts import bar_chart_svg, density_svg, nice_ticks, posterior_svg, verdict_bars_svg
 from vae.analysis.collapse import KLHistory
 from vae.objectives import BASELINES, ESTIMATORS
 from vae.analysis.projection import colour_values, project_pca
@@ -148,10 +150,10 @@ def test_a_probe_click_beside_a_dot_selects_the_dot_and_one_in_empty_space_stays
     assert snap_probe(Selection("point", [41]), xy, idx) == Selection("point", [41])
 
 
-def test_clicked_dimension_reads_a_bar_click():
-    assert clicked_dimension({"points": [{"customdata": 3}]}) == 3
-    assert clicked_dimension({"points": [{"customdata": [5]}]}) == 5
-    assert clicked_dimension({"points": []}) is None and clicked_dimension(None) is None
+def test_a_chart_click_is_taken_only_as_an_index_in_range():
+    assert click_index(3, 10) == 3 and click_index(0.0, 10) == 0 and click_index(9, 10) == 9
+    for hostile in (10, -1, 2.5, float("nan"), float("inf"), True, "3", None, [3], {"d": 3}):
+        assert click_index(hostile, 10) is None, hostile
 
 
 # ---------------------------------------------------------------- training and collapse
@@ -184,17 +186,36 @@ def test_one_kl_heatmap_on_a_log_scale_with_nats_on_hover():
     assert fig["layout"]["xaxis"]["title"]["text"] == "epoch" and fig["layout"]["yaxis"]["autorange"] == "reversed"
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
 def test_verdict_bars_colour_by_verdict_in_the_given_order_with_a_threshold():
     values = np.array([0.5, 0.001, -0.01, 0.2])
     verdicts = ["active", "collapsed", "collapsed", "active"]
-    fig = F.verdict_bars(values, np.array([0, 3, 1, 2]), verdicts, 0.01, "MI", "nats", se=np.full(4, 0.005))
-    _plain(fig)
-    by_name = {t["name"]: t for t in fig["data"]}
-    assert by_name["active"]["x"] == ["z0", "z3"] and by_name["active"]["customdata"] == [0, 3]
-    assert by_name["collapsed"]["text"] == ["", "noise"]  # below zero: estimator noise
-    assert by_name["collapsed"]["error_y"]["array"] == [0.01, 0.01]  # ±2 s.e.
-    assert fig["layout"]["xaxis"]["categoryarray"] == ["z0", "z3", "z1", "z2"]
-    assert fig["layout"]["shapes"][0]["y0"] == 0.01 and fig["layout"]["title"]["text"] == "MI"
+    svg = verdict_bars_svg(values, np.array([0, 3, 1, 2]), verdicts, 0.01, "MI", "nats", se=np.full(4, 0.005))
+    root = ET.fromstring(svg)
+    bars = [r for r in root.iter(SVG + "rect") if r.get("data-click") is not None]
+    # in the given order, each bar carrying its dimension and coloured by its verdict
+    assert [int(r.get("data-click")) for r in bars] == [0, 3, 1, 2]
+    assert [r.get("fill") for r in bars] == [F.VERDICT_COLOURS[verdicts[d]] for d in (0, 3, 1, 2)]
+    assert [r.get("data-verdict") for r in bars] == ["active", "active", "collapsed", "collapsed"]
+    tips = [r.find(SVG + "title").text for r in bars]
+    assert tips[0].startswith("z0: 0.5000 ± 0.0050 s.e.") and "below 0: estimator noise" in tips[3]
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert texts.count("noise") == 1 and "threshold 0.01" in texts and texts[0] == "MI"
+    assert [t for t in texts if t.startswith("z")] == ["z0", "z3", "z1", "z2"]
+    # ±2 s.e. error bars: one per bar, 2 × 0.005 above and below the bar's top
+    errs = [p.get("d") for p in root.iter(SVG + "path")]
+    assert len(errs) == 4
+    y = [float(r.get("y")) for r in bars]
+    h = [float(r.get("height")) for r in bars]
+    unit = h[0] / 0.5  # viewBox units per nat
+    top0, bottom0 = (float(v) for v in re.match(r"M[\d.]+ ([\d.]+)V([\d.]+)", errs[0]).groups())
+    assert top0 - y[0] == pytest.approx(0.01 * unit, abs=0.15) and y[0] - bottom0 == pytest.approx(0.01 * unit, abs=0.15)
+    assert y[3] == pytest.approx(y[0] + h[0], abs=0.15)  # the negative bar hangs from the zero line
+    # the dashed threshold line at 0.01
+    line = next(ln for ln in root.iter(SVG + "line") if ln.get("stroke") == F.ACCENT)
+    assert float(line.get("y1")) == pytest.approx(y[0] + h[0] - 0.01 * unit, abs=0.15)
 
 
 def test_profile_bars_put_runs_side_by_side_by_rank():
@@ -271,12 +292,22 @@ def test_ui_labels_name_every_library_key_and_label_table_rows():
 # ---------------------------------------------------------------- traversals
 
 @pytest.mark.parametrize("far", [False, True])
-def test_density_figure_marks_the_slider_latent(far):
-    fig = F.density_figure(-20.0, -5.0, [1, 3, 2], [-18.0, -12.0, -7.0], -200.0 if far else -10.0, -17.0, far)
-    _plain(fig)
-    dashed, mark = fig["layout"]["shapes"]
-    assert dashed["x0"] == -17.0
-    assert (mark["x0"] < -20.0) == far and ("slider z: -200.0" in fig["layout"]["annotations"][0]["text"]) == far
+def test_density_chart_marks_the_slider_latent(far):
+    svg = density_svg(-20.0, -5.0, [1, 3, 2], [-18.0, -12.0, -7.0], -200.0 if far else -10.0, -17.0, far)
+    root = ET.fromstring(svg)
+    bars = [r for r in root.iter(SVG + "rect") if r.find(SVG + "title") is not None]
+    assert [r.find(SVG + "title").text for r in bars] == ["log q ≈ -18.0: 1 samples", "log q ≈ -12.0: 3 samples",
+                                                         "log q ≈ -7.0: 2 samples"]
+    centre = [float(r.get("x")) + float(r.get("width")) / 2 for r in bars]
+    per_nat = (centre[1] - centre[0]) / 6.0
+    dashed, mark = [ln for ln in root.iter(SVG + "line") if ln.get("stroke-width") in ("1", "3")]
+    assert float(dashed.get("x1")) == pytest.approx(centre[0] + 1.0 * per_nat, abs=0.6)  # the 1st percentile, −17
+    x_mark = float(mark.get("x1"))
+    if far:  # pinned left of the data, dotted, with its value
+        assert x_mark < centre[0] and mark.get("stroke-dasharray") and mark.get("stroke") == F.ACCENT
+    else:
+        assert x_mark == pytest.approx(centre[0] + 8.0 * per_nat, abs=0.6) and not mark.get("stroke-dasharray")
+    assert any(t.text == ("← slider z: -200.0" if far else "slider z: -10.0") for t in root.iter(SVG + "text"))
 
 
 def test_tick_labels_span_the_range():

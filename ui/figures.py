@@ -55,11 +55,6 @@ def panels(titles: tuple[str, ...], gap: float = 0.1) -> dict:
     return out
 
 
-def hline(y: float, colour: str = ACCENT, dash: str = "dash", yref: str = "y") -> dict:
-    """A horizontal line across the plot: a layout shape (add_hline costs ~20 ms a figure)."""
-    return dict(type="line", xref="paper", x0=0, x1=1, yref=yref, y0=y, y1=y, line=dict(dash=dash, color=colour))
-
-
 def vline(x: float, xref: str = "x", **line) -> dict:
     return dict(type="line", xref=xref, x0=x, x1=x, yref="paper", y0=0, y1=1, line=line)
 
@@ -103,35 +98,6 @@ def kl_epoch_heatmap(h: KLHistory, title: str = "KL per dimension per epoch") ->
 
 
 # ---------------------------------------------------------------- collapse diagnostics
-
-def verdict_bars(values: np.ndarray, order: np.ndarray, verdicts: list[str], threshold: float, title: str,
-                 ylabel: str, se: np.ndarray | None = None, se_multiple: float = 2.0) -> dict:
-    """One bar per dimension (D,) in ``order``, coloured by its verdict, with a dashed threshold line.
-    Each bar's customdata is its dimension (a click opens it). With ``se``, ±se_multiple·s.e. error
-    bars, and bars below zero are labelled noise."""
-    values = np.asarray(values, dtype=np.float64)
-    data = []
-    for verdict in VERDICTS:
-        dims = [int(d) for d in order if verdicts[d] == verdict]
-        if not dims:
-            continue
-        trace = dict(type="bar", x=[f"z{d}" for d in dims], y=values[dims].tolist(), name=verdict,
-                     customdata=dims, marker=dict(color=VERDICT_COLOURS[verdict]),
-                     hovertemplate="%{x}: %{y:.4f}<extra>" + verdict + "</extra>")
-        if se is not None:
-            err = (se_multiple * np.nan_to_num(se[dims])).tolist()
-            trace.update(error_y=dict(type="data", array=err, visible=True, color="#444", thickness=1.5),
-                         text=["noise" if values[d] < 0 else "" for d in dims], textposition="outside",
-                         hovertext=[f"± {se[d]:.4f} s.e." + (" (below 0: estimator noise)" if values[d] < 0 else "")
-                                    for d in dims],
-                         hovertemplate="%{x}: %{y:.4f} %{hovertext}<extra>" + verdict + "</extra>")
-        data.append(trace)
-    note = dict(xref="paper", x=1, yref="y", y=threshold, text=f"threshold {threshold:.3g}", showarrow=False,
-                xanchor="right", yanchor="bottom")
-    return figure(data, layout(title, yaxis=axis(ylabel), shapes=[hline(threshold)], annotations=[note],
-                               xaxis=dict(categoryorder="array", categoryarray=[f"z{d}" for d in order]),
-                               clickmode="event+select", barmode="overlay"))
-
 
 def heatmap(z: np.ndarray, x, y, title: str, xlabel: str, colour_title: str, **trace) -> dict:
     """A matrix z (len(y), len(x)) as a Viridis heatmap, first row at the top."""
@@ -251,28 +217,6 @@ def training_comparison_figure(rows: list[dict]) -> dict:
             for est, part in groups.items()]
     return figure(data, layout("Test ELBO while training with each estimator", xaxis=axis("epoch", dtick=1),
                                yaxis=axis("test ELBO (nats)")))
-
-
-# ---------------------------------------------------------------- traversals
-
-def density_figure(reference_lo: float, reference_hi: float, counts: list[float], centres: list[float],
-                   log_q: float, low: float, off_manifold: bool) -> dict:
-    """The histogram of log q at samples of q(z), the data's 1st percentile dashed, and the slider
-    latent's log q marked (pinned to the left edge, with its value, when far off the chart)."""
-    lo, hi = float(reference_lo), float(reference_hi)
-    span = max(hi - lo, 1e-6)
-    far = log_q < lo - 0.5 * span
-    x_mark = lo - 0.25 * span if far else log_q
-    colour = ACCENT if off_manifold else "#2ca02c"
-    bars = dict(type="bar", x=centres, y=counts, width=(hi - lo) / max(1, len(counts)), marker=dict(color="#9bb7d4"),
-                hovertemplate="log q ≈ %{x:.1f}<br>%{y} samples<extra></extra>")
-    mark = dict(x=x_mark, y=1, yref="paper", showarrow=False, xanchor="left", yanchor="top",
-                text=f"← slider z: {log_q:.1f}" if far else " slider z", font=dict(color=colour))
-    return figure([bars], layout(height=200, showlegend=False, bargap=0.05, margin=dict(MARGIN, b=40),
-                                 xaxis=axis("log q(z) (nats)"), yaxis=axis("samples"),
-                                 shapes=[vline(low, color="#888", width=1, dash="dash"),
-                                         vline(x_mark, color=colour, width=3, dash="dot" if far else "solid")],
-                                 annotations=[mark]))
 
 
 # ---------------------------------------------------------------- latent map

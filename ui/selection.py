@@ -55,14 +55,3 @@ def snap_probe(sel: Selection, xy: np.ndarray, idx: np.ndarray, clearance: float
     d = np.hypot(*((np.asarray(xy, np.float64) - np.asarray(sel.xy)) / cell).T)
     k = int(np.argmin(d))
     return Selection("point", [int(idx[k])]) if d[k] <= clearance else sel
-
-
-def clicked_dimension(selection: dict | None) -> int | None:
-    """The dimension of a clicked bar (its customdata), or None."""
-    points = (selection or {}).get("points") or []
-    if not points or points[0].get("customdata") is None:
-        return None
-    try:
-        return int(_first(points[0]["customdata"]))
-    except (TypeError, ValueError):
-        return None
