@@ -24,23 +24,16 @@ def test_deep_link_on_a_fresh_server_gets_the_frame(fresh_server, page):
     assert_no_exception(page)
 
 
-@pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_renders_with_the_sidebar(app_server, page, path):
-    page.goto(f"{app_server.url}/{path}")
-    wait_idle(page)
-    page.wait_for_selector('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
-    assert_no_exception(page)
-
-
-def test_no_page_asks_another_host_for_anything(app_server, page):
+@pytest.mark.parametrize("path", ["", *PAGES, "latent_map?point=3"])
+def test_every_page_renders_with_the_sidebar_and_asks_no_other_host(app_server, page, path):
     """`make run` needs no network: the favicon, the fonts, the icons and every script come from the
     app itself (a Material icon as page_icon made each browser fetch it from fonts.gstatic.com)."""
     requests = []
     page.on("request", lambda r: requests.append(r.url))
-    for path in ["", *PAGES, "latent_map?point=3"]:
-        page.goto(f"{app_server.url}/{path}")
-        wait_idle(page)
-        assert_no_exception(page)
+    page.goto(f"{app_server.url}/{path}")
+    wait_idle(page)
+    page.wait_for_selector('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    assert_no_exception(page)
     elsewhere = sorted({u for u in requests if not u.startswith((app_server.url, "data:", "blob:"))})
     assert requests and not elsewhere, elsewhere
     icon = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
