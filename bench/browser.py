@@ -167,15 +167,15 @@ def load(browser, url: str) -> float:
         ctx.close()
 
 
-def floor(browser, root: Path, repeats: int, source: str = FLOOR_SCRIPT, clicks: bool = True) -> dict:
-    """A baseline page's cold and warm loads and, with ``clicks``, its button click → new image."""
-    script = root / ("floor.py" if clicks else "plotly_floor.py")
+def floor(browser, root: Path, repeats: int, source: str = FLOOR_SCRIPT, with_clicks: bool = True) -> dict:
+    """A baseline page's cold and warm loads and, with ``with_clicks``, its button click → new image."""
+    script = root / ("floor.py" if with_clicks else "plotly_floor.py")
     script.write_text(source)
     server = Server(root, script)
     try:
         cold = load(browser, server.url)
         warm = statistics.median(load(browser, server.url) for _ in range(repeats))
-        if not clicks:
+        if not with_clicks:
             return {"cold": cold, "warm": warm}
         page = browser.new_page()
         page.goto(server.url)
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             fl = floor(browser, root, args.repeats)
-            pf = floor(browser, root, args.repeats, PLOTLY_FLOOR_SCRIPT, clicks=False)
+            pf = floor(browser, root, args.repeats, PLOTLY_FLOOR_SCRIPT, with_clicks=False)
             loads = page_loads(browser, root, args.repeats)
             click = map_click(browser, root, args.repeats)
             cli = train_cli(root, args.epochs)
