@@ -121,7 +121,8 @@ class FakeJob:
                  "kl_per_dim": [0.5]} for i, _ in enumerate(lines)]
 
     def summary(self) -> dict:
-        return {"state": "running", "epoch": len(self.history()), "epochs": 5, "seconds_left": None}
+        return {"state": "running" if self.returncode is None else "finished", "epoch": len(self.history()),
+                "epochs": 5, "seconds_left": None}
 
     def log_tail(self, n: int) -> str:
         return "epoch"
@@ -138,14 +139,17 @@ def test_the_monitor_rebuilds_only_when_an_epoch_lands(tmp_path):
     (tmp_path / "history.jsonl").write_text("{}\n{}\n")  # an epoch lands
     second = job_view(job, store)
     assert second is not first and job.reads > reads
-    assert len(second["curves"]["data"][0]["x"]) == 2 and second["summary"]["epoch"] == 2
-    job.returncode = 0  # the process ended: redrawn once more
-    assert job_view(job, store) is not second
+    assert len(second["history"]) == 2 and second["summary"]["epoch"] == 2
+    assert second["curves"] is None and second["heat"] is None  # running: the browser draws the curves
+    job.returncode = 0  # the process ended: redrawn once more, now with the plotly figures
+    third = job_view(job, store)
+    assert third is not second and len(third["curves"]["data"][0]["x"]) == 2 and third["heat"] is not None
 
 
 def test_ticks_between_epochs_build_no_figure_and_read_no_history(tmp_path, monkeypatch):
     """Count the work of each monitor tick (the progress fragment's and the charts fragment's, which
-    share one view): between epochs none; one history read and one build of each figure per epoch."""
+    share one view): between epochs none; one history read per epoch; no figure while the job runs,
+    and each figure built once when it has ended."""
     import ui.monitor as monitor
     built = {"curves": 0, "heat": 0}
     real_curves, real_heat = monitor.training_curves, monitor.kl_epoch_heatmap
@@ -166,7 +170,11 @@ def test_ticks_between_epochs_build_no_figure_and_read_no_history(tmp_path, monk
         for _ in range(10):  # ten ticks of both fragments while this epoch runs
             job_view(job, store)
         assert job.reads - reads == 2  # summary + history, once, on the first tick after the epoch landed
-        assert built == {"curves": epochs, "heat": epochs}
+        assert built == {"curves": 0, "heat": 0}
+    job.returncode = 0
+    for _ in range(10):
+        job_view(job, store)
+    assert built == {"curves": 1, "heat": 1}
 
 
 def test_an_operator_chooses_the_run_new_visitors_see(monkeypatch):

@@ -1,9 +1,10 @@
 """What the Train page's monitor shows of a job, rebuilt only when an epoch lands.
 
-Two fragments follow a running job: the progress bar ticks every second, the charts and the
+Two fragments follow a running job: the progress bar ticks every second, the live curves and the
 trainer's output every ``CHART_EVERY_S``. A tick costs two ``stat`` calls when nothing changed: the
-summary, the figures and the trainer's output are those of the last tick (the same dicts, so the
-browser is sent the same figures), and the history is read and the figures built once per epoch.
+summary, the history and the trainer's output are those of the last tick, and the history is read
+once per epoch. The plotly figures are built once, when the job has ended: while it runs the browser
+draws the curves itself (``ui.components.live_curves``).
 """
 from __future__ import annotations
 
@@ -37,15 +38,18 @@ def signature(job: Job) -> tuple:
 
 
 def job_view(job: Job, store: MutableMapping) -> dict:
-    """The job's summary, figures and trainer output, rebuilt only when its signature changed: between
-    epochs a monitor tick reads no history, builds no figure and re-sends the same ones."""
+    """The job's summary, history, figures and trainer output, rebuilt only when its signature changed:
+    between epochs a monitor tick reads no history. The figures ("curves", "heat") are None while the
+    job runs (the page does not show them then) and built when it has ended."""
     sig = signature(job)
     view = store.get(VIEW_KEY)
     if view is not None and view["sig"] == sig:
         return view
-    hist = job.history()
-    kl = kl_history(hist)
-    view = {"sig": sig, "summary": job.summary(), "history": hist, "curves": training_curves(hist) if hist else None,
+    summary, hist = job.summary(), job.history()
+    ended = summary["state"] != "running"
+    kl = kl_history(hist) if ended else None
+    view = {"sig": sig, "summary": summary, "history": hist,
+            "curves": training_curves(hist) if ended and hist else None,
             "heat": kl_epoch_heatmap(kl, HEAT_TITLE) if kl is not None else None, "log": scrub_paths(job.log_tail(LOG_CHARS))}
     store[VIEW_KEY] = view
     return view
