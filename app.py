@@ -1,18 +1,14 @@
 """VAE Latent Explorer: the frame. Page config, navigation, and the shared sidebar."""
 from __future__ import annotations
 
-import base64
 import os
-from pathlib import Path
 
 import streamlit as st
 import torch
 
-# The icon ships with the app, inline: a Material icon name here would make every browser fetch the
-# favicon from fonts.gstatic.com (`make run` promises no network), and a file path would put it in
-# the media store again on every run, for the browser to fetch again.
-ICON = "data:image/png;base64," + base64.b64encode((Path(__file__).parent / "ui" / "assets" / "favicon.png").read_bytes()).decode()
-st.set_page_config(page_title="VAE Latent Explorer", page_icon=ICON, layout="wide")
+from ui.images import app_icon  # the icon ships with the app, inline
+
+st.set_page_config(page_title="VAE Latent Explorer", page_icon=app_icon(), layout="wide")
 
 from ui import sidebar  # noqa: E402  (after set_page_config)
 from ui import urlstate  # noqa: E402

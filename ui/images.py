@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import html
+from functools import lru_cache
+from pathlib import Path
 
 import streamlit as st
 
@@ -12,6 +14,19 @@ from vae.render import grid_pil, png_bytes, to_pil
 
 DISPLAY_PX = 112  # images are enlarged (nearest neighbour) to at least this many pixels
 INLINE_MAX_BYTES = 48_000  # PNGs up to this size are sent inline with the page
+
+
+def png_data_uri(png: bytes) -> str:
+    """PNG bytes as a data URI: an image that travels with the page, with no URL to fetch."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+@lru_cache(maxsize=1)
+def app_icon() -> str:
+    """The favicon, inline (read once per process). A Material icon name would make every browser
+    fetch it from fonts.gstatic.com (`make run` promises no network), and a file path would put it in
+    the media store again on every run, for the browser to fetch again."""
+    return png_data_uri((Path(__file__).parent / "assets" / "favicon.png").read_bytes())
 
 
 def image_source(img):
@@ -25,7 +40,7 @@ def image_source(img):
     png = png_bytes(img)
     if len(png) > INLINE_MAX_BYTES:
         return img
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return png_data_uri(png)
 
 
 def show_image(x, caption: str | None = None, min_size: int = DISPLAY_PX, **kw) -> None:
@@ -44,7 +59,7 @@ def show_png(png: bytes, caption: str | None = None, width: int | None = None, k
     """PNG bytes placed inline, as a data URI: there is no media URL for the browser to fetch, so quick
     successive reruns (a slider held down) never show a stale URL's broken image. For images that change
     on every rerun, drawn without st.image's frame (show_image sends small images inline too)."""
-    src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    src = png_data_uri(png)
     size = f"width:{int(width)}px;max-width:100%" if width else "max-width:100%"
     alt = html.escape(caption or "", quote=True)
     cap = (f'<figcaption style="font-size:0.875rem;color:rgba(49,51,63,0.6);margin-top:0.25rem">'
