@@ -10,7 +10,8 @@ Every figure comes with a baseline measured in the same run, and the ratio to it
 - floor: a bare Streamlit page showing one image, served the same way; cold = the first
   load after its server started, warm = a new session once it has run. The plotly floor is the
   same page with one plotly WebGL scatter of 2,000 points (a page's first plotly chart costs the
-  browser Streamlit's plotly module), the floor of a page built on a plotly map. Each page's cold
+  browser Streamlit's plotly module): the floor of a page built on a plotly map, as the Latent map
+  was before its canvas element. Each page's cold
   load (the first visit on a fresh server: Home with nothing cached; the other pages after
   Home, so with the run and its dataset loaded but the page's own caches empty) and warm
   load (a new session later, median of --repeats) are ratios to the floor's.
@@ -62,14 +63,15 @@ if st.button("Swap"):
 k = st.session_state.get("k", 0)
 st.image(np.full((28, 28), (k * 37) % 256, dtype=np.uint8), width=112, caption=f"image {k}")
 """
-# The same page with what the Latent map cannot do without: one plotly WebGL scatter of 2,000 points
-# (the size of the default run's test split). Its first chart makes the browser evaluate Streamlit's
-# plotly module; this is the framework's floor for a page with a plotly map.
+# The same page with one plotly WebGL scatter of 2,000 points (the size of the default run's test split):
+# the floor of a page built on a plotly map, as the Latent map was. Its first chart makes the browser
+# evaluate Streamlit's plotly module; the Latent map's canvas element is measured against it.
 PLOTLY_FLOOR_SCRIPT = FLOOR_SCRIPT + """rng = np.random.default_rng(0)
 st.plotly_chart(dict(data=[dict(type="scattergl", mode="markers", x=rng.normal(size=2000), y=rng.normal(size=2000))],
                      layout=dict(height=620)))
 """
-# Settled: no run in progress, no spinner, a title, every <img> painted, every chart drawn.
+# Settled: no run in progress, no spinner, a title, every <img> painted, every chart drawn (plotly's and
+# the Latent map's canvas element).
 SETTLED_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
@@ -77,19 +79,15 @@ SETTLED_JS = """() => {
   if (!document.querySelector('h1')) return false;
   if (![...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete && i.naturalWidth > 0))
     return false;
+  if (![...document.querySelectorAll('.vae-map')].every(m => Number(m.dataset.drawn || 0) > 0)) return false;
   return [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout && g._fullData);
 }"""
-# The map is drawn: its figure has data (a settled page can be between two script runs under load).
-MAP_READY_JS = """() => { const g = document.querySelector('.js-plotly-plot');
-  return !!(g && g._fullLayout && g._fullData && g._fullData.some(t => t.customdata && t.x && t.x.length)); }"""
-# The first point of the map's first data trace, in page coordinates, with its dataset index.
-MAP_POINT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
-  const t = gd._fullData.find(t => t.customdata && t.name !== 'probe' && t.name !== 'selected' && t.x.length);
-  return {px: bb.left + fl.xaxis._offset + fl.xaxis.d2p(t.x[0]),
-          py: bb.top + fl.yaxis._offset + fl.yaxis.d2p(t.y[0]), index: t.customdata[0][0]};
-}"""
+# The map is drawn with its points (a settled page can be between two script runs under load).
+MAP_READY_JS = """() => { const m = window.__vaeMaps && window.__vaeMaps.latent_map_chart;
+  return !!(m && m.drawn > 0 && m.points().length > 0); }"""
+# The map's first point, in viewport coordinates, with its dataset index.
+MAP_POINT_JS = """() => { const [px, py, index] = window.__vaeMaps.latent_map_chart.points()[0];
+  return {px, py, index}; }"""
 
 
 def free_port() -> int:

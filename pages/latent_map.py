@@ -10,14 +10,14 @@ import torch
 from ui import posterior_view
 from ui import urlstate
 from ui.components.latent_pad import live_map
+from ui.components.scatter_map import map_points, map_selection, picked, scatter_map
 from ui.components.svg_chart import svg_chart
 from ui.cache import encode_split, run_dataset, run_identity
-from ui.figures import scatter_figure
 from ui.images import show_grid, show_image
 from ui.prior_view import components_panel, kl_words
-from ui.projection_view import describe, placed_traces, projection_for, tsne_reference
+from ui.projection_view import describe, projection_for, tsne_reference
 from ui.refine import refine_panel
-from ui.selection import parse_selection, snap_probe
+from ui.selection import map_pick
 from ui.svg_charts import posterior_svg
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
@@ -28,7 +28,7 @@ from vae.budget import (PROJECTION_POINTS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetE
 from vae.checkpoint import CheckpointError, Run
 from vae.project import Spec, image_from_bytes
 
-CHART_KEY = "latent_map_chart"
+CHART_KEY = "latent_map_chart"  # the map element (ui/components/scatter_map.py)
 SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}
 METHODS = {"latent": "Latents directly", "pca": "PCA", "opentsne": "t-SNE (openTSNE, fast)",
            "umap": "UMAP", "tsne": "t-SNE (scikit-learn, the reference)"}
@@ -60,14 +60,11 @@ def _subsample(_labels: np.ndarray, key: tuple, split: str, cap: int) -> np.ndar
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _map_figure(key: tuple, view_sig: tuple, colour_sig: tuple, marks: tuple, _proj: Projection, _idx: np.ndarray,
-                _colour, _class_names: list[str], _labels: np.ndarray):
-    """The map as a validated plotly Figure, built once per run, view, colouring and marks and shared by
-    every session (read-only: st.plotly_chart copies it). A figure passed as a dict is validated on every
-    script run (about 25 ms for 2,000 points here, and the probe grid's search as much again), and
-    a click reruns the map's fragment."""
-    import plotly.graph_objects as go
-    return go.Figure(scatter_figure(_proj, _idx, _colour, _class_names, _labels, probe=_proj.invertible, **dict(marks)))
+def _map_points(key: tuple, view_sig: tuple, colour_sig: tuple, _proj: Projection, _idx: np.ndarray,
+                _colour, _class_names: list[str], _labels: np.ndarray) -> dict:
+    """The map's points as the element takes them, built once per run, view and colouring and shared by
+    every session (read-only: the page adds its pick to a copy)."""
+    return map_points(_proj, _idx, _colour, _class_names, _labels)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
@@ -153,30 +150,18 @@ def remember(selection: dict, ctx: tuple, view: tuple) -> None:
     st.session_state[SEL_KEY] = {"ctx": ctx, "view": view, **selection}
 
 
-def on_chart_select(ctx: tuple, view: tuple, xy: np.ndarray, idx: np.ndarray) -> None:
-    state = st.session_state.get(CHART_KEY) or {}
-    clicked = parse_selection(state.get("selection"))
-    sel = snap_probe(clicked, xy, idx)
-    # "click": plotly's own selection marks the dot; a near miss that snapped to a dot is ringed by us
-    source = "snap" if sel.kind != clicked.kind else "click"
-    remember({"kind": sel.kind, "indices": sel.indices, "xy": sel.xy, "source": source}, ctx, view)
+def on_map_select(ctx: tuple, view: tuple, proj: Projection, idx: np.ndarray) -> None:
+    """The map's pick (a dot, a group, or empty space on an invertible map), checked; a malformed one is
+    dropped and the selection stays as it was."""
+    sel = map_pick(picked(CHART_KEY), idx, proj.xy, proj.invertible)
+    if sel is not None:
+        remember({"kind": sel.kind, "indices": sel.indices, "xy": sel.xy, "source": "click"}, ctx, view)
 
 
 def on_index_typed(ctx: tuple, view: tuple) -> None:
     i = st.session_state.get("lm_index")
     if i is not None:
         remember({"kind": "point", "indices": [int(i)], "xy": None, "source": "typed"}, ctx, view)
-
-
-def map_marks(sel: dict) -> dict:
-    """What the map marks itself for a pick plotly's selection does not show: a ring on a point picked
-    by index, by link or by a near-miss click, and a cross where empty space was decoded. A direct
-    click on a dot adds nothing, so the figure stays the same dict and the browser does not redraw it."""
-    if sel["kind"] == "point" and sel.get("source") != "click":
-        return {"highlight": sel["indices"][0]}
-    if sel["kind"] == "probe" and sel.get("xy") is not None:
-        return {"probe_mark": tuple(sel["xy"])}
-    return {}
 
 
 def current_selection(ctx: tuple, view: tuple, n: int) -> dict:
@@ -298,7 +283,8 @@ def place_panel(run: Run, ctx: tuple, view: tuple) -> None:
 
 def hint() -> None:
     st.info("**Click a point** to see its reconstruction, its posterior and its nearest neighbours. "
-            "Use **box or lasso select** in the chart's toolbar to compare a group. "
+            "Use **Box select** or **Lasso** above the map to compare a group; **Zoom** and **Pan** move the "
+            "view, a double-click resets it, and the legend hides classes. "
             "On the PCA view, **click empty space** to decode the latent point that lies there.")
 
 
@@ -371,23 +357,21 @@ urlstate.take_point(len(ds), lambda i: remember({"kind": "point", "indices": [i]
 
 @st.fragment
 def map_and_detail() -> None:
-    """The map and the picked point's panel. A click reruns only this fragment, and the figure is
-    the same dict on every click on a dot (plotly's selection marks the pick), so the browser keeps
-    the drawn map and repaints only the panel; other picks are marked by a trace (``map_marks``)."""
+    """The map and the picked point's panel. A click reruns only this fragment; the map's points are
+    the same cached dict on every rerun (Streamlit sends an unchanged element once), so only the pick
+    and the panel change."""
     sel = current_selection(ctx, view_sig, len(ds))
     urlstate.write_map(view.method, sel)
     placed = placed_points(ctx, view_sig)
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        marks = map_marks(sel)
+        points = _map_points(key, view_sig, (view.colour, view.dim), proj, idx, colour, ds.class_names, labels[idx])
+        stars = []
         if placed:
-            fig = scatter_figure(proj, idx, colour, ds.class_names, labels[idx], probe=proj.invertible, **marks)
-            fig["data"] += placed_traces(place(proj, res, mu[idx], [z for _, z in placed]), [n for n, _ in placed])
-        else:
-            fig = _map_figure(key, view_sig, (view.colour, view.dim), tuple(sorted(marks.items())), proj, idx, colour,
-                              ds.class_names, labels[idx])
-        st.plotly_chart(fig, key=CHART_KEY, on_select=lambda: on_chart_select(ctx, view_sig, proj.xy, idx),
-                        selection_mode=("points", "box", "lasso"))
+            where = place(proj, res, mu[idx], [z for _, z in placed])
+            stars = [(float(x), float(y), n) for (x, y), (n, _) in zip(np.asarray(where).reshape(-1, 2), placed)]
+        scatter_map(CHART_KEY, points, "|".join(map(str, view_sig)), map_selection(idx, sel), stars,
+                    on_select=lambda: on_map_select(ctx, view_sig, proj, idx))
         if proj.placeable:
             place_panel(run, ctx, view_sig)
     with right:

@@ -13,7 +13,8 @@ import pytest
 from ui import figures as F
 from ui.labels import BASELINE_LABELS, ESTIMATOR_LABELS, estimator_colour, estimator_label
 from ui.components.svg_chart import click_index
-from ui.selection import Selection, parse_selection, snap_probe
+from ui.components.scatter_map import map_points, map_selection
+from ui.selection import Selection, map_pick, parse_selection
 from ui.svg_charts import bar_chart_svg, density_svg, nice_ticks, posterior_svg, verdict_bars_svg
 from vae.analysis.collapse import KLHistory
 from vae.objectives import BASELINES, ESTIMATORS
@@ -41,28 +42,22 @@ def test_scatter_figure_carries_dataset_indices():
     mu, y = _clusters(n=30)
     proj = project_pca(mu)
     idx = np.arange(100, 130)
-    fig = go.Figure(F.scatter_figure(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y, probe=True,
-                                     highlight=105, probe_mark=(0.0, 1.0)))
-    names = [t.name for t in fig.data]
-    assert names[0] == "probe" and names[1:4] == ["a", "b", "c"] and names[-2:] == ["selected", "probed"]
-    rows = sorted(int(r[0]) for t in fig.data[1:4] for r in t.customdata)
+    fig = go.Figure(F.scatter_figure(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y))
+    assert [t.name for t in fig.data] == ["a", "b", "c"]
+    rows = sorted(int(r[0]) for t in fig.data for r in t.customdata)
     assert rows == idx.tolist()
-    assert all(int(r[0]) == -1 for r in fig.data[0].customdata)
     assert fig.layout.xaxis.title.text.startswith("PC1")
     cont = go.Figure(F.scatter_figure(proj, idx, colour_values("mu", y, mu, mu, dim=1), ["a", "b", "c"], y))
     assert len(cont.data) == 1 and cont.data[0].marker.showscale
 
 
-def test_the_map_is_webgl_whatever_its_size_and_marks_picks_by_selection_state():
+def test_the_plotly_map_is_webgl_whatever_its_size_and_marks_picks_by_selection_state():
     """Issue 17: SVG scatter of a few thousand dots costs the browser seconds per redraw."""
     mu, y = _clusters(n=30)
-    fig = F.scatter_figure(project_pca(mu), np.arange(30), colour_values("label", y, mu, mu), ["a", "b", "c"], y,
-                           probe=True)
+    fig = F.scatter_figure(project_pca(mu), np.arange(30), colour_values("label", y, mu, mu), ["a", "b", "c"], y)
     assert {t["type"] for t in fig["data"]} == {"scattergl"}
-    data = [t for t in fig["data"] if t["name"] != "probe"]
-    assert all(t["selected"]["marker"]["size"] > t["marker"]["size"] for t in data)
-    assert all(t["unselected"]["marker"]["opacity"] < 1 for t in data)
-    assert fig["data"][0]["selected"]["marker"]["opacity"] == 0  # a picked probe stays invisible
+    assert all(t["selected"]["marker"]["size"] > t["marker"]["size"] for t in fig["data"])
+    assert all(t["unselected"]["marker"]["opacity"] < 1 for t in fig["data"])
 
 
 def test_parse_selection():
@@ -124,30 +119,58 @@ def test_nice_ticks_cover_the_range_with_round_steps(lo, hi):
     assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6
 
 
-# ---------------------------------------------------------------- latent map: near misses
+# ---------------------------------------------------------------- latent map: the canvas element
 
-def test_no_probe_lies_within_a_cell_of_a_data_point_but_empty_space_keeps_its_probes():
-    mu, y = _clusters(n=200)
-    xy = project_pca(mu).xy
-    probes = F.probe_points(xy)
-    cell = F.cell_size(xy)
-    d = np.hypot(*((probes[:, None, :] - xy[None]) / cell).transpose(2, 0, 1)).min(1)
-    assert (d > F.PROBE_CLEARANCE).all()
-    assert 0 < len(probes) < F.PROBE_GRID ** 2  # some dropped near the clusters, many left between them
-    fig = F.scatter_figure(project_pca(mu), np.arange(200), colour_values("label", y, mu, mu), ["a", "b", "c"], y,
-                           probe=True)
-    assert len(fig["data"][0]["x"]) == len(probes) and fig["data"][0]["marker"]["size"] < 7  # smaller than a dot
+def _unb64(s: str, dtype: str) -> np.ndarray:
+    import base64
+    return np.frombuffer(base64.b64decode(s), dtype=dtype)
 
 
-def test_a_probe_click_beside_a_dot_selects_the_dot_and_one_in_empty_space_stays_a_probe():
-    xy = np.array([[0.0, 0.0], [10.0, 10.0], [10.0, 0.0]], dtype=np.float32)
+def test_map_points_carry_every_point_its_dataset_index_label_and_colour():
+    mu, y = _clusters(n=30)
+    proj = project_pca(mu)
+    idx = np.arange(100, 130)
+    pts = map_points(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y)
+    json.dumps(pts)  # what the element is sent
+    assert np.array_equal(_unb64(pts["x"], "<f4"), proj.xy[:, 0].astype(np.float32))
+    assert np.array_equal(_unb64(pts["y"], "<f4"), proj.xy[:, 1].astype(np.float32))
+    assert _unb64(pts["index"], "<i4").tolist() == idx.tolist() and _unb64(pts["label"], "<u2").tolist() == y.tolist()
+    assert pts["categorical"] and [c["name"] for c in pts["classes"]] == ["a", "b", "c"]
+    assert [c["colour"] for c in pts["classes"]] == F.PALETTE[:3] and pts["labels"] == ["a", "b", "c"]
+    assert pts["axis"][0].startswith("PC1") and pts["invertible"] and not pts["flat"]
+    cont = map_points(proj, idx, colour_values("kl", y, mu, mu), ["a", "b", "c"], y)
+    vals = _unb64(cont["value"], "<f4")
+    assert not cont["categorical"] and cont["range"] == [pytest.approx(vals.min()), pytest.approx(vals.max())]
+    assert cont["sig"] != pts["sig"]  # a new colouring is redrawn; the same one keeps its signature
+    assert map_points(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y)["sig"] == pts["sig"]
+
+
+def test_the_page_selection_is_drawn_as_rows_of_the_map():
+    idx = np.array([40, 7, 12, 99])
+    assert map_selection(idx, {"kind": "point", "indices": [12]}) == {"rows": [2], "ring": 2, "cross": None}
+    assert map_selection(idx, {"kind": "many", "indices": [99, 7, 5]}) == {"rows": [1, 3], "ring": None, "cross": None}
+    assert map_selection(idx, {"kind": "probe", "xy": (0.5, -1.0)})["cross"] == [0.5, -1.0]
+    assert map_selection(idx, {"kind": "none"}) == {"rows": [], "ring": None, "cross": None}
+    assert map_selection(idx, {"kind": "point", "indices": [3]})["ring"] is None  # not shown: nothing ringed
+
+
+def test_a_map_pick_is_taken_only_when_every_field_is_valid():
     idx = np.array([40, 41, 42])
-    cell = F.cell_size(xy)
-    near = Selection("probe", [], (float(0.5 * cell[0]), float(0.3 * cell[1])))
-    assert snap_probe(near, xy, idx) == Selection("point", [40])
-    far = Selection("probe", [], (3.0, 7.0))
-    assert snap_probe(far, xy, idx) == far
-    assert snap_probe(Selection("point", [41]), xy, idx) == Selection("point", [41])
+    xy = np.array([[0.0, 0.0], [10.0, 10.0], [10.0, 0.0]])
+    assert map_pick({"kind": "point", "row": 1}, idx, xy, True) == Selection("point", [41])
+    assert map_pick({"kind": "point", "row": 2.0}, idx, xy, False) == Selection("point", [42])
+    assert map_pick({"kind": "many", "rows": [2, 0, 2]}, idx, xy, True) == Selection("many", [42, 40])
+    assert map_pick({"kind": "many", "rows": []}, idx, xy, True) == Selection()  # an empty lasso clears
+    assert map_pick({"kind": "probe", "x": 3.0, "y": 7}, idx, xy, True) == Selection("probe", [], (3.0, 7.0))
+    hostile = [None, 3, "point", [], {"kind": "point"}, {"kind": "point", "row": 3}, {"kind": "point", "row": -1},
+               {"kind": "point", "row": 0.5}, {"kind": "point", "row": True}, {"kind": "point", "row": "1"},
+               {"kind": "point", "row": float("nan")}, {"kind": "many", "rows": [0, 3]},
+               {"kind": "many", "rows": "012"}, {"kind": "many", "rows": [0, 1, 2, 0]}, {"kind": "many", "rows": [None]},
+               {"kind": "probe", "x": float("inf"), "y": 0}, {"kind": "probe", "x": 1e9, "y": 0},
+               {"kind": "probe", "x": "1", "y": 0}, {"kind": "probe", "x": 1.0}, {"kind": "delete", "row": 1}]
+    for value in hostile:
+        assert map_pick(value, idx, xy, True) is None, value
+    assert map_pick({"kind": "probe", "x": 3.0, "y": 7.0}, idx, xy, False) is None  # t-SNE: no inverse
 
 
 def test_a_chart_click_is_taken_only_as_an_index_in_range():

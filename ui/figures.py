@@ -221,56 +221,13 @@ def training_comparison_figure(rows: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- latent map
 
-PROBE_GRID = 40  # probe points per axis over the plot: a click between clusters lands on one
-PROBE_CLEARANCE = 1.0  # no probe within this many grid cells of a data point: a near miss picks the dot
-
-
-def plot_range(xy: np.ndarray, pad: float = 0.08) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Lower-left and upper-right corners of the data (M, 2), padded by a fraction of the span."""
-    lo, hi = xy.min(0).astype(float), xy.max(0).astype(float)
-    span = np.maximum(hi - lo, 1e-3)
-    lo, hi = lo - pad * span, hi + pad * span
-    return (lo[0], lo[1]), (hi[0], hi[1])
-
-
-def cell_size(xy: np.ndarray) -> np.ndarray:
-    """One probe-grid cell in plot units per axis (2,): the unit of 'near' on the map."""
-    (x0, y0), (x1, y1) = plot_range(xy)
-    return np.array([(x1 - x0) / (PROBE_GRID - 1), (y1 - y0) / (PROBE_GRID - 1)])
-
-
-def probe_points(xy: np.ndarray, clearance: float = PROBE_CLEARANCE) -> np.ndarray:
-    """The probe grid (P, 2) over the plot, without the points within ``clearance`` cells of data (M, 2)."""
-    (x0, y0), (x1, y1) = plot_range(xy)
-    gx, gy = np.meshgrid(np.linspace(x0, x1, PROBE_GRID), np.linspace(y0, y1, PROBE_GRID))
-    grid = np.stack([gx.ravel(), gy.ravel()], 1)
-    cell = cell_size(xy)
-    from scipy.spatial import cKDTree  # here: scipy costs every other page a second at its first visit
-    dist, _ = cKDTree(np.asarray(xy, np.float64) / cell).query(grid / cell)
-    return grid[dist > clearance]
-
-
-def _probe_trace(xy: np.ndarray) -> dict:
-    grid = probe_points(xy)
-    # Small markers: plotly picks the nearest marker edge, so a big probe would outbid a nearby dot.
-    return dict(type="scattergl", x=grid[:, 0], y=grid[:, 1], mode="markers", name="probe", showlegend=False,
-                customdata=np.full((len(grid), 1), -1), hovertemplate="(%{x:.2f}, %{y:.2f}): click to decode<extra></extra>",
-                marker=dict(size=6, color="rgba(0,0,0,0)"),
-                selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
-
-
 def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_names: list[str],
-                   labels: np.ndarray, probe: bool = False, highlight: int | None = None,
-                   probe_mark: tuple[float, float] | None = None, height: int = 620) -> dict:
+                   labels: np.ndarray, height: int = 620) -> dict:
     """The projection as a scatter. proj.xy: (M, 2) for dataset rows ``idx`` (M,);
     colour.values and labels: (M,). Each marker's customdata is [dataset index, label
-    name, colour value], so a selection names dataset rows whatever the trace.
-
-    probe: add an invisible grid of points (customdata index −1) under the data, away from it,
-    so a click on empty space reports its plot coordinates. highlight: a dataset index to ring;
-    probe_mark: plot coordinates to mark with a cross. The latent map passes neither for a click on
-    a dot: its figure then stays the same across clicks, so a click does not redraw it (plotly's
-    own selection state marks the picked dots: bigger, the rest dimmed).
+    name, colour value], so a selection names dataset rows whatever the trace. Plotly's own selection
+    state marks picked dots (bigger, the rest dimmed). Used for the maps of flow, categorical and
+    Dirichlet runs; the Gaussian Latent map draws its own (ui/components/scatter_map.py).
 
     Always WebGL (scattergl), whatever the number of points: an SVG redraw of a few thousand dots
     costs the browser seconds.
@@ -286,7 +243,7 @@ def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_name
     hover = "#%{customdata[0]} · label %{customdata[1]}" + value_line + "<extra></extra>"
     edge = dict(width=0.5, color="white")
     picked = dict(selected=dict(marker=dict(size=12)), unselected=dict(marker=dict(opacity=0.35)))
-    traces = [_probe_trace(xy)] if probe else []
+    traces = []
     if colour.categorical:
         for c in np.unique(vals):
             m = vals == c
@@ -299,20 +256,6 @@ def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_name
                            hovertemplate=hover, showlegend=False, **picked,
                            marker=dict(size=7, color=vals, colorscale="Viridis", showscale=True, line=edge,
                                        colorbar=dict(title=dict(text=colour.title, side="right")))))
-    if highlight is not None and highlight in set(idx.tolist()):
-        k = int(np.flatnonzero(idx == highlight)[0])
-        for t in traces:  # plotly's selected look on the ringed dot too (and off any dot it selected before)
-            if t.get("name") != "probe":
-                rows = np.flatnonzero(t["customdata"][:, 0] == highlight)
-                t["selectedpoints"] = rows.tolist()
-        traces.append(dict(type="scatter", x=[xy[k, 0]], y=[xy[k, 1]], mode="markers", name="selected",
-                           customdata=custom[k:k + 1], hovertemplate=hover, showlegend=False,
-                           marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2.5, color=ACCENT))))
-    if probe_mark is not None:
-        traces.append(dict(type="scatter", x=[probe_mark[0]], y=[probe_mark[1]], mode="markers", name="probed",
-                           customdata=[[-1]], showlegend=False,
-                           hovertemplate="decoded here: (%{x:.2f}, %{y:.2f})<extra></extra>",
-                           marker=dict(size=14, symbol="x-thin", line=dict(width=3, color=ACCENT))))
     flat = proj.method == "latent" and proj.latent_dim == 1
     return figure(traces, layout(height=height, margin=dict(MARGIN, t=30), hovermode="closest",
                                  legend=dict(title=dict(text="label"), itemsizing="constant"), uirevision=proj.method,

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.figures import ACCENT
 from ui.progress import live_task
 from ui.text import safe_md
 from vae.analysis.projection import Cancelled, opentsne_reference
@@ -113,12 +112,3 @@ def describe(res: Result) -> str:
         f" · trustworthiness **{res.trust:.3f}** (k = {TRUST_K}, on {min(TRUST_POINTS, len(res.idx)):,} seeded "
         f"points; 1 = every map neighbour is a latent neighbour)")
     return f"{safe_md(note)} · computed in **{res.seconds:.1f} s**{kept_note}{trust}."
-
-
-def placed_traces(xy: np.ndarray, names: list[str]) -> list[dict]:
-    """Stars for new points placed into the map: xy (M, 2) with a name each."""
-    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    return [dict(type="scatter", x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers+text", name="placed",
-                 text=list(names), textposition="top center", customdata=[[-2]] * len(xy), showlegend=False,
-                 hovertemplate="%{text}: placed at (%{x:.2f}, %{y:.2f})<extra></extra>",
-                 marker=dict(size=18, symbol="star", color=ACCENT, line=dict(width=1.5, color="black")))]

@@ -1,12 +1,13 @@
-"""Chart events read as what the user picked: ``st.plotly_chart`` selections as dataset rows, a
-probe (a click on empty plot space) as plot coordinates, and a bar click as a dimension."""
+"""Chart events read as what the user picked: ``st.plotly_chart`` selections and the Latent map's picks
+as dataset rows, and a probe (a click on empty plot space) as plot coordinates. Every value comes from a
+browser, so it is checked here before a page uses it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
+import math
 
-from ui.figures import PROBE_CLEARANCE, cell_size
+import numpy as np
 
 
 @dataclass
@@ -45,13 +46,40 @@ def parse_selection(selection: dict | None) -> Selection:
     return Selection()
 
 
-def snap_probe(sel: Selection, xy: np.ndarray, idx: np.ndarray, clearance: float = PROBE_CLEARANCE) -> Selection:
-    """A probe click within ``clearance`` probe-grid cells of a data point (xy: (M, 2) plot
-    coordinates of dataset rows idx (M,)) selects that point: a click that just misses a dot
-    means the dot, not the space beside it."""
-    if sel.kind != "probe" or sel.xy is None or len(xy) == 0:
-        return sel
-    cell = cell_size(xy)
-    d = np.hypot(*((np.asarray(xy, np.float64) - np.asarray(sel.xy)) / cell).T)
-    k = int(np.argmin(d))
-    return Selection("point", [int(idx[k])]) if d[k] <= clearance else sel
+def _row(v, m: int) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+        return None
+    return int(v) if 0 <= v < m else None
+
+
+def map_pick(value, idx: np.ndarray, xy: np.ndarray, invertible: bool) -> Selection | None:
+    """What the Latent map's element sent (``{"kind": "point", "row"}``, ``{"kind": "many", "rows"}`` or
+    ``{"kind": "probe", "x", "y"}``; rows are positions in ``idx`` (M,), the dataset rows shown at plot
+    coordinates ``xy`` (M, 2)) as a selection of dataset rows, or None for anything malformed: rows must be
+    integers in [0, M), at most M of them; a probe needs a map with an inverse and finite coordinates
+    within two spans of the data. An empty lasso or box clears the selection."""
+    if not isinstance(value, dict):
+        return None
+    m, kind = len(idx), value.get("kind")
+    if kind == "point":
+        r = _row(value.get("row"), m)
+        return None if r is None else Selection("point", [int(idx[r])])
+    if kind == "many":
+        rows = value.get("rows")
+        if not isinstance(rows, list) or len(rows) > m:
+            return None
+        checked = [_row(v, m) for v in rows]
+        if any(r is None for r in checked):
+            return None
+        uniq = list(dict.fromkeys(int(idx[r]) for r in checked))
+        return Selection("many", uniq) if uniq else Selection()
+    if kind == "probe" and invertible and m:
+        p = [value.get("x"), value.get("y")]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in p):
+            return None
+        lo, hi = np.asarray(xy, np.float64).min(0), np.asarray(xy, np.float64).max(0)
+        span = np.maximum(hi - lo, 1e-3)
+        if np.any(np.asarray(p) < lo - 2 * span) or np.any(np.asarray(p) > hi + 2 * span):
+            return None
+        return Selection("probe", [], (float(p[0]), float(p[1])))
+    return None

@@ -5,45 +5,31 @@ import re
 
 from conftest import assert_no_exception, open_page, wait_idle
 
-# The pixel position (page coordinates) of the data point farthest from every other
-# data point, so a click there cannot land on a neighbour, with its dataset index.
+MAP = "window.__vaeMaps && window.__vaeMaps.latent_map_chart"
+# The map element's drawn points as [x, y, dataset index] in viewport coordinates (what a mouse click takes).
+POINTS_JS = f"() => {MAP}.points()"
+# The data point farthest (in pixels) from every other one, so a click there cannot land on a neighbour.
 ISOLATED_POINT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
-  const pts = [];
-  gd._fullData.forEach(t => {
-    if (t.name === 'probe' || t.name === 'selected' || !t.customdata) return;
-    for (let k = 0; k < t.x.length; k++) {
-      pts.push({px: bb.left + fl.xaxis._offset + fl.xaxis.d2p(t.x[k]),
-                py: bb.top + fl.yaxis._offset + fl.yaxis.d2p(t.y[k]), index: t.customdata[k][0]});
-    }
-  });
+  const pts = window.__vaeMaps.latent_map_chart.points();
   let best = null, bestGap = -1;
   for (const p of pts) {
     let gap = Infinity;
-    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py));
+    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p[0] - q[0], p[1] - q[1]));
     if (gap > bestGap) { bestGap = gap; best = p; }
   }
-  return {...best, gap: bestGap, n: pts.length};
+  return {px: best[0], py: best[1], index: best[2], gap: bestGap, n: pts.length};
 }"""
-
 # A point in the plot area far (in pixels) from every data point.
-EMPTY_SPOT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
-  const pts = [];
-  gd._fullData.forEach(t => {
-    if (t.name === 'probe' || !t.customdata) return;
-    for (let k = 0; k < t.x.length; k++) pts.push([fl.xaxis.d2p(t.x[k]), fl.yaxis.d2p(t.y[k])]);
-  });
-  let best = null, bestGap = -1;
-  for (let gx = 0.1; gx < 0.95; gx += 0.05) for (let gy = 0.1; gy < 0.95; gy += 0.05) {
-    const x = gx * fl._size.w, y = gy * fl._size.h;
-    const gap = Math.min(...pts.map(p => Math.hypot(p[0] - x, p[1] - y)));
-    if (gap > bestGap) { bestGap = gap; best = [x, y]; }
-  }
-  return {px: bb.left + fl.xaxis._offset + best[0], py: bb.top + fl.yaxis._offset + best[1], gap: bestGap};
-}"""
+EMPTY_SPOT_JS = f"() => {MAP}.emptySpot()"
+# What the map draws as picked: {indices (dataset, sorted), ring (dataset index or null), cross}.
+PICKED_JS = f"() => {MAP}.picked()"
+
+
+def _map_drawn(page, n: int | None = None, timeout: float = 60_000) -> None:
+    cond = f"{MAP} && window.__vaeMaps.latent_map_chart.drawn > 0"
+    if n is not None:
+        cond += f" && window.__vaeMaps.latent_map_chart.n === {n}"
+    page.wait_for_function(f"() => !!({cond})", timeout=timeout)
 
 
 def _open_map(page, app_server):
@@ -52,11 +38,18 @@ def _open_map(page, app_server):
     open_page(page, app_server)
     open_page(page, app_server, "latent_map")
     page.get_by_text("Latent map", exact=True).first.wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()
-    page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
-                           " return g && g._fullLayout && g._fullData && g._fullData.length > 1; }")
+    _map_drawn(page, 360)
     assert page.get_by_text(re.compile(r"Showing 360 of 360 test images")).count() == 1
+    assert page.locator(".js-plotly-plot").count() == 0  # the map is the canvas element, not plotly
     assert_no_exception(page)
+
+
+def _wait_picked(page, indices: list[int], ring=None, cross: bool = False) -> None:
+    """Wait until the map draws exactly ``indices`` as picked, ringing ``ring``, with or without a cross."""
+    want = json.dumps({"indices": sorted(indices), "ring": ring})
+    page.wait_for_function(f"""() => {{ const p = ({PICKED_JS})();
+        return JSON.stringify({{indices: p.indices, ring: p.ring}}) === JSON.stringify({want})
+               && (p.cross !== null) === {str(cross).lower()}; }}""", timeout=30_000)
 
 
 def test_click_point_shows_original_and_reconstruction(app_server, page):
@@ -80,34 +73,10 @@ def test_click_point_shows_original_and_reconstruction(app_server, page):
     # the posterior's μ and σ of each of the 10 dimensions as SVG bars, each naming its value on hover
     tips = page.locator(".vae-svg-chart svg rect title").all_text_contents()
     assert len(tips) == 20 and tips[0].startswith("z0: μ = ") and tips[19].startswith("z9: σ = "), tips
-    # plotly's own selection marks a clicked dot: the figure gains no trace, so it is not redrawn
-    assert page.evaluate(MARKS_JS) == []
+    # the map draws the pick itself: the dot bigger and ringed, the rest dimmed; its points are not re-sent
+    _wait_picked(page, [i], ring=i)
+    assert page.evaluate(f"() => {MAP}.n") == 360
     assert_no_exception(page)
-
-
-# The map's own marks: [trace name, dataset index or -1] for the ring and the probe cross.
-MARKS_JS = """() => [...document.querySelector('.js-plotly-plot').data]
-    .filter(t => t.name === 'selected' || t.name === 'probed').map(t => [t.name, t.customdata[0][0]])"""
-
-
-def _wait_marks(page, marks: list) -> None:
-    want = json.dumps(marks, separators=(",", ":"))  # as JSON.stringify writes it
-    page.wait_for_function(f"() => JSON.stringify(({MARKS_JS})()) === '{want}'", timeout=30_000)
-
-
-# The dataset indices of the dots drawn as picked: in plotly's selected state, or ringed by the map.
-PICKED_JS = """() => { const out = new Set();
-  for (const t of document.querySelector('.js-plotly-plot').data) {
-    if (t.name === 'probe' || !t.customdata) continue;
-    if (t.name === 'selected') { out.add(t.customdata[0][0]); continue; }
-    for (const k of (t.selectedpoints || [])) out.add(t.customdata[k][0]);
-  }
-  return [...out].sort((a, b) => a - b); }"""
-
-
-def _wait_picked(page, indices: list[int]) -> None:
-    page.wait_for_function(f"() => JSON.stringify(({PICKED_JS})()) === '{json.dumps(sorted(indices))}'",
-                           timeout=30_000)
 
 
 def test_click_empty_space_on_pca_decodes_it(app_server, page):
@@ -119,13 +88,13 @@ def test_click_empty_space_on_pca_decodes_it(app_server, page):
     page.get_by_text("A point between the data").wait_for()
     wait_idle(page)
     assert page.get_by_text("Decoded", exact=True).count() == 1
-    _wait_marks(page, [["probed", -1]])  # a cross where the space was decoded
+    _wait_picked(page, [], ring=None, cross=True)  # a cross where the space was decoded
     assert_no_exception(page)
 
 
 def test_a_click_that_just_misses_a_dot_selects_it(app_server, page):
-    """Issue 17: the invisible probe grid under the PCA map must not catch a click a few pixels
-    from a dot; the dot is selected, not the space beside it."""
+    """Issue 17: on the PCA map, where a click on empty space decodes it, a click a few pixels from a
+    dot selects the dot, not the space beside it."""
     _open_map(page, app_server)
     target = page.evaluate(ISOLATED_POINT_JS)
     assert target["gap"] > 14
@@ -136,7 +105,7 @@ def test_a_click_that_just_misses_a_dot_selects_it(app_server, page):
     page.get_by_text(f"Test image #{i} · label", exact=False).wait_for()
     wait_idle(page)
     assert page.get_by_text("A point between the data").count() == 0
-    _wait_picked(page, [i])  # plotly's pick radius caught the dot, or the map rings the dot the click meant
+    _wait_picked(page, [i], ring=i)  # the map rings the dot the click meant
     # An index typed in the panel is ringed, and it is the only dot shown as picked.
     j = (i + 1) % 360
     box = page.get_by_label("Inspect test image #", exact=True)
@@ -144,26 +113,9 @@ def test_a_click_that_just_misses_a_dot_selects_it(app_server, page):
     box.press("Enter")
     page.get_by_text(f"Test image #{j} · label", exact=False).wait_for()
     wait_idle(page)
-    _wait_marks(page, [["selected", j]])
-    _wait_picked(page, [j])
+    _wait_picked(page, [j], ring=j)
     page.screenshot(path=str(_shots() / "map_typed_index_ring.png"))
     assert_no_exception(page)
-
-
-# Pixel positions (page coordinates) of every data point, with their dataset indices.
-POINTS_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
-  const pts = [];
-  gd._fullData.forEach(t => {
-    if (t.name === 'probe' || t.name === 'selected' || t.name === 'placed' || !t.customdata) return;
-    for (let k = 0; k < t.x.length; k++) {
-      pts.push([bb.left + fl.xaxis._offset + fl.xaxis.d2p(t.x[k]),
-                bb.top + fl.yaxis._offset + fl.yaxis.d2p(t.y[k]), t.customdata[k][0]]);
-    }
-  });
-  return {pts, types: gd._fullData.map(t => t.type)};
-}"""
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -198,8 +150,7 @@ def _lasso(page, pts: list, share: float = 0.25, least: int = 10) -> list[tuple[
     r = share * (xs[-1] - xs[0])
     poly = [(cx + r * math.cos(2 * math.pi * k / 24), cy + r * math.sin(2 * math.pi * k / 24)) for k in range(24)]
     assert len({int(p[2]) for p in pts if _inside(poly, p[0], p[1])}) > least
-    page.mouse.move(cx, cy)
-    page.locator('.modebar-btn[data-val="lasso"]').first.click()
+    page.get_by_role("button", name="Lasso", exact=True).click()
     page.mouse.move(*poly[0])
     page.mouse.down()
     for p in poly[1:] + poly[:1]:
@@ -216,10 +167,10 @@ def _shots():
     return out
 
 
-def test_opentsne_on_8000_points_shows_progress_then_a_lasso_on_the_webgl_map_returns_its_images(page, tmp_path):
+def test_opentsne_on_8000_points_shows_progress_then_a_lasso_on_the_map_returns_its_images(page, tmp_path):
     """Issues 17 and 20 on mnist-default's 8,000 train images: openTSNE (a fit on 5,000, the rest placed
     by its transform) runs in the background with a progress bar (iteration and KL) and a Cancel button;
-    then the WebGL map (scattergl), where a lasso lists exactly the images inside it. (The harness's tiny
+    then the map of all 8,000 points, where a lasso lists exactly the images inside it. (The harness's tiny
     digits run fits in about 2 s, too fast to watch the progress reliably; this fit takes several.)"""
     import shutil
 
@@ -232,7 +183,7 @@ def test_opentsne_on_8000_points_shows_progress_then_a_lasso_on_the_webgl_map_re
     try:
         open_page(page, server)
         open_page(page, server, "latent_map")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        _map_drawn(page, timeout=120_000)
         _choose(page, "Split", "train")
         page.get_by_text("Showing 8,000 of 8,000 train images", exact=False).wait_for(timeout=120_000)
         _choose(page, "Projection", "t-SNE (openTSNE, fast)")
@@ -242,28 +193,16 @@ def test_opentsne_on_8000_points_shows_progress_then_a_lasso_on_the_webgl_map_re
         assert page.get_by_role("button", name="Cancel").count() == 1
         page.screenshot(path=str(_shots() / "opentsne_progress.png"), full_page=True)
         page.get_by_text("openTSNE, ", exact=False).first.wait_for(timeout=600_000)
-        page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
-                               " return g && g._fullData && g._fullData.some(t => t.type === 'scattergl')"
-                               " && g._fullData.length >= 10; }")
+        _map_drawn(page, 8000)
         wait_idle(page)
         assert page.get_by_text("trustworthiness", exact=False).count() >= 1
         assert page.get_by_text("fitted on 5,000 seeded random points", exact=False).count() >= 1, \
             page.get_by_text("openTSNE, ", exact=False).first.inner_text()
-        # Lasso: a polygon around the middle of the map. A rerun that lands between reading the points
-        # and the drag redraws the chart (and resets its drag mode), so the gesture is tried again on the
-        # redrawn map, up to three times; what is selected is checked exactly below.
-        for attempt in range(3):
-            wait_idle(page)
-            got = page.evaluate(POINTS_JS)
-            pts = got["pts"]
-            assert len(pts) == 8000 and "scattergl" in got["types"]
-            poly = _lasso(page, pts, share=0.12, least=20)
-            try:
-                page.get_by_text(re.compile(r"[\d,]+ train images selected")).wait_for(timeout=30_000)
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
+        # Lasso: a polygon around the middle of the map.
+        pts = page.evaluate(POINTS_JS)
+        assert len(pts) == 8000
+        poly = _lasso(page, pts, share=0.12, least=20)
+        page.get_by_text(re.compile(r"[\d,]+ train images selected")).wait_for(timeout=30_000)
         wait_idle(page)
         text = page.get_by_text(re.compile(r"train images selected")).first.inner_text()
         n = int(re.search(r"([\d,]+) train images selected", text).group(1).replace(",", ""))
@@ -271,11 +210,71 @@ def test_opentsne_on_8000_points_shows_progress_then_a_lasso_on_the_webgl_map_re
         sure = {int(p[2]) for p in pts if _inside(poly, p[0], p[1]) and _edge_gap(poly, p[0], p[1]) > 3}
         maybe = {int(p[2]) for p in pts if _inside(poly, p[0], p[1]) or _edge_gap(poly, p[0], p[1]) <= 3}
         assert len(sure) <= n <= len(maybe), (len(sure), n, len(maybe))
+        drawn = page.evaluate(PICKED_JS)["indices"]  # the map shows the same images as picked
+        assert len(drawn) == n and sure <= set(drawn) <= maybe
         assert page.get_by_text("Originals", exact=True).count() == 1
         assert page.evaluate("""() => { const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
                                   return imgs.length >= 2 && imgs.every(i => i.complete && i.naturalWidth > 0); }""")
         assert_no_exception(page)
-        page.screenshot(path=str(_shots() / "webgl_lasso_8000.png"), full_page=True)  # before the server stops
+        page.screenshot(path=str(_shots() / "lasso_8000.png"), full_page=True)  # before the server stops
     finally:
         server.stop()
     assert_no_exception(page)
+
+
+def _drag(page, a, b, steps: int = 8) -> None:
+    page.mouse.move(*a)
+    page.mouse.down()
+    page.mouse.move(*b, steps=steps)
+    page.mouse.up()
+
+
+def test_box_select_zoom_legend_and_picks_a_browser_should_not_send(app_server, page):
+    """The map's other tools, as a user drives them: a box selection lists the images inside it; a box
+    zoom shows fewer points larger and Reset view brings every point back; the legend hides a class
+    (its dots can no longer be picked). Then picks no honest map sends (a row out of range, a
+    non-number, a probe at infinity) are dropped by the page: the selection stays and nothing breaks."""
+    _open_map(page, app_server)
+    pts = page.evaluate(POINTS_JS)
+    xs, ys = sorted(p[0] for p in pts), sorted(p[1] for p in pts)
+    cx, cy, w, h = xs[180], ys[180], xs[-1] - xs[0], ys[-1] - ys[0]
+    box = (cx - 0.2 * w, cy - 0.2 * h, cx + 0.2 * w, cy + 0.2 * h)
+    inside = {int(p[2]) for p in pts if box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]}
+    edge = {int(p[2]) for p in pts if box[0] - 2 <= p[0] <= box[2] + 2 and box[1] - 2 <= p[1] <= box[3] + 2}
+    assert len(inside) > 10
+    page.get_by_role("button", name="Box select", exact=True).click()
+    _drag(page, box[:2], box[2:])
+    page.get_by_text(re.compile(r"\d+ test images selected")).wait_for()
+    wait_idle(page)
+    n = int(re.search(r"(\d+) test images selected", page.get_by_text(re.compile("test images selected")).inner_text()).group(1))
+    picked = set(page.evaluate(PICKED_JS)["indices"])
+    assert len(picked) == n and inside <= picked <= edge, (len(inside), n, len(edge))
+    # Zoom into the same box: fewer points in view, spread over the whole plot; Reset view: all 360 again.
+    page.get_by_role("button", name="Zoom", exact=True).click()
+    _drag(page, box[:2], box[2:])
+    page.wait_for_function(f"() => {MAP}.points().length < 300")
+    zoomed = page.evaluate(POINTS_JS)
+    assert len(edge) >= len(zoomed) >= len(inside) - 2
+    assert max(p[0] for p in zoomed) - min(p[0] for p in zoomed) > 1.5 * (box[2] - box[0])
+    page.get_by_role("button", name="Reset view", exact=True).click()
+    page.wait_for_function(f"() => {MAP}.points().length === 360")
+    # The legend hides a class: its dots leave the map.
+    labels = page.evaluate(f"() => {MAP}.points().map(p => p[2])")
+    page.locator(".vm-item", has_text="3").first.click()
+    page.wait_for_function(f"() => {MAP}.points().length < 360")
+    left = len(page.evaluate(POINTS_JS))
+    assert 300 < left < 360 and len(labels) == 360
+    page.locator(".vm-item", has_text="3").first.click()
+    page.wait_for_function(f"() => {MAP}.points().length === 360")
+    # Picks a real map never sends: each is dropped, the box selection stays.
+    for bad in ({"kind": "point", "row": 360}, {"kind": "point", "row": "7"}, {"kind": "many", "rows": [0, -1]},
+                {"kind": "probe", "x": 1e300, "y": 0}, {"kind": "nuke"}, "point"):
+        page.evaluate(f"(v) => {MAP}.send(v)", bad)
+        wait_idle(page)
+        assert page.get_by_text(f"{n} test images selected", exact=True).count() == 1, bad
+        assert_no_exception(page)
+    page.evaluate(f"() => {MAP}.send({{kind: 'point', row: 0}})")
+    i = page.evaluate(f"() => {MAP}.index[0]")
+    page.get_by_text(f"Test image #{i} · label", exact=False).wait_for()
+    assert_no_exception(page)
+    page.screenshot(path=str(_shots() / "map_point_picked.png"), full_page=True)

@@ -3,7 +3,28 @@ decoded image changes when a class is switched on Traversals."""
 import torch
 
 from conftest import assert_no_exception, open_page, wait_idle
-from test_ui_latent_map import ISOLATED_POINT_JS
+
+# The pixel position (viewport coordinates) of the plotly map's point farthest from every other one,
+# with its dataset index (the maps of flow, categorical and Dirichlet runs are plotly figures).
+ISOLATED_POINT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
+  const pts = [];
+  gd._fullData.forEach(t => {
+    if (!t.customdata) return;
+    for (let k = 0; k < t.x.length; k++) {
+      pts.push({px: bb.left + fl.xaxis._offset + fl.xaxis.d2p(t.x[k]),
+                py: bb.top + fl.yaxis._offset + fl.yaxis.d2p(t.y[k]), index: t.customdata[k][0]});
+    }
+  });
+  let best = null, bestGap = -1;
+  for (const p of pts) {
+    let gap = Infinity;
+    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py));
+    if (gap > bestGap) { bestGap = gap; best = p; }
+  }
+  return {...best, gap: bestGap, n: pts.length};
+}"""
 
 
 def _fill(page, label: str, value: str) -> None:

@@ -1,0 +1,100 @@
+"""The Latent map's scatter (Streamlit Components v2, no iframe): every point on a 2-D canvas, drawn by
+``assets/scatter_map.js``, with hover, click, click-to-decode, box and lasso selection, zoom, pan, a
+legend that hides classes and a colour bar.
+
+Not plotly: a page's first plotly chart makes the browser evaluate Streamlit's 4.7 MB plotly module
+(0.8-0.95 s of main-thread time per new session on the 2-core machine) and a WebGL scatter's first draw
+in software GL takes 0.3-0.4 s more; this element draws 8,000 dots in a few milliseconds, and a click
+costs the browser nothing before it is sent.
+
+The points travel as base64 arrays (float32 coordinates and values, int32 dataset indices, uint16
+labels): 8,000 points are about 130 KB, and Streamlit sends an unchanged element once (its message
+cache), so a rerun after a click re-sends nothing. What the user picks comes back as the trigger
+``select``; ``ui.selection.map_pick`` checks it before the page uses it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from ui.figures import PALETTE
+from vae.analysis.projection import Colour, Projection
+
+ASSETS = Path(__file__).parent / "assets"
+NAME = "vae_scatter_map"
+HEIGHT = 620
+
+_component = st.components.v2.component(NAME, html='<div class="vae-map"></div>',
+                                        css=(ASSETS / "scatter_map.css").read_text(),
+                                        js=(ASSETS / "scatter_map.js").read_text())
+
+
+def _b64(a: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype=dtype).tobytes()).decode("ascii")
+
+
+def map_points(proj: Projection, idx: np.ndarray, colour: Colour, class_names: list[str],
+               labels: np.ndarray) -> dict:
+    """What the element draws, independent of any pick: proj.xy (M, 2) for dataset rows ``idx`` (M,),
+    their labels (M,) and colouring. Built once per run, view and colouring (the page caches it)."""
+    xy = np.asarray(proj.xy, dtype=np.float32).reshape(-1, 2)
+    idx, labels = np.asarray(idx), np.asarray(labels)
+    codes = np.clip(labels.astype(np.int64), 0, 65535)
+    top = int(codes.max()) + 1 if len(codes) else 0
+    names = [class_names[c] if c < len(class_names) else str(c) for c in range(max(top, len(class_names)))]
+    out = {"x": _b64(xy[:, 0], "<f4"), "y": _b64(xy[:, 1], "<f4"), "index": _b64(idx, "<i4"),
+           "label": _b64(codes, "<u2"), "labels": [str(n) for n in names], "categorical": bool(colour.categorical),
+           "axis": [str(t) for t in proj.axis_titles], "flat": proj.method == "latent" and proj.latent_dim == 1,
+           "invertible": bool(proj.invertible)}
+    if colour.categorical:
+        present = sorted({int(c) for c in np.clip(np.asarray(colour.values).astype(np.int64), 0, 65535)})
+        out.update(title="label", value=None, range=None,
+                   classes=[{"code": c, "name": names[c] if c < len(names) else str(c),
+                             "colour": PALETTE[c % len(PALETTE)]} for c in present])
+    else:
+        vals = np.asarray(colour.values, dtype=np.float32)
+        fin = vals[np.isfinite(vals)]
+        lo, hi = (float(fin.min()), float(fin.max())) if len(fin) else (0.0, 1.0)
+        out.update(title=str(colour.title), value=_b64(vals, "<f4"), range=[lo, hi if hi > lo else lo + 1.0],
+                   classes=None)
+    h = hashlib.sha1()
+    for k in ("x", "y", "index", "label", "value", "title"):
+        h.update(str(out[k]).encode())
+    h.update(str(out["classes"]).encode())
+    out["sig"] = h.hexdigest()[:16]
+    return out
+
+
+def map_selection(idx: np.ndarray, sel: dict) -> dict:
+    """A page selection (dataset indices; see pages/latent_map.py) as the element draws it: rows to
+    show as picked (positions in ``idx``), the row to ring, plot coordinates to cross."""
+    idx = np.asarray(idx)
+    kind = sel.get("kind")
+    if kind in ("point", "many"):
+        rows = np.flatnonzero(np.isin(idx, np.asarray(sel.get("indices") or [], dtype=np.int64))).tolist()
+        ring = rows[0] if kind == "point" and rows else None
+        return {"rows": rows, "ring": ring, "cross": None}
+    if kind == "probe" and sel.get("xy") is not None:
+        return {"rows": [], "ring": None, "cross": [float(v) for v in sel["xy"]]}
+    return {"rows": [], "ring": None, "cross": None}
+
+
+def scatter_map(key: str, points: dict, view: str, selection: dict, placed: list[tuple[float, float, str]] = (),
+                on_select: Callable[[], None] | None = None, height: int = HEIGHT) -> None:
+    """Place the map. ``points``: from ``map_points``; ``view``: names the zoom to keep across reruns
+    (a new view starts at every point); ``selection``: from ``map_selection``; ``placed``: stars
+    (x, y, name). ``on_select`` is called when the user picks; ``picked(key)`` reads the pick then."""
+    data = {**points, "instance": key, "view": view, "selection": selection, "height": int(height),
+            "placed": [{"x": float(x), "y": float(y), "name": str(n)} for x, y, n in placed]}
+    kw = {"on_select_change": on_select} if on_select is not None else {}
+    _component(key=key, data=data, **kw)
+
+
+def picked(key: str):
+    """The raw pick the browser sent for map ``key`` (unchecked: see ``ui.selection.map_pick``)."""
+    return (st.session_state.get(key) or {}).get("select")
