@@ -20,7 +20,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
 from vae.checkpoint import (CheckpointError, PROTECTED, delete_run, list_runs, load_run, parse_config,
                             read_history)

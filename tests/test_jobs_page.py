@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from faults_plugin import tree
-from vae.checkpoint import write_json_atomic, write_status
+from vae.checkpoint import write_json_atomic
 from vae.procs import identity
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import torch
 
 from vae.checkpoint import CheckpointError, load_run, save_run
 from vae.config import ConfigError, ModelConfig, RunConfig, TrainConfig
-from vae.distributions import DiagonalGaussian, StandardNormal
+from vae.distributions import StandardNormal
 from vae.models import build_model
 from vae.objectives import elbo, iwae_bound
 from vae.priors import MixturePrior, VampPrior, kl_per_dim, prior_components

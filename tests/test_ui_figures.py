@@ -36,29 +36,7 @@ def _plain(fig: dict) -> None:
     json.dumps(go.Figure(fig).to_plotly_json(), default=str)
 
 
-# ---------------------------------------------------------------- latent map (moved from test_projection.py)
-
-def test_scatter_figure_carries_dataset_indices():
-    mu, y = _clusters(n=30)
-    proj = project_pca(mu)
-    idx = np.arange(100, 130)
-    fig = go.Figure(F.scatter_figure(proj, idx, colour_values("label", y, mu, mu), ["a", "b", "c"], y))
-    assert [t.name for t in fig.data] == ["a", "b", "c"]
-    rows = sorted(int(r[0]) for t in fig.data for r in t.customdata)
-    assert rows == idx.tolist()
-    assert fig.layout.xaxis.title.text.startswith("PC1")
-    cont = go.Figure(F.scatter_figure(proj, idx, colour_values("mu", y, mu, mu, dim=1), ["a", "b", "c"], y))
-    assert len(cont.data) == 1 and cont.data[0].marker.showscale
-
-
-def test_the_plotly_map_is_webgl_whatever_its_size_and_marks_picks_by_selection_state():
-    """Issue 17: SVG scatter of a few thousand dots costs the browser seconds per redraw."""
-    mu, y = _clusters(n=30)
-    fig = F.scatter_figure(project_pca(mu), np.arange(30), colour_values("label", y, mu, mu), ["a", "b", "c"], y)
-    assert {t["type"] for t in fig["data"]} == {"scattergl"}
-    assert all(t["selected"]["marker"]["size"] > t["marker"]["size"] for t in fig["data"])
-    assert all(t["unselected"]["marker"]["opacity"] < 1 for t in fig["data"])
-
+# ---------------------------------------------------------------- chart events
 
 def test_parse_selection():
     assert parse_selection(None).kind == "none"

@@ -8,7 +8,6 @@ import numpy as np
 
 from ui.labels import ESTIMATOR_LABELS, estimator_colour, estimator_key, estimator_label
 from vae.analysis.collapse import VERDICTS, KLHistory
-from vae.analysis.projection import Colour, Projection
 
 # ---------------------------------------------------------------- one style
 
@@ -217,47 +216,3 @@ def training_comparison_figure(rows: list[dict]) -> dict:
             for est, part in groups.items()]
     return figure(data, layout("Test ELBO while training with each estimator", xaxis=axis("epoch", dtick=1),
                                yaxis=axis("test ELBO (nats)")))
-
-
-# ---------------------------------------------------------------- latent map
-
-def scatter_figure(proj: Projection, idx: np.ndarray, colour: Colour, class_names: list[str],
-                   labels: np.ndarray, height: int = 620) -> dict:
-    """The projection as a scatter. proj.xy: (M, 2) for dataset rows ``idx`` (M,);
-    colour.values and labels: (M,). Each marker's customdata is [dataset index, label
-    name, colour value], so a selection names dataset rows whatever the trace. Plotly's own selection
-    state marks picked dots (bigger, the rest dimmed). Used for the maps of flow, categorical and
-    Dirichlet runs; the Gaussian Latent map draws its own (ui/components/scatter_map.py).
-
-    Always WebGL (scattergl), whatever the number of points: an SVG redraw of a few thousand dots
-    costs the browser seconds.
-    """
-    idx = np.asarray(idx)
-    xy = proj.xy
-    names = np.array([class_names[int(c)] if 0 <= int(c) < len(class_names) else str(int(c)) for c in labels])
-    kind = "scattergl"
-    vals = colour.values
-    custom = np.stack([idx.astype(object), names.astype(object),
-                       (names if colour.categorical else vals).astype(object)], 1)
-    value_line = "" if colour.categorical else f"<br>{colour.title}: %{{customdata[2]:.3g}}"
-    hover = "#%{customdata[0]} · label %{customdata[1]}" + value_line + "<extra></extra>"
-    edge = dict(width=0.5, color="white")
-    picked = dict(selected=dict(marker=dict(size=12)), unselected=dict(marker=dict(opacity=0.35)))
-    traces = []
-    if colour.categorical:
-        for c in np.unique(vals):
-            m = vals == c
-            name = class_names[int(c)] if 0 <= int(c) < len(class_names) else str(int(c))
-            traces.append(dict(type=kind, x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m],
-                               hovertemplate=hover, **picked,
-                               marker=dict(size=7, color=PALETTE[int(c) % len(PALETTE)], line=edge)))
-    else:
-        traces.append(dict(type=kind, x=xy[:, 0], y=xy[:, 1], mode="markers", name="data", customdata=custom,
-                           hovertemplate=hover, showlegend=False, **picked,
-                           marker=dict(size=7, color=vals, colorscale="Viridis", showscale=True, line=edge,
-                                       colorbar=dict(title=dict(text=colour.title, side="right")))))
-    flat = proj.method == "latent" and proj.latent_dim == 1
-    return figure(traces, layout(height=height, margin=dict(MARGIN, t=30), hovermode="closest",
-                                 legend=dict(title=dict(text="label"), itemsizing="constant"), uirevision=proj.method,
-                                 xaxis=axis(proj.axis_titles[0]),
-                                 yaxis=axis(proj.axis_titles[1], showticklabels=not flat)))

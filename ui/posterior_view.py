@@ -11,9 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from ui.cache import run_dataset, run_identity
-from ui.figures import ACCENT, MARGIN, PALETTE, axis, figure, layout, scatter_figure
+from ui.components.scatter_map import map_points, map_selection, picked, scatter_map
+from ui.figures import ACCENT, MARGIN, PALETTE, axis, figure, layout
 from ui.images import show_image, show_image_inline
-from ui.selection import parse_selection
+from ui.selection import map_pick
 from ui.text import escape_md
 from vae.analysis import posterior_views as pv
 from vae.analysis.projection import Colour, project, stratified_cap
@@ -168,8 +169,12 @@ def latent_map_page(run: Run) -> bool:
     with left:
         st.caption(f"PCA of those points (PC1 {100 * proj.explained[0]:.1f}%, PC2 {100 * proj.explained[1]:.1f}% "
                    "of their variance). Click a point.")
-        fig = scatter_figure(proj, idx, colour, names, colour.values if colour_by != "label" else labels)
-        st.plotly_chart(fig, key="pv_map", on_select=_on_map_select, selection_mode=("points",))
+        shown = st.session_state.get("pv_index")
+        points = map_points(proj, idx, colour, names, colour.values if colour_by != "label" else labels,
+                            invertible=False)  # a PCA of these points, not of the latents a decoder takes
+        scatter_map("pv_map", points, f"{run.name}|{cap}", map_selection(idx, {"kind": "point", "indices": [shown]}
+                                                                         if shown is not None else {}),
+                    on_select=lambda: _on_map_select(idx, proj))
     with right:
         i = st.number_input("Inspect test image #", 0, len(ds) - 1, value=None, key="pv_index",
                             placeholder=f"0 … {len(ds) - 1}", help="Or click a point on the map.")
@@ -180,10 +185,11 @@ def latent_map_page(run: Run) -> bool:
     return True
 
 
-def _on_map_select() -> None:
-    """A clicked point becomes the inspected image (set before the number input is drawn)."""
-    sel = parse_selection((st.session_state.get("pv_map") or {}).get("selection"))
-    if sel.kind == "point":
+def _on_map_select(idx: np.ndarray, proj) -> None:
+    """A clicked point becomes the inspected image (set before the number input is drawn); a group or
+    anything malformed changes nothing (this map has no inverse: no click on empty space)."""
+    sel = map_pick(picked("pv_map"), idx, proj.xy, invertible=False)
+    if sel is not None and sel.kind == "point":
         st.session_state["pv_index"] = int(sel.indices[0])
 
 

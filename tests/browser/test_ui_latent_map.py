@@ -8,6 +8,14 @@ from conftest import assert_no_exception, open_page, wait_idle
 MAP = "window.__vaeMaps && window.__vaeMaps.latent_map_chart"
 # The map element's drawn points as [x, y, dataset index] in viewport coordinates (what a mouse click takes).
 POINTS_JS = f"() => {MAP}.points()"
+
+
+def isolated_point_js(key: str) -> str:
+    """JS giving map ``key``'s point farthest (in pixels) from every other one, so a click there cannot
+    land on a neighbour: {px, py, index, gap, n}."""
+    return ISOLATED_POINT_JS.replace("latent_map_chart", key)
+
+
 # The data point farthest (in pixels) from every other one, so a click there cannot land on a neighbour.
 ISOLATED_POINT_JS = """() => {
   const pts = window.__vaeMaps.latent_map_chart.points();

@@ -3,28 +3,7 @@ decoded image changes when a class is switched on Traversals."""
 import torch
 
 from conftest import assert_no_exception, open_page, wait_idle
-
-# The pixel position (viewport coordinates) of the plotly map's point farthest from every other one,
-# with its dataset index (the maps of flow, categorical and Dirichlet runs are plotly figures).
-ISOLATED_POINT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, bb = gd.getBoundingClientRect();
-  const pts = [];
-  gd._fullData.forEach(t => {
-    if (!t.customdata) return;
-    for (let k = 0; k < t.x.length; k++) {
-      pts.push({px: bb.left + fl.xaxis._offset + fl.xaxis.d2p(t.x[k]),
-                py: bb.top + fl.yaxis._offset + fl.yaxis.d2p(t.y[k]), index: t.customdata[k][0]});
-    }
-  });
-  let best = null, bestGap = -1;
-  for (const p of pts) {
-    let gap = Infinity;
-    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py));
-    if (gap > bestGap) { bestGap = gap; best = p; }
-  }
-  return {...best, gap: bestGap, n: pts.length};
-}"""
+from test_ui_latent_map import isolated_point_js
 
 
 def _fill(page, label: str, value: str) -> None:
@@ -69,14 +48,14 @@ def test_iaf_run_trained_from_the_form_and_explored(app_server, page):
     assert picked.startswith("browser-iaf") and "IAF ×4" in picked, picked
     _nav(page, "Latent map")
     page.get_by_text("estimated from 256 samples").wait_for(timeout=60_000)
-    page.locator(".js-plotly-plot").first.wait_for()
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout !== undefined")
-    target = page.evaluate(ISOLATED_POINT_JS)
+    page.wait_for_function("() => window.__vaeMaps && window.__vaeMaps.pv_map && window.__vaeMaps.pv_map.drawn > 0")
+    target = page.evaluate(isolated_point_js("pv_map"))
     page.mouse.click(target["px"], target["py"])  # a click on a point inspects that image
     page.get_by_text(f"Test image #{target['index']}").wait_for(timeout=60_000)
     wait_idle(page)
     assert "samples of q(z|x)" in main.inner_text()
-    assert page.locator(".js-plotly-plot").count() == 2  # the map and the sample cloud
+    assert page.locator(".js-plotly-plot").count() == 1  # the sample cloud (the map is the canvas element)
+    assert page.evaluate("() => window.__vaeMaps.pv_map.picked().ring") == target["index"]
     assert_no_exception(page)
     for title, text in (("Collapse diagnostics", "not defined"), ("Traversals", "E[x|z] at the slider latent")):
         _nav(page, title)

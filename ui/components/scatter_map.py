@@ -39,9 +39,10 @@ def _b64(a: np.ndarray, dtype: str) -> str:
 
 
 def map_points(proj: Projection, idx: np.ndarray, colour: Colour, class_names: list[str],
-               labels: np.ndarray) -> dict:
+               labels: np.ndarray, invertible: bool | None = None) -> dict:
     """What the element draws, independent of any pick: proj.xy (M, 2) for dataset rows ``idx`` (M,),
-    their labels (M,) and colouring. Built once per run, view and colouring (the page caches it)."""
+    their labels (M,) and colouring. ``invertible`` (default: the projection's own): whether a click on
+    empty space is sent as a place to decode. Built once per run, view and colouring (the page caches it)."""
     xy = np.asarray(proj.xy, dtype=np.float32).reshape(-1, 2)
     idx, labels = np.asarray(idx), np.asarray(labels)
     codes = np.clip(labels.astype(np.int64), 0, 65535)
@@ -50,7 +51,7 @@ def map_points(proj: Projection, idx: np.ndarray, colour: Colour, class_names: l
     out = {"x": _b64(xy[:, 0], "<f4"), "y": _b64(xy[:, 1], "<f4"), "index": _b64(idx, "<i4"),
            "label": _b64(codes, "<u2"), "labels": [str(n) for n in names], "categorical": bool(colour.categorical),
            "axis": [str(t) for t in proj.axis_titles], "flat": proj.method == "latent" and proj.latent_dim == 1,
-           "invertible": bool(proj.invertible)}
+           "invertible": bool(proj.invertible if invertible is None else invertible)}
     if colour.categorical:
         present = sorted({int(c) for c in np.clip(np.asarray(colour.values).astype(np.int64), 0, 65535)})
         out.update(title="label", value=None, range=None,
