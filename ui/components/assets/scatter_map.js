@@ -116,7 +116,7 @@ class ScatterMap {
     this.tip = el("div", "vm-tip");
     this.stage.append(this.canvas, this.overlay, this.tip);
     this.legend = el("div", "vm-legend");
-    root.append(this.bar, this.stage, this.legend);
+    root.append(this.bar, this.legend, this.stage);
     this.drawn = 0;
     this.hidden = new Set();
     this.bind();
