@@ -360,7 +360,10 @@ class ScatterMap {
     g.closePath();
     g.fillStyle = ACCENT; g.fill();
     g.lineWidth = 1.5; g.strokeStyle = "black"; g.stroke();
-    g.fillStyle = "#111"; g.font = "12px sans-serif"; g.textAlign = "center"; g.textBaseline = "bottom";
+    g.font = "600 12px sans-serif"; g.textAlign = "center"; g.textBaseline = "bottom";
+    g.lineWidth = 3; g.strokeStyle = "white"; g.lineJoin = "round";
+    g.strokeText(name, x, y - 11);  // a halo, so the name reads over the dots
+    g.fillStyle = "#111";
     g.fillText(name, x, y - 11);
   }
 
