@@ -61,7 +61,17 @@ def _wait_picked(page, indices: list[int], ring=None, cross: bool = False) -> No
 
 
 def test_click_point_shows_original_and_reconstruction(app_server, page):
+    frames: list[tuple[int, bytes]] = []  # (phase, payload) of every websocket message received
+    phase = [0]
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(
+        (phase[0], f if isinstance(f, bytes) else str(f).encode()))))
     _open_map(page, app_server)
+    # the points' x coordinates as sent (base64 float32), to look for in every later message
+    x_sent = page.evaluate(f"""() => {{ const x = {MAP}.x; let s = '';
+        for (const b of new Uint8Array(x.buffer, x.byteOffset, x.byteLength)) s += String.fromCharCode(b);
+        return btoa(s); }}""")
+    assert sum(x_sent[:64].encode() in f for p, f in frames if p == 0) == 1  # sent once with the page
+    phase[0] = 1
     target = page.evaluate(ISOLATED_POINT_JS)
     assert target["n"] == 360 and target["gap"] > 4
     page.mouse.move(target["px"], target["py"])
@@ -84,6 +94,8 @@ def test_click_point_shows_original_and_reconstruction(app_server, page):
     # the map draws the pick itself: the dot bigger and ringed, the rest dimmed; its points are not re-sent
     _wait_picked(page, [i], ring=i)
     assert page.evaluate(f"() => {MAP}.n") == 360
+    later = [f for p, f in frames if p == 1]
+    assert later and not any(x_sent[:64].encode() in f for f in later)  # the click did not re-send the points
     assert_no_exception(page)
 
 
@@ -284,5 +296,15 @@ def test_box_select_zoom_legend_and_picks_a_browser_should_not_send(app_server, 
     page.evaluate(f"() => {MAP}.send({{kind: 'point', row: 0}})")
     i = page.evaluate(f"() => {MAP}.index[0]")
     page.get_by_text(f"Test image #{i} · label", exact=False).wait_for()
+    _wait_picked(page, [i], ring=i)
+    # A page that lost the points the server already sent this session asks for them again.
+    page.evaluate("() => window.__vaeMapPoints.clear()")
+    j = page.evaluate(f"() => {MAP}.index[1]")
+    box = page.get_by_label("Inspect test image #", exact=True)
+    box.fill(str(j))
+    box.press("Enter")
+    page.get_by_text(f"Test image #{j} · label", exact=False).wait_for()
+    _wait_picked(page, [j], ring=j)
+    assert page.evaluate("() => window.__vaeMapPoints.size") == 1
     assert_no_exception(page)
     page.screenshot(path=str(_shots() / "map_point_picked.png"), full_page=True)

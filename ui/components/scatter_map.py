@@ -8,9 +8,11 @@ in software GL takes 0.3-0.4 s more; this element draws 8,000 dots in a few mill
 costs the browser nothing before it is sent.
 
 The points travel as base64 arrays (float32 coordinates and values, int32 dataset indices, uint16
-labels): 8,000 points are about 130 KB, and Streamlit sends an unchanged element once (its message
-cache), so a rerun after a click re-sends nothing. What the user picks comes back as the trigger
-``select``; ``ui.selection.map_pick`` checks it before the page uses it.
+labels; 8,000 points are about 130 KB), once per session and set of points: the browser keeps them
+(keyed by their signature) and later reruns, a click's among them, send only the pick. A browser that
+lacks them (a page it reloaded from memory, a message it skipped) asks with the trigger ``need``, and
+the next rerun carries them. What the user picks comes back as the trigger ``select``;
+``ui.selection.map_pick`` checks it before the page uses it.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from vae.analysis.projection import Colour, Projection
 ASSETS = Path(__file__).parent / "assets"
 NAME = "vae_scatter_map"
 HEIGHT = 620
+ARRAYS = ("x", "y", "index", "label", "value")  # the bulk: sent once per session and signature
+SENT_KEY = "_scatter_map_sent"  # {element key: signature of the points this session was last sent}
 
 _component = st.components.v2.component(NAME, html='<div class="vae-map"></div>',
                                         css=(ASSETS / "scatter_map.css").read_text(),
@@ -90,10 +94,20 @@ def scatter_map(key: str, points: dict, view: str, selection: dict, placed: list
     """Place the map. ``points``: from ``map_points``; ``view``: names the zoom to keep across reruns
     (a new view starts at every point); ``selection``: from ``map_selection``; ``placed``: stars
     (x, y, name). ``on_select`` is called when the user picks; ``picked(key)`` reads the pick then."""
+    sent = st.session_state.setdefault(SENT_KEY, {})
     data = {**points, "instance": key, "view": view, "selection": selection, "height": int(height),
-            "placed": [{"x": float(x), "y": float(y), "name": str(n)} for x, y, n in placed]}
+            "placed": [{"x": float(x), "y": float(y), "name": str(n)} for x, y, n in placed],
+            "arrays": sent.get(key) != points["sig"]}
+    if not data["arrays"]:
+        data.update({k: None for k in ARRAYS})
+    sent[key] = points["sig"]
     kw = {"on_select_change": on_select} if on_select is not None else {}
-    _component(key=key, data=data, **kw)
+    _component(key=key, data=data, on_need_change=lambda: _on_need(key), **kw)
+
+
+def _on_need(key: str) -> None:
+    """The browser lacks the points it names: the next rerun sends them."""
+    (st.session_state.get(SENT_KEY) or {}).pop(key, None)
 
 
 def picked(key: str):

@@ -6,12 +6,14 @@
 // plotly module (per new session), and a WebGL scatter's first draw in software GL 0.3-0.4 s more;
 // sprites on a 2-D canvas draw 70,000 dots in tens of milliseconds.
 //
-// Points arrive as base64 little-endian arrays (x, y float32; value float32 or class uint16). What the
-// user picks goes back as trigger "select": {kind: "point", row} | {kind: "many", rows} |
+// Points arrive as base64 little-endian arrays (x, y float32; value float32 or class uint16), once per
+// session and signature: later reruns send them as null and the arrays kept here are used; a page
+// without them asks (trigger "need"). What the user picks goes back as trigger "select": {kind: "point", row} | {kind: "many", rows} |
 // {kind: "probe", x, y}, rows being positions in the arrays; the page checks every field.
 
 const MAPS = (globalThis.__vaeMaps ||= {});       // instances by key, for tests and the bench
 const VIEWS = (globalThis.__vaeMapViews ||= {});  // zoom and mode per key, kept across reruns
+const POINTS = (globalThis.__vaeMapPoints ||= new Map());  // signature -> decoded arrays (the page's life)
 const ACCENT = "#d62728";
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
                  "#b5de2b", "#fde725"];
@@ -127,15 +129,23 @@ class ScatterMap {
   // ------------------------------------------------------------ data from the page
   setData(d, api) {
     this.api = api;
+    if (d.x !== null && d.x !== undefined) {
+      POINTS.delete(d.sig);
+      POINTS.set(d.sig, { x: decode(d.x, Float32Array), y: decode(d.y, Float32Array), index: decode(d.index, Int32Array),
+                          label: decode(d.label, Uint16Array), value: d.categorical ? null : decode(d.value, Float32Array) });
+      while (POINTS.size > 6) POINTS.delete(POINTS.keys().next().value);  // the oldest first
+    }
+    const arrays = POINTS.get(d.sig);
+    if (!arrays) {  // sent to this session before, but this page does not hold them: ask again
+      this.asked ||= {};
+      if ((this.asked[d.sig] || 0) < 3) { this.asked[d.sig] = (this.asked[d.sig] || 0) + 1; api.setTriggerValue("need", d.sig); }
+      return;
+    }
     const fresh = !this.data || this.data.sig !== d.sig;
     this.data = d;
     this.view = VIEWS[d.instance + "|" + d.view] ||= { mode: "zoom", range: null };
     if (fresh) {
-      this.x = decode(d.x, Float32Array);
-      this.y = decode(d.y, Float32Array);
-      this.index = decode(d.index, Int32Array);
-      this.label = decode(d.label, Uint16Array);
-      this.value = d.categorical ? null : decode(d.value, Float32Array);
+      Object.assign(this, arrays);
       this.n = this.x.length;
       this.full = this.bounds();
       this.hidden = new Set();
