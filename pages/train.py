@@ -103,6 +103,11 @@ def monitor(manager: JobManager) -> None:
         _monitor(manager)
 
 
+def _stop(manager: JobManager) -> None:
+    manager.stop()
+    st.toast("Stopping after the current batch; the last completed epoch is kept.")
+
+
 def _monitor(manager: JobManager) -> None:
     job = manager.current()
     if job is None:
@@ -116,9 +121,10 @@ def _monitor(manager: JobManager) -> None:
         left = f" · about {s['seconds_left']:.0f} s left" if s["seconds_left"] is not None else ""
         st.progress(s["epoch"] / max(1, s["epochs"]), text=f"Epoch {s['epoch']} of {s['epochs']}{left}")
         sweep_status(job, s)
-        if st.button("Stop", icon=":material/stop:", help="Ends the run after saving its last completed epoch."):
-            manager.stop()
-            st.toast("Stopping after the current batch; the last completed epoch is kept.")
+        # A callback, not `if st.button(...)`: it runs as the click's rerun starts, so a fragment tick or
+        # another rerun that interrupts that run cannot drop the click.
+        st.button("Stop", icon=":material/stop:", help="Ends the run after saving its last completed epoch.",
+                  on_click=_stop, args=(manager,))
         st.session_state["_watching"] = job.name
         return  # the charts and the trainer's output: live_charts, a fragment of its own that ticks slower
     if st.session_state.pop("_watching", None) == job.name:
