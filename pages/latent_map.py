@@ -283,8 +283,8 @@ def place_panel(run: Run, ctx: tuple, view: tuple) -> None:
 
 def hint() -> None:
     st.info("**Click a point** to see its reconstruction, its posterior and its nearest neighbours. "
-            "Use **Box select** or **Lasso** above the map to compare a group; **Zoom** and **Pan** move the "
-            "view, a double-click resets it, and the legend hides classes. "
+            "Use **Box select** or **Lasso** above the map to compare a group (**Clear selection** ends it); "
+            "**Zoom** and **Pan** move the view, a double-click resets it, and the legend hides classes. "
             "On the PCA view, **click empty space** to decode the latent point that lies there.")
 
 

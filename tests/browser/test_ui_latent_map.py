@@ -269,6 +269,14 @@ def test_box_select_zoom_legend_and_picks_a_browser_should_not_send(app_server, 
     n = int(re.search(r"(\d+) test images selected", page.get_by_text(re.compile("test images selected")).inner_text()).group(1))
     picked = set(page.evaluate(PICKED_JS)["indices"])
     assert len(picked) == n and inside <= picked <= edge, (len(inside), n, len(edge))
+    # Clear selection: nothing picked, the hint again; then the same box once more, for what follows.
+    page.get_by_role("button", name="Clear selection", exact=True).click()
+    page.get_by_text("Click a point", exact=False).first.wait_for()
+    _wait_picked(page, [])
+    assert page.get_by_role("button", name="Clear selection", exact=True).is_hidden()
+    _drag(page, box[:2], box[2:])
+    page.get_by_text(f"{n} test images selected", exact=True).wait_for()
+    wait_idle(page)
     # Zoom into the same box: fewer points in view, spread over the whole plot; Reset view: all 360 again.
     page.get_by_role("button", name="Zoom", exact=True).click()
     _drag(page, box[:2], box[2:])

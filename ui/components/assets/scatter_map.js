@@ -108,10 +108,14 @@ class ScatterMap {
     reset.type = "button"; reset.title = "Back to every point (or double-click the map)";
     reset.dataset.action = "reset";
     reset.addEventListener("click", () => this.resetView());
+    this.clear = el("button", "vm-btn", "Clear selection");
+    this.clear.type = "button"; this.clear.title = "Unselect (the panel shows the hint again)";
+    this.clear.dataset.action = "clear";
+    this.clear.addEventListener("click", () => this.select([]));
     const png = el("button", "vm-btn", "PNG");
     png.type = "button"; png.title = "Download the map as a PNG image"; png.dataset.action = "png";
     png.addEventListener("click", () => this.download());
-    this.bar.append(el("span", "vm-gap"), reset, png);
+    this.bar.append(el("span", "vm-gap"), this.clear, reset, png);
     this.stage = el("div", "vm-stage");
     this.canvas = el("canvas", "vm-plot");
     this.overlay = el("canvas", "vm-overlay");
@@ -280,6 +284,7 @@ class ScatterMap {
     g.clearRect(0, 0, W, H);
     this.axes(g, W, H);
     const { rows, ring, cross } = this.marks();
+    this.clear.style.display = rows.length || cross ? "" : "none";
     const picked = new Uint8Array(this.n);
     for (const r of rows) if (r >= 0 && r < this.n) picked[r] = 1;
     const dim = rows.length > 0;
