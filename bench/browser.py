@@ -81,7 +81,11 @@ SETTLED_JS = """() => {
   if (!document.querySelector('h1')) return false;
   if (![...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete && i.naturalWidth > 0))
     return false;
-  if (![...document.querySelectorAll('.vae-map')].every(m => Number(m.dataset.drawn || 0) > 0)) return false;
+  for (const h of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {  // Components v2 hosts
+    if (!h.shadowRoot) return false;  // not mounted yet
+    const m = h.shadowRoot.querySelector('.vae-map');  // the map's element exists before its first draw
+    if (m && !(Number(m.dataset.drawn || 0) > 0)) return false;
+  }
   return [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout && g._fullData);
 }"""
 # Installed before a click: the page's clock at the click (pointerdown) and at the first animation frame

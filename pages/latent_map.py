@@ -9,8 +9,8 @@ import torch
 
 from ui import posterior_view
 from ui import urlstate
-from ui.components.latent_pad import live_map
-from ui.components.scatter_map import map_points, map_selection, picked, scatter_map
+from ui.components.latent_pad import browser_decoder
+from ui.components.scatter_map import Extras, image_rows, map_points, map_selection, picked, scatter_map
 from ui.components.svg_chart import svg_chart
 from ui.cache import encode_split, run_dataset, run_identity
 from ui.images import show_grid, show_image
@@ -65,6 +65,34 @@ def _map_points(key: tuple, view_sig: tuple, colour_sig: tuple, _proj: Projectio
     """The map's points as the element takes them, built once per run, view and colouring and shared by
     every session (read-only: the page adds its pick to a copy)."""
     return map_points(_proj, _idx, _colour, _class_names, _labels)
+
+
+@st.cache_data(max_entries=4, show_spinner="Preparing the images…")
+def _images_b64(_x: torch.Tensor, key: tuple, split: str, rows: tuple) -> str:
+    """The images at dataset ``rows`` of a split as base64 uint8 (what the browser draws for them)."""
+    import base64
+    from vae.export import images_u8
+    return base64.b64encode(images_u8(_x, list(rows))).decode("ascii")
+
+
+def map_extras(run: Run, key: tuple, proj: Projection, idx: np.ndarray, ds, split: str) -> Extras:
+    """The map's images and decoder, built only once the browser has asked for them (its Images button)."""
+    import hashlib
+    shape = tuple(int(v) for v in run.model.image_shape)
+    rows = image_rows(len(idx), int(np.prod(shape)))
+    data_rows = tuple(int(idx[r]) for r in rows)
+    ident = hashlib.sha1(repr((key, split, shape)).encode() + np.asarray(data_rows, np.int64).tobytes()).hexdigest()[:24]
+    note = (f"images for {len(rows):,} of the {len(idx):,} points (every {len(idx) / len(rows):.1f}th)"
+            if len(rows) < len(idx) else "")
+    inverse = None
+    if proj.invertible and proj.method == "pca":
+        inverse = {"mean": [float(v) for v in proj.mean], "components": [[float(v) for v in r] for r in proj.components]}
+    elif proj.invertible:  # the latents themselves (D ≤ 2): z = (x, y)[:D]
+        d = proj.latent_dim
+        inverse = {"mean": [0.0] * d, "components": [[1.0 if k == 0 else 0.0 for k in range(d)],
+                                                     [1.0 if k == 1 else 0.0 for k in range(d)]]}
+    return Extras(ident, list(rows), shape, note, lambda: _images_b64(ds.x, key, split, data_rows),
+                  browser_decoder(run, key), inverse)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing each point's reconstruction term…")
@@ -285,6 +313,8 @@ def hint() -> None:
     st.info("**Click a point** to see its reconstruction, its posterior and its nearest neighbours. "
             "Use **Box select** or **Lasso** above the map to compare a group (**Clear selection** ends it); "
             "**Zoom** and **Pan** move the view, a double-click resets it, and the legend hides classes. "
+            "**Images** shows each dot's image as you hover it (and, on PCA and 2-D maps, decodes the empty "
+            "space under the cursor); **Thumbnails** draws the images instead of the dots. "
             "On the PCA view, **click empty space** to decode the latent point that lies there.")
 
 
@@ -371,7 +401,8 @@ def map_and_detail() -> None:
             where = place(proj, res, mu[idx], [z for _, z in placed])
             stars = [(float(x), float(y), n) for (x, y), (n, _) in zip(np.asarray(where).reshape(-1, 2), placed)]
         scatter_map(CHART_KEY, points, "|".join(map(str, view_sig)), map_selection(idx, sel), stars,
-                    on_select=lambda: on_map_select(ctx, view_sig, proj, idx))
+                    on_select=lambda: on_map_select(ctx, view_sig, proj, idx),
+                    extras=lambda: map_extras(run, key, proj, idx, ds, view.split))
         if proj.placeable:
             place_panel(run, ctx, view_sig)
     with right:
@@ -389,7 +420,3 @@ def map_and_detail() -> None:
 
 
 map_and_detail()
-if st.toggle("Hover to decode · thumbnails (in the browser)", key="lm_live",
-             help="The map drawn by your browser: hover a point to see its image, hover empty space to decode it "
-                  "(PCA and 2-D maps), or draw the images themselves; up to 2,000 points."):
-    live_map(run, key, proj, idx, ds, view.split)

@@ -213,43 +213,43 @@ def test_the_interpolation_scrubber_decodes_along_the_path(app_server, page):
     scrub.scroll_into_view_if_needed()
 
 
-MAP = "lm_live_map"
+MAP = "window.__vaeMaps.latent_map_chart"
 
 
-def test_latent_map_hover_shows_images_decodes_empty_space_and_draws_thumbnails(app_server, page):
+def test_latent_map_images_on_hover_decode_empty_space_and_draw_thumbnails(app_server, page):
+    """The map's Images button: a page load sends no image; once asked, hovering a dot shows that
+    image as sent, hovering empty space on the PCA map decodes there in the page as PyTorch does,
+    and Thumbnails draws the images instead of the dots."""
+    sizes: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: sizes.append(len(f))))
     open_page(page, app_server, "latent_map?proj=pca")
-    page.get_by_text("Hover to decode · thumbnails").click()
+    page.wait_for_function(f"() => window.__vaeMaps && {MAP} && {MAP}.drawn > 0")
     wait_idle(page)
-    page.wait_for_function(f"() => {{ const m = globalThis.__vaeLive?.['{MAP}']; return m && m.images && m.dec; }}",
-                           timeout=60_000)
-    plot = page.locator("canvas.vl-map")
-    plot.scroll_into_view_if_needed()
-    b = plot.bounding_box()
-    scale = b["width"] / 560
+    assert page.evaluate(f"() => {MAP}.img") is None and max(sizes) < 100_000  # no images yet
+    page.get_by_role("button", name="Images", exact=True).click()
+    page.wait_for_function(f"() => {MAP}.img && {MAP}.dec", timeout=60_000)
+    wait_idle(page)
     # Hover a data point: its own image, at once.
-    px, py, i = pad(page, "m => { const [x, y] = m.px(0); return [x, y, m.data.index[0]]; }", MAP)
-    page.mouse.move(b["x"] + px * scale, b["y"] + py * scale)
-    page.wait_for_function(f"() => globalThis.__vaeLive['{MAP}'].last?.kind === 'point'")
-    assert pad(page, "m => m.last.index", MAP) == i
-    shown = np.array(pad(page, "m => Array.from(m.imageData.data).filter((_, k) => k % 4 === 0)", MAP))
-    n = int(np.prod(pad(page, "m => m.data.images.shape", MAP)))
-    own = np.array(pad(page, f"m => Array.from(m.images.subarray(0, {n}))", MAP))
-    assert (shown == own).all()  # the first point's image, as sent
-    # Hover empty space (a corner): the PCA inverse decoded in the browser, as the server decodes it.
-    frame = pad(page, "m => m.frame", MAP)
-    page.mouse.move(b["x"] + 3, b["y"] + 3)
-    page.wait_for_function(f"() => globalThis.__vaeLive['{MAP}'].frame > {frame}")
-    last = pad(page, "m => m.last", MAP)
-    assert last["kind"] == "decode"
+    x, y, i = page.evaluate(f"() => {MAP}.points()[0]")
+    page.mouse.move(x, y)
+    page.wait_for_function(f"() => {MAP}.shown && {MAP}.shown.kind === 'point' && {MAP}.shown.index === {i}")
+    shown = np.array(page.evaluate(f"""() => {{ const m = {MAP}, c = m.tipPixels;
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).filter((_, k) => k % 4 === 0); }}"""))
+    own = np.array(page.evaluate(f"""() => {{ const m = {MAP}, row = Array.from(m.index).indexOf({i}), k = m.imgAt[row],
+        n = m.imgShape.reduce((a, b) => a * b, 1); return Array.from(m.img.subarray(k * n, (k + 1) * n)); }}"""))
+    assert len(own) == 64 and (shown == own).all()  # the point's 8×8 image, as sent
+    # Hover empty space: the PCA inverse decoded in the page, as the server decodes it.
+    spot = page.evaluate(f"() => {MAP}.emptySpot()")
+    page.mouse.move(spot["px"], spot["py"])
+    page.wait_for_function(f"() => {MAP}.shown && {MAP}.shown.kind === 'decode'")
+    last = page.evaluate(f"() => {MAP}.lastDecode")
     _, ref8 = _server_decode("digits-default", last["z"])
-    painted = np.array(pad(page, "m => Array.from(m.imageData.data).filter((_, k) => k % 4 === 0)", MAP))
-    assert np.abs(painted - ref8.reshape(-1)).max() == 0
+    assert np.abs(np.array(last["pixels"]) - ref8.reshape(-1)).max() == 0
     # Thumbnails: the images themselves on the map.
-    page.get_by_role("checkbox", name="thumbnails", exact=True).check()
-    page.wait_for_function(f"() => globalThis.__vaeLive['{MAP}'].plot.dataset.mode === 'thumbnails'")
-    assert pad(page, "m => m.plot.dataset.mode", MAP) == "thumbnails"
+    page.get_by_role("button", name="Thumbnails", exact=True).click()
+    page.wait_for_function(f"() => {MAP}.root.dataset.mode === 'thumbnails'")
     assert_no_exception(page)
-    plot.scroll_into_view_if_needed()
+    page.screenshot(path=str(REPO / ".pytest_cache" / "screenshots" / "map_thumbnails.png"))
 
 
 def test_bound_widgets_reopen_the_tab_and_the_interpolation_pair(app_server, page):

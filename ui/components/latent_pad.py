@@ -1,6 +1,6 @@
 """The latent pad (Streamlit Components v2): latent sliders and a 2-D pad that decode in the browser
-on every pointer move, a scrubber along an interpolation path, and the Latent map drawn in the
-browser (hover a point for its image, hover empty space to decode it, thumbnails).
+on every pointer move, and a scrubber along an interpolation path. (The Latent map's element,
+``scatter_map``, decodes with the same ``assets/decoder.js`` and ``browser_decoder``.)
 
 The decoder runs in the page as plain JavaScript (``assets/decoder.js``), from the layer list and
 float32 weights ``vae.export.decoder_spec`` gives. Weights reach a browser once per run: the
@@ -111,59 +111,3 @@ def browser_supported(run: Run, run_key: tuple, key: str | None = None) -> bool:
     if dec.spec is None:
         return False
     return key is None or (st.session_state.get(key) or {}).get("broken") != dec.hash
-
-
-MAX_MAP_POINTS = 2000  # hover images and thumbnails for at most this many points
-
-
-def map_explorer(key: str, run: Run, run_key: tuple, xy, index: list[int], labels: list[int],
-                 class_names: list[str], images_hash: str, images_b64: str, image_shape: tuple,
-                 inverse: tuple[list[float], list[list[float]]] | None) -> None:
-    """The Latent map drawn in the browser: hovering a point shows its image at once, hovering empty
-    space decodes the point under the cursor (``inverse``: the PCA plane's mean and two components,
-    z = mean + x·c₁ + y·c₂; None for a map with no inverse), and a thumbnails mode draws the images
-    themselves. ``xy``: (N, 2) plot coordinates of the N ≤ MAX_MAP_POINTS points; images arrive once
-    per set (keyed by ``images_hash``), like the weights."""
-    dec = browser_decoder(run, run_key)
-    send = st.session_state.pop(_send_key(key), None)
-    data = {"mode": "map", "instance": key, "x": [round(float(a), 5) for a in xy[:, 0]],
-            "y": [round(float(b), 5) for b in xy[:, 1]], "index": [int(i) for i in index],
-            "label": [int(v) for v in labels], "classes": [str(c) for c in class_names],
-            "images": {"hash": images_hash, "shape": list(image_shape), "n": len(index),
-                       "data": images_b64 if send == images_hash else None},
-            "inverse": None if inverse is None else {"mean": list(inverse[0]), "components": inverse[1]},
-            "spec": dec.spec, "weights": dec.weights_b64 if dec.spec and send == dec.hash else None,
-            "fallback": None if dec.spec or inverse is None else
-            f"Hovering empty space cannot decode in this browser ({dec.reason}); click it on the map instead"}
-    _component(key=key, data=data, on_need_change=lambda: _on_need(key))
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _map_images(_x, key: tuple, split: str, rows: tuple) -> tuple[str, str]:
-    """(hash, base64) of the images at ``rows`` of a split, as uint8."""
-    import hashlib
-    from vae.export import images_u8
-    raw = images_u8(_x, list(rows))
-    return hashlib.sha256(raw).hexdigest()[:32], base64.b64encode(raw).decode("ascii")
-
-
-def live_map(run: Run, run_key: tuple, proj, idx, ds, split: str) -> None:
-    """The Latent map's hook: the map in the browser, hover to decode, thumbnails (≤ MAX_MAP_POINTS points,
-    every k-th of those shown when there are more)."""
-    n = len(idx)
-    pick = list(range(n)) if n <= MAX_MAP_POINTS else [round(i * (n - 1) / (MAX_MAP_POINTS - 1))
-                                                          for i in range(MAX_MAP_POINTS)]
-    rows = tuple(int(idx[i]) for i in pick)
-    h, b64 = _map_images(ds.x, run_key, split, rows)
-    if n > MAX_MAP_POINTS:
-        st.caption(f"Showing {MAX_MAP_POINTS:,} of the {n:,} points (every {n / MAX_MAP_POINTS:.1f}th).")
-    inverse = None
-    if proj.invertible and proj.method == "pca":
-        inverse = ([float(v) for v in proj.mean], [[float(v) for v in r] for r in proj.components])
-    elif proj.invertible:  # the latents themselves (D ≤ 2): z = (x, y)[:D]
-        d = proj.latent_dim
-        inverse = ([0.0] * d, [[1.0 if k == 0 else 0.0 for k in range(d)], [1.0 if k == 1 else 0.0 for k in range(d)]])
-    y = ds.y.numpy()
-    labels = [int(y[r]) for r in rows]
-    map_explorer("lm_live_map", run, run_key, proj.xy[pick], list(rows), labels, list(ds.class_names), h, b64,
-                 tuple(run.model.image_shape), inverse)

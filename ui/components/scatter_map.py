@@ -13,17 +13,24 @@ labels; 8,000 points are about 130 KB), once per session and set of points: the 
 lacks them (a page it reloaded from memory, a message it skipped) asks with the trigger ``need``, and
 the next rerun carries them. What the user picks comes back as the trigger ``select``;
 ``ui.selection.map_pick`` checks it before the page uses it.
+
+**Images** (asked for with the trigger ``want``, so a page load sends none): the points' own images
+(every k-th point beyond ``IMAGE_BUDGET`` bytes) for hovering and thumbnails, and the decoder's weights
+(``latent_pad.browser_decoder``) with the map's inverse, so hovering empty space on a PCA or 2-D map
+decodes there in the page. Each goes to a session once, like the points.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import streamlit as st
 
+from ui.components.latent_pad import ASSETS as PAD_ASSETS, BrowserDecoder
 from ui.figures import PALETTE
 from vae.analysis.projection import Colour, Projection
 
@@ -32,10 +39,36 @@ NAME = "vae_scatter_map"
 HEIGHT = 620
 ARRAYS = ("x", "y", "index", "label", "value")  # the bulk: sent once per session and signature
 SENT_KEY = "_scatter_map_sent"  # {element key: signature of the points this session was last sent}
+EXTRAS_KEY = "_scatter_map_extras"  # {element key: ids of the images and decoders this session was sent}
+WANT_KEY = "_scatter_map_want"  # {element key: True once its browser asked for images}
+IMAGE_BUDGET = 8_000_000  # bytes of images sent for hovering and thumbnails at most (every k-th point beyond)
 
 _component = st.components.v2.component(NAME, html='<div class="vae-map"></div>',
                                         css=(ASSETS / "scatter_map.css").read_text(),
-                                        js=(ASSETS / "scatter_map.js").read_text())
+                                        js=(PAD_ASSETS / "decoder.js").read_text() + "\n"
+                                        + (ASSETS / "scatter_map.js").read_text())
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What the map needs for hovering images and decoding: ``rows`` (positions in the map) whose images
+    ``pixels()`` gives as base64 uint8 (in that order), their shape, a note when only some points have
+    one; the run's browser decoder and the map's inverse (mean (D,), two components (2, D)) or None."""
+    images_id: str
+    rows: list[int]
+    shape: tuple[int, int, int]
+    note: str
+    pixels: Callable[[], str]
+    decoder: BrowserDecoder
+    inverse: dict | None
+
+
+def image_rows(n: int, image_bytes: int, budget: int = IMAGE_BUDGET) -> list[int]:
+    """Which of n map rows get an image: all when they fit in ``budget`` bytes, else evenly spaced."""
+    most = max(1, budget // max(1, image_bytes))
+    if n <= most:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (most - 1)) for k in range(most)}) if most > 1 else [0]
 
 
 def _b64(a: np.ndarray, dtype: str) -> str:
@@ -89,11 +122,29 @@ def map_selection(idx: np.ndarray, sel: dict) -> dict:
     return {"rows": [], "ring": None, "cross": None}
 
 
+def _extras_data(key: str, ex: Extras) -> dict:
+    sent = st.session_state.setdefault(EXTRAS_KEY, {}).setdefault(key, set())
+    dec = ex.decoder
+    out = {"images": {"id": ex.images_id, "shape": list(ex.shape), "note": ex.note,
+                      "rows": _b64(np.asarray(ex.rows), "<i4"),
+                      "data": None if ex.images_id in sent else ex.pixels()},
+           "decoder": {"spec": dec.spec, "inverse": ex.inverse,
+                       "weights": dec.weights_b64 if dec.spec and ex.inverse and dec.hash not in sent else None,
+                       "fallback": None if dec.spec or ex.inverse is None else
+                       f"Hovering empty space cannot decode in this browser ({dec.reason}); click it instead"}}
+    sent.add(ex.images_id)
+    if dec.spec and ex.inverse:
+        sent.add(dec.hash)
+    return out
+
+
 def scatter_map(key: str, points: dict, view: str, selection: dict, placed: list[tuple[float, float, str]] = (),
-                on_select: Callable[[], None] | None = None, height: int = HEIGHT) -> None:
+                on_select: Callable[[], None] | None = None, height: int = HEIGHT,
+                extras: Callable[[], Extras] | None = None) -> None:
     """Place the map. ``points``: from ``map_points``; ``view``: names the zoom to keep across reruns
     (a new view starts at every point); ``selection``: from ``map_selection``; ``placed``: stars
-    (x, y, name). ``on_select`` is called when the user picks; ``picked(key)`` reads the pick then."""
+    (x, y, name). ``on_select`` is called when the user picks; ``picked(key)`` reads the pick then.
+    ``extras`` builds the images and decoder, called only once the browser has asked for them."""
     sent = st.session_state.setdefault(SENT_KEY, {})
     data = {**points, "instance": key, "view": view, "selection": selection, "height": int(height),
             "placed": [{"x": float(x), "y": float(y), "name": str(n)} for x, y, n in placed],
@@ -101,13 +152,27 @@ def scatter_map(key: str, points: dict, view: str, selection: dict, placed: list
     if not data["arrays"]:
         data.update({k: None for k in ARRAYS})
     sent[key] = points["sig"]
+    wanted = (st.session_state.get(WANT_KEY) or {}).get(key)
+    data["extras"] = _extras_data(key, extras()) if wanted and extras is not None else None
     kw = {"on_select_change": on_select} if on_select is not None else {}
-    _component(key=key, data=data, on_need_change=lambda: _on_need(key), **kw)
+    _component(key=key, data=data, on_need_change=lambda: _on_need(key), on_want_change=lambda: _on_want(key), **kw)
 
 
 def _on_need(key: str) -> None:
-    """The browser lacks the points it names: the next rerun sends them."""
-    (st.session_state.get(SENT_KEY) or {}).pop(key, None)
+    """The browser lacks what it names (the points, images or a decoder): the next rerun sends it."""
+    value = (st.session_state.get(key) or {}).get("need")
+    if not isinstance(value, str):
+        return
+    sent = st.session_state.get(SENT_KEY) or {}
+    if sent.get(key) == value:
+        sent.pop(key, None)
+    (st.session_state.get(EXTRAS_KEY) or {}).get(key, set()).discard(value)
+
+
+def _on_want(key: str) -> None:
+    """The browser turned images on: from the next rerun, the map carries them."""
+    if (st.session_state.get(key) or {}).get("want") is True:
+        st.session_state.setdefault(WANT_KEY, {})[key] = True
 
 
 def picked(key: str):

@@ -10,10 +10,17 @@
 // session and signature: later reruns send them as null and the arrays kept here are used; a page
 // without them asks (trigger "need"). What the user picks goes back as trigger "select": {kind: "point", row} | {kind: "many", rows} |
 // {kind: "probe", x, y}, rows being positions in the arrays; the page checks every field.
+//
+// "Images" (off until asked for, trigger "want"): the data points' own images arrive (for every k-th
+// point when there are many), hovering a dot shows its image, hovering empty space on an invertible map
+// decodes the latent point there in the page (VaeDecoder, loaded before this file), and "Thumbnails"
+// draws the images instead of the dots.
 
 const MAPS = (globalThis.__vaeMaps ||= {});       // instances by key, for tests and the bench
 const VIEWS = (globalThis.__vaeMapViews ||= {});  // zoom and mode per key, kept across reruns
 const POINTS = (globalThis.__vaeMapPoints ||= new Map());  // signature -> decoded arrays (the page's life)
+const IMAGES = (globalThis.__vaeMapImages ||= new Map());  // images id -> uint8 pixels (the page's life)
+const DECODERS = (globalThis.__vaeMapDecoders ||= new Map());  // decoder hash -> built decoder
 const ACCENT = "#d62728";
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
                  "#b5de2b", "#fde725"];
@@ -108,6 +115,15 @@ class ScatterMap {
     reset.type = "button"; reset.title = "Back to every point (or double-click the map)";
     reset.dataset.action = "reset";
     reset.addEventListener("click", () => this.resetView());
+    this.imagesBtn = el("button", "vm-btn vm-toggle", "Images");
+    this.imagesBtn.type = "button"; this.imagesBtn.dataset.action = "images";
+    this.imagesBtn.title = "Hover a dot to see its image; hover empty space to decode it (PCA and 2-D maps)";
+    this.imagesBtn.addEventListener("click", () => { this.view.images = !this.view.images; this.wantExtras(); this.paintBar(); this.draw(); });
+    this.thumbsBtn = el("button", "vm-btn vm-toggle", "Thumbnails");
+    this.thumbsBtn.type = "button"; this.thumbsBtn.dataset.action = "thumbnails";
+    this.thumbsBtn.title = "Draw the images themselves instead of dots";
+    this.thumbsBtn.addEventListener("click", () => { this.view.thumbs = !this.view.thumbs; if (this.view.thumbs) this.view.images = true; this.wantExtras(); this.paintBar(); this.draw(); });
+    this.status = el("span", "vm-status");
     this.clear = el("button", "vm-btn", "Clear selection");
     this.clear.type = "button"; this.clear.title = "Unselect (the panel shows the hint again)";
     this.clear.dataset.action = "clear";
@@ -115,11 +131,15 @@ class ScatterMap {
     const png = el("button", "vm-btn", "PNG");
     png.type = "button"; png.title = "Download the map as a PNG image"; png.dataset.action = "png";
     png.addEventListener("click", () => this.download());
-    this.bar.append(el("span", "vm-gap"), this.clear, reset, png);
+    this.bar.append(el("span", "vm-sep"), this.imagesBtn, this.thumbsBtn, this.status, el("span", "vm-gap"), this.clear,
+                    reset, png);
     this.stage = el("div", "vm-stage");
     this.canvas = el("canvas", "vm-plot");
     this.overlay = el("canvas", "vm-overlay");
     this.tip = el("div", "vm-tip");
+    this.tipCanvas = el("canvas", "vm-tip-image");
+    this.tipText = el("div", "vm-tip-text");
+    this.tip.append(this.tipCanvas, this.tipText);
     this.stage.append(this.canvas, this.overlay, this.tip);
     this.legend = el("div", "vm-legend");
     root.append(this.bar, this.legend, this.stage);
@@ -158,8 +178,85 @@ class ScatterMap {
       this.buildLegend();
     }
     this.local = null;  // the page's selection replaces the one drawn at the click
+    this.takeExtras(d.extras);
     this.paintBar();
     this.draw();
+  }
+
+  // ------------------------------------------------------------ images and the decoder
+  ask(hash) {
+    this.asked ||= {};
+    if ((this.asked[hash] || 0) < 3) { this.asked[hash] = (this.asked[hash] || 0) + 1; this.api.setTriggerValue("need", hash); }
+  }
+
+  wantExtras() {
+    if ((this.view.images || this.view.thumbs) && !this.data.extras) this.api.setTriggerValue("want", true);
+  }
+
+  takeExtras(ex) {
+    this.img = null; this.dec = null; this.imgAt = null;
+    if (!ex) { this.status.textContent = this.view.images ? "Loading the images\u2026" : ""; return; }
+    const im = ex.images;
+    if (im.data && !IMAGES.has(im.id)) {
+      IMAGES.set(im.id, decode(im.data, Uint8Array));
+      while (IMAGES.size > 4) IMAGES.delete(IMAGES.keys().next().value);
+    }
+    this.img = IMAGES.get(im.id) || null;
+    if (this.img) {
+      const rows = decode(im.rows, Int32Array);
+      this.imgAt = new Int32Array(this.n).fill(-1);  // map row -> image number
+      rows.forEach((r, k) => { if (r >= 0 && r < this.n) this.imgAt[r] = k; });
+      this.imgShape = im.shape;
+      this.sprites && (this.sprites.thumbs = null);
+    }
+    const dx = ex.decoder;
+    if (dx && dx.spec && dx.weights && !DECODERS.has(dx.spec.hash)) {
+      try { DECODERS.set(dx.spec.hash, VaeDecoder.build(dx.spec, dx.weights)); } catch (e) { /* the note says so */ }
+    }
+    this.dec = dx && dx.spec && dx.inverse ? DECODERS.get(dx.spec.hash) || null : null;
+    this.inverse = dx ? dx.inverse : null;
+    let note = dx && dx.fallback ? dx.fallback : "";
+    if (this.view.images || this.view.thumbs) {
+      if (!this.img) { note = "Loading the images\u2026"; this.ask(im.id); }
+      else if (dx && dx.spec && dx.inverse && !this.dec) { note = "Loading the decoder\u2026"; this.ask(dx.spec.hash); }
+      else if (im.note) note = im.note;
+    }
+    this.status.textContent = note;
+  }
+
+  // the image of map row i (a canvas), or null when this row has none
+  thumb(i) {
+    if (!this.img || !this.imgAt || this.imgAt[i] < 0) return null;
+    const T = (this.sprites.thumbs ||= new Map());
+    let c = T.get(i);
+    if (!c) {
+      const [ch, h, w] = this.imgShape, n = ch * h * w, k = this.imgAt[i], bytes = this.img.subarray(k * n, (k + 1) * n);
+      c = document.createElement("canvas");
+      c.width = w; c.height = h;
+      const g = c.getContext("2d"), im = g.createImageData(w, h);
+      for (let p = 0; p < h * w; p++) {
+        for (let j = 0; j < 3; j++) im.data[4 * p + j] = bytes[(ch === 1 ? 0 : j) * h * w + p];
+        im.data[4 * p + 3] = 255;
+      }
+      g.putImageData(im, 0, 0);
+      T.set(i, c);
+    }
+    return c;
+  }
+
+  // E[x|z] decoded in the page at plot point (x, y): z = mean + x c1 + y c2
+  decodeAt(x, y) {
+    const { mean, components: C } = this.inverse;
+    const z = mean.map((m, k) => m + x * C[0][k] + y * C[1][k]);
+    const out = VaeDecoder.decode(this.dec, z);
+    const { channels, height: h, width: w } = this.dec;
+    const c = document.createElement("canvas");
+    c.width = w; c.height = h;
+    const g = c.getContext("2d"), im = g.createImageData(w, h);
+    VaeDecoder.toRGBA(this.dec, out, im.data);
+    g.putImageData(im, 0, 0);
+    this.lastDecode = { z, channels, pixels: Array.from(im.data).filter((_, k) => k % 4 === 0) };
+    return c;
   }
 
   bounds() {
@@ -239,6 +336,8 @@ class ScatterMap {
 
   paintBar() {
     for (const [mode, b] of Object.entries(this.buttons)) b.classList.toggle("vm-on", this.view.mode === mode);
+    this.imagesBtn.classList.toggle("vm-on", !!this.view.images);
+    this.thumbsBtn.classList.toggle("vm-on", !!this.view.thumbs);
     this.overlay.style.cursor = this.view.mode === "pan" ? "grab" : "crosshair";
   }
 
@@ -295,7 +394,8 @@ class ScatterMap {
     const order = this.order || (this.order = this.drawOrder());
     g.save();
     g.beginPath(); g.rect(M.l, M.t, this.pw, this.ph); g.clip();
-    const half = R + 1, halfBig = R_PICKED + 1;
+    const half = R + 1, halfBig = R_PICKED + 1, thumbs = this.view.thumbs && this.img;
+    g.imageSmoothingEnabled = false;
     g.globalAlpha = dim ? 0.35 : 1;
     for (const i of order) {
       const k = this.key[i];
@@ -306,7 +406,10 @@ class ScatterMap {
       const cell = ((px / 16) | 0) * 4096 + ((py / 16) | 0);
       const list = this.grid.get(cell);
       if (list) list.push(i); else this.grid.set(cell, [i]);
-      if (!picked[i]) g.drawImage(this.sprites.dot[k], px - half, py - half, 2 * half, 2 * half);
+      if (picked[i]) continue;
+      const t = thumbs ? this.thumb(i) : null;
+      if (t) g.drawImage(t, px - 7, py - 7, 14, 14);
+      else g.drawImage(this.sprites.dot[k], px - half, py - half, 2 * half, 2 * half);
     }
     g.globalAlpha = 1;
     for (const i of order) {
@@ -326,6 +429,7 @@ class ScatterMap {
     g.restore();
     this.drawn += 1;
     this.root.dataset.drawn = String(this.drawn);
+    this.root.dataset.mode = thumbs ? "thumbnails" : "points";
     this.paintOverlay();
   }
 
@@ -516,26 +620,42 @@ class ScatterMap {
   hover(p) {
     const d = this.data, i = this.inPlot(...p) ? this.nearest(...p, 10) : -1;
     this.hoverRow = i;
+    const images = this.view.images || this.view.thumbs;
     if (i >= 0) {
       const c = d.labels[this.label[i]] ?? String(this.label[i]);
       let text = "#" + this.index[i] + " \u00b7 label " + c;
       if (!d.categorical) text += "\n" + d.title + ": " + num(this.value[i]);
-      this.showTip(text, this.sx[i], this.sy[i]);
+      this.shown = { kind: "point", index: this.index[i] };
+      this.showTip(text, this.sx[i], this.sy[i], images ? this.thumb(i) : null);
     } else if (d.invertible && this.inPlot(...p)) {
       const [x, y] = this.toData(...p);
-      this.showTip("(" + num(x) + ", " + num(y) + "): click to decode", p[0], p[1]);
+      const pic = images && this.dec ? this.decodeAt(x, y) : null;
+      this.shown = pic ? { kind: "decode", xy: [x, y], z: this.lastDecode.z } : null;
+      this.showTip("(" + num(x) + ", " + num(y) + "): " + (pic ? "decoded here; click to keep it" : "click to decode"),
+                   p[0], p[1], pic);
     } else {
       this.hideTip();
     }
     this.paintOverlay();
   }
 
-  showTip(text, x, y) {
-    this.tip.textContent = text;
+  showTip(text, x, y, picture = null) {
+    this.tipText.textContent = text;
+    if (picture) {
+      const big = Math.max(2, Math.floor(84 / Math.max(picture.width, picture.height)));
+      if (this.tipCanvas.width !== picture.width * big || this.tipCanvas.height !== picture.height * big) {
+        this.tipCanvas.width = picture.width * big; this.tipCanvas.height = picture.height * big;
+      }
+      const g = this.tipCanvas.getContext("2d");
+      g.imageSmoothingEnabled = false;
+      g.drawImage(picture, 0, 0, this.tipCanvas.width, this.tipCanvas.height);
+      this.tipPixels = picture;
+    }
+    this.tipCanvas.style.display = picture ? "block" : "none";
     this.tip.style.display = "block";
     const w = this.tip.offsetWidth, left = x + 12 + w > this.width ? x - 12 - w : x + 12;
     this.tip.style.left = left + "px";
-    this.tip.style.top = Math.max(0, y - 10) + "px";
+    this.tip.style.top = Math.max(0, Math.min(y - 10, this.data.height - this.tip.offsetHeight)) + "px";
   }
 
   hideTip() { this.tip.style.display = "none"; }
