@@ -152,6 +152,28 @@ def test_the_map_points_are_sent_once_and_a_click_sends_only_the_pick(at):
     at.selectbox(key="lm_colour").set_value("label").run()
 
 
+def test_images_and_the_decoder_are_sent_only_when_asked_for_and_then_once(at):
+    from ui.components.scatter_map import EXTRAS_KEY, WANT_KEY
+    at.session_state[SEL_KEY] = {"ctx": (at.session_state[RUN_KEY], "test"), "view": None, "kind": "none",
+                                 "indices": []}
+    at.run()
+    assert _map_data(at)["extras"] is None  # a page load sends no image
+    at.session_state[WANT_KEY] = {"latent_map_chart": True}  # what the Images button's trigger sets
+    at.session_state[EXTRAS_KEY] = {}
+    at.run()
+    ex = _map_data(at)["extras"]
+    pixels = np.frombuffer(base64.b64decode(ex["images"]["data"]), np.uint8)
+    rows = np.frombuffer(base64.b64decode(ex["images"]["rows"]), "<i4")
+    assert ex["images"]["shape"] == [1, 8, 8] and len(rows) == 360 and len(pixels) == 360 * 64
+    dec = ex["decoder"]
+    assert dec["spec"]["latent_dim"] == 10 and dec["weights"] and len(dec["inverse"]["components"]) == 2
+    at.run()
+    again = _map_data(at)["extras"]
+    assert again["images"]["data"] is None and again["decoder"]["weights"] is None  # sent once
+    assert again["images"]["id"] == ex["images"]["id"]
+    del at.session_state[WANT_KEY]
+
+
 def test_a_click_on_empty_pca_space_decodes_it(at):
     view = ("test", 360, "pca", 30.0, 0)
     at.session_state[SEL_KEY] = {"ctx": (at.session_state[RUN_KEY], "test"), "view": view,

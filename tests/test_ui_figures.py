@@ -314,3 +314,13 @@ def test_density_chart_marks_the_slider_latent(far):
 def test_tick_labels_span_the_range():
     assert tick_labels(-3, 3, 5) == ["−3", "−1.5", "0", "1.5", "3"]
     assert tick_labels(3, -3, 3) == ["3", "0", "−3"]
+
+
+def test_map_images_go_to_every_point_within_the_budget_and_evenly_spaced_beyond():
+    from ui.components.scatter_map import image_rows
+    assert image_rows(2000, 784) == list(range(2000))  # MNIST's 2,000 test images: 1.6 MB, all of them
+    rows = image_rows(70_000, 784, budget=784 * 5000)
+    assert len(rows) == 5000 and rows[0] == 0 and rows[-1] == 69_999 and rows == sorted(set(rows))
+    gaps = np.diff(rows)
+    assert gaps.min() >= 13 and gaps.max() <= 15  # every 14th, give or take rounding
+    assert image_rows(10, 10**9) == [0]  # one image over the budget: still the first
