@@ -17,6 +17,7 @@ from vae.trainer import resolve_device
 DEFAULT_RUN = "mnist-default"
 ACCEPTED_WORDS = "a .zip of a run folder, or config.json + model.safetensors (and optionally history.jsonl)"
 SUBMIT_LABEL = "Add run"  # not "Upload": the dropzone's own button says that
+UPLOAD_MESSAGE_KEY = "_upload_message"  # (kind, text) of the last upload's outcome
 # Long options (run labels) wrap in an open dropdown instead of ending in "…" mid-word.
 WRAP_OPTIONS_CSS = ("<style>[role='listbox'] [role='option'], [role='listbox'] [role='option'] * "
                     "{white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;"
@@ -80,7 +81,10 @@ def upload_ui() -> None:
     seen without scrolling the sidebar."""
     lim = limits()
     with st.sidebar.expander("Upload a run"):
-        messages = st.container()
+        messages = st.empty()
+        kept = st.session_state.get(UPLOAD_MESSAGE_KEY)
+        if kept:  # the last upload's outcome stays until the next one, whatever reruns in between
+            getattr(messages, kept[0])(kept[1])
         with st.form("upload_run", clear_on_submit=True, border=False):
             # No type filter in the browser: it drops a wrong file with no word on the page; the
             # validator refuses it instead, naming the file and what it accepts.
@@ -90,17 +94,22 @@ def upload_ui() -> None:
             submitted = st.form_submit_button(SUBMIT_LABEL, icon=":material/add:")
         if not submitted:
             return
+
+        def say(kind: str, text: str) -> None:
+            st.session_state[UPLOAD_MESSAGE_KEY] = (kind, text)
+            getattr(messages, kind)(text)
+
         problem = upload_problem(files or [], lim["max_upload_mb"])
         if problem:
-            messages.error(problem)
+            say("error", problem)
             return
         try:
             path = import_upload([(f.name, f.getvalue()) for f in files], runs_root(), name or None)
         except CheckpointError as e:
-            messages.error(f"Upload refused: {safe_md(e, 400)}")
+            say("error", f"Upload refused: {safe_md(e, 400)}")
         else:
             st.session_state[RUN_KEY] = path.name
-            messages.success(f"Uploaded as **{escape_md(path.name)}**.")
+            say("success", f"Uploaded as **{escape_md(path.name)}**.")
             st.rerun()
 
 

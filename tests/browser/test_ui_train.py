@@ -82,12 +82,26 @@ def test_bad_upload_shows_an_error_and_changes_nothing(app_server, page):
         z.writestr("run/model.safetensors", b"\x00" * 100)
     page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": "bad-run.zip", "mimeType": "application/zip", "buffer": bad.getvalue()}])
+    page.locator('[data-testid="stSidebar"]').get_by_text("bad-run.zip").wait_for()  # listed, as a user sees it
+    wait_idle(page)
     page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()  # the form's, not the dropzone's
     wait_idle(page)
     err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     err.wait_for()
     assert "latent_dim" in err.inner_text()
     assert_no_exception(page)
+    # The refusal stays through reruns that have nothing to do with it: to Train and back to Home.
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_text("Train", exact=True).click()
+    page.get_by_text("Train a VAE").first.wait_for()
+    wait_idle(page)
+    nav.get_by_text("Home", exact=True).click()
+    page.get_by_text("Samples from the prior").wait_for()
+    wait_idle(page)
+    if not err.is_visible():
+        page.get_by_text("Upload a run").click()
+    err.wait_for()
+    assert "latent_dim" in err.inner_text()
     assert sorted(p.name for p in (app_server.root / "checkpoints").iterdir()) == before
     # The app is still usable: the home page still shows the default run.
     assert page.get_by_text("Samples from the prior").count() == 1
@@ -153,6 +167,8 @@ def test_an_upload_error_is_visible_without_scrolling(app_server, page):
     page.get_by_text("Upload a run").click()
     page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(
         files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a run"}])
+    page.locator('[data-testid="stSidebar"]').get_by_text("notes.txt").wait_for()
+    wait_idle(page)
     page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add run").click()
     wait_idle(page)
     err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
