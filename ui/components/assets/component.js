@@ -184,7 +184,7 @@ class LatentPad {
     }
     this.serverZ = serverZ;
     const sig = JSON.stringify([d.dims, d.radius, d.step, d.focus]);
-    if (sig !== this.sig) {
+    if (sig !== this.sig && !this.dragging) {  // mid-gesture, the pad stays; the next rerun redraws it
       this.sig = sig;
       this.controls.replaceChildren();
       this.inputs = new Map();
@@ -253,7 +253,7 @@ class LatentPad {
     area.append(el("div", "vl-axis vl-axis-h"), el("div", "vl-axis vl-axis-v"), dot);
     this.padArea = area; this.padDot = dot;
     const move = (ev) => {
-      const r = area.getBoundingClientRect();
+      const r = (this.padArea || area).getBoundingClientRect();  // the pad drawn now, if a rerun redrew it
       const fx = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
       const fy = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
       const q = (v) => Math.round(v / d.step) * d.step;
@@ -266,20 +266,28 @@ class LatentPad {
       this.syncPad();
       this.schedule();
     };
+    // The gesture is followed on the window, not on this element: a rerun that lands mid-drag and
+    // redraws the pad would otherwise leave the rest of the gesture (and its release) unheard, and
+    // commit a latent from half-way.
     area.addEventListener("pointerdown", (ev) => {
       this.dragging = true;
-      area.setPointerCapture(ev.pointerId);
+      const id = ev.pointerId;
+      try { area.setPointerCapture(id); } catch (e) { /* moves outside the window are then not seen */ }
       move(ev);
+      const onMove = (e) => { if (e.pointerId === id && this.dragging) move(e); };
+      const onEnd = (e) => {
+        if (e.pointerId !== id) return;
+        window.removeEventListener("pointermove", onMove);
+        window.removeEventListener("pointerup", onEnd);
+        window.removeEventListener("pointercancel", onEnd);
+        if (!this.dragging) return;
+        this.dragging = false;
+        this.commit();
+      };
+      window.addEventListener("pointermove", onMove);
+      window.addEventListener("pointerup", onEnd);
+      window.addEventListener("pointercancel", onEnd);
     });
-    area.addEventListener("pointermove", (ev) => { if (this.dragging && area.hasPointerCapture(ev.pointerId)) move(ev); });
-    const end = (ev) => {
-      if (!this.dragging) return;
-      this.dragging = false;
-      if (area.hasPointerCapture(ev.pointerId)) area.releasePointerCapture(ev.pointerId);
-      this.commit();
-    };
-    area.addEventListener("pointerup", end);
-    area.addEventListener("pointercancel", end);
     box.append(head, area);
     this.padSlot.replaceChildren(box);
     return box;
@@ -314,7 +322,7 @@ class LatentPad {
     const local = LOCAL.get(d.instance) || { t: 0.5 };
     LOCAL.set(d.instance, local);
     const sig = JSON.stringify([d.za, d.zb, d.kind]);
-    if (sig !== this.sig) {
+    if (sig !== this.sig && !this.dragging) {  // mid-gesture, the pad stays; the next rerun redraws it
       this.sig = sig;
       this.controls.replaceChildren();
       const row = el("label", "vl-row vl-scrub");
