@@ -151,7 +151,7 @@ def view_ui(d: int, sizes: dict[str, int], best_dim: int) -> View:
         refuse_over(cap_key, MIN_CAP, top, "A map", limit)
         cap = c[4].slider("Points shown at most", MIN_CAP, top, top, step=50 if top > 500 else 10,
                           key=cap_key,
-                          help="Every point by default (WebGL draws up to 70,000). Fewer: a class-stratified "
+                          help="Every point by default (the map draws up to 70,000). Fewer: a class-stratified "
                                "subsample (seeded, classes in proportion, every class kept)."
                                + (f" scikit-learn's t-SNE is limited to {tsne_cap:,} points on this server."
                                   if method == "tsne" else ""))
