@@ -170,6 +170,7 @@ def test_images_and_the_decoder_are_sent_only_when_asked_for_and_then_once(at):
     at.run()
     again = _map_data(at)["extras"]
     assert again["images"]["data"] is None and again["decoder"]["weights"] is None  # sent once
+    assert again["images"]["rows"] is None  # the rows go with the pixels
     assert again["images"]["id"] == ex["images"]["id"]
     del at.session_state[WANT_KEY]
 

@@ -125,9 +125,10 @@ def map_selection(idx: np.ndarray, sel: dict) -> dict:
 def _extras_data(key: str, ex: Extras) -> dict:
     sent = st.session_state.setdefault(EXTRAS_KEY, {}).setdefault(key, set())
     dec = ex.decoder
+    first = ex.images_id not in sent  # the pixels and their rows go once; later reruns name the set
     out = {"images": {"id": ex.images_id, "shape": list(ex.shape), "note": ex.note,
-                      "rows": _b64(np.asarray(ex.rows), "<i4"),
-                      "data": None if ex.images_id in sent else ex.pixels()},
+                      "rows": _b64(np.asarray(ex.rows), "<i4") if first else None,
+                      "data": ex.pixels() if first else None},
            "decoder": {"spec": dec.spec, "inverse": ex.inverse,
                        "weights": dec.weights_b64 if dec.spec and ex.inverse and dec.hash not in sent else None,
                        "fallback": None if dec.spec or ex.inverse is None else

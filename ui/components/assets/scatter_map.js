@@ -19,7 +19,7 @@
 const MAPS = (globalThis.__vaeMaps ||= {});       // instances by key, for tests and the bench
 const VIEWS = (globalThis.__vaeMapViews ||= {});  // zoom and mode per key, kept across reruns
 const POINTS = (globalThis.__vaeMapPoints ||= new Map());  // signature -> decoded arrays (the page's life)
-const IMAGES = (globalThis.__vaeMapImages ||= new Map());  // images id -> uint8 pixels (the page's life)
+const IMAGES = (globalThis.__vaeMapImages ||= new Map());  // images id -> {pixels uint8, rows int32} (the page's life)
 const DECODERS = (globalThis.__vaeMapDecoders ||= new Map());  // decoder hash -> built decoder
 const ACCENT = "#d62728";
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
@@ -161,8 +161,7 @@ class ScatterMap {
     }
     const arrays = POINTS.get(d.sig);
     if (!arrays) {  // sent to this session before, but this page does not hold them: ask again
-      this.asked ||= {};
-      if ((this.asked[d.sig] || 0) < 3) { this.asked[d.sig] = (this.asked[d.sig] || 0) + 1; api.setTriggerValue("need", d.sig); }
+      this.ask(d.sig);
       return;
     }
     const fresh = !this.data || this.data.sig !== d.sig;
@@ -194,20 +193,27 @@ class ScatterMap {
   }
 
   takeExtras(ex) {
-    this.img = null; this.dec = null; this.imgAt = null;
-    if (!ex) { this.status.textContent = this.view.images ? "Loading the images\u2026" : ""; return; }
+    this.dec = null;
+    if (!ex) {
+      this.img = null; this.imgAt = null; this.imgId = null;
+      this.status.textContent = this.view.images ? "Loading the images\u2026" : "";
+      return;
+    }
     const im = ex.images;
-    if (im.data && !IMAGES.has(im.id)) {
-      IMAGES.set(im.id, decode(im.data, Uint8Array));
+    if (im.data && !IMAGES.has(im.id)) {  // the rows come with the pixels, once
+      IMAGES.set(im.id, { pixels: decode(im.data, Uint8Array), rows: decode(im.rows, Int32Array) });
       while (IMAGES.size > 4) IMAGES.delete(IMAGES.keys().next().value);
     }
-    this.img = IMAGES.get(im.id) || null;
-    if (this.img) {
-      const rows = decode(im.rows, Int32Array);
+    const got = IMAGES.get(im.id);
+    if (!got) {
+      this.img = null; this.imgAt = null; this.imgId = null;
+    } else if (this.imgId !== im.id || !this.imgAt || this.imgAt.length !== this.n) {  // a new set: index it once
+      this.img = got.pixels;
       this.imgAt = new Int32Array(this.n).fill(-1);  // map row -> image number
-      rows.forEach((r, k) => { if (r >= 0 && r < this.n) this.imgAt[r] = k; });
+      got.rows.forEach((r, k) => { if (r >= 0 && r < this.n) this.imgAt[r] = k; });
       this.imgShape = im.shape;
-      this.sprites && (this.sprites.thumbs = null);
+      this.imgId = im.id;
+      if (this.sprites) this.sprites.thumbs = null;
     }
     const dx = ex.decoder;
     if (dx && dx.spec && dx.weights && !DECODERS.has(dx.spec.hash)) {
@@ -249,13 +255,13 @@ class ScatterMap {
     const { mean, components: C } = this.inverse;
     const z = mean.map((m, k) => m + x * C[0][k] + y * C[1][k]);
     const out = VaeDecoder.decode(this.dec, z);
-    const { channels, height: h, width: w } = this.dec;
-    const c = document.createElement("canvas");
-    c.width = w; c.height = h;
+    const { height: h, width: w } = this.dec;
+    const c = (this.decodeCanvas ||= document.createElement("canvas"));  // one, redrawn on every move
+    if (c.width !== w || c.height !== h) { c.width = w; c.height = h; }
     const g = c.getContext("2d"), im = g.createImageData(w, h);
     VaeDecoder.toRGBA(this.dec, out, im.data);
     g.putImageData(im, 0, 0);
-    this.lastDecode = { z, channels, pixels: Array.from(im.data).filter((_, k) => k % 4 === 0) };
+    this.lastDecode = { z, rgba: im.data };
     return c;
   }
 
