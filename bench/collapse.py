@@ -23,11 +23,11 @@ N_POINTS = 10_000
 
 
 def compute_rows(threads: int) -> list[tuple[str, float, float]]:
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.analysis.collapse import N_MIXTURE, diagnose, mi_replicates, posterior_histograms
     from vae.data import load_dataset
     from vae.analysis.disentanglement import mig
-    from vae.trainer import encode_all
+    from vae.model.evaluation import encode_all
 
     torch.set_num_threads(threads)
     run = load_run(REPO / "checkpoints" / "digits-default")
@@ -57,10 +57,10 @@ def error_rows() -> list[list]:
     standard error of a per-dimension MI (target: below 0.01 nats)."""
     import time
 
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.analysis.collapse import diagnose
     from vae.data import load_dataset
-    from vae.trainer import encode_all
+    from vae.model.evaluation import encode_all
 
     rows = []
     for name, dataset in (("digits-default", "digits"), ("shapes-default", "shapes")):

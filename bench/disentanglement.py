@@ -33,9 +33,9 @@ def synthetic(n: int = N_POINTS) -> tuple[np.ndarray, np.ndarray, list[str]]:
 def shapes_run() -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     import torch
 
-    from vae.analysis.compare_runs import scored_points
-    from vae.checkpoint import load_run
-    from vae.trainer import encode_all
+    from vae.cache.scores import scored_points
+    from vae.runs.folder import load_run
+    from vae.model.evaluation import encode_all
 
     d = REPO / "checkpoints" / "shapes-default"
     if not d.is_dir():

@@ -23,10 +23,10 @@ K, BATCH = 100, 32  # the page's defaults
 def compute_rows() -> list[list]:
     import torch
 
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
-    from vae.analysis.estimators import encoder_gradient_estimates, gradient_study, pick_batch
-    from vae.analysis.estimators_toy import toy_estimates
+    from vae.analysis.estimators.gradient import encoder_gradient_estimates, gradient_study, pick_batch
+    from vae.analysis.estimators.toy import toy_estimates
 
     run = load_run(REPO / "checkpoints" / "digits-default")
     x = pick_batch(load_dataset("digits").test.x, BATCH)
@@ -39,7 +39,7 @@ def compute_rows() -> list[list]:
     t = median_time(lambda: gradient_study(run.model, x, (1, 4, 16), K), 2)
     rows.append([f"full study: 3 estimators × L∈{{1,4,16}} × {K}", f"{t:.3f} s", "≤ 15 s", t <= 15])
     # The largest study the page's form can send within the budget (VAE_MAX_ESTIMATOR_WORK) on this run.
-    from vae.budget import ESTIMATOR_WORK, estimator_work
+    from vae.limits import ESTIMATOR_WORK, estimator_work
     p = sum(q.numel() for q in run.model.parameters())
     combos = [(b, k, mc) for b in (8, 16, 32, 64, 128) for k in (20, 50, 100, 200, 400)
               for mc in ((1,), (1, 4, 16), (1, 2, 4, 8, 16, 32, 64))]

@@ -26,10 +26,10 @@ from bench.table import median_time, print_table  # noqa: E402
 def compute_rows() -> list[list]:
     import torch
 
-    from vae.analysis.estimators_implicit import MC_LIST, implicit_draws, implicit_study
-    from vae.analysis.estimators_relaxed import TAUS, gumbel_draws, gumbel_study
-    from vae.analysis.estimators_toy import toy_estimates
-    from vae.budget import TOY_ESTIMATOR_SAMPLES
+    from vae.analysis.estimators.implicit import MC_LIST, implicit_draws, implicit_study
+    from vae.analysis.estimators.relaxed import TAUS, gumbel_draws, gumbel_study
+    from vae.analysis.estimators.toy import toy_estimates
+    from vae.limits import TOY_ESTIMATOR_SAMPLES
 
     torch.set_num_threads(int(os.environ.get("VAE_TORCH_THREADS", "1")))
     gumbel_study(k=3, n=200)  # warm-up

@@ -36,7 +36,7 @@ TRAIN_ARGS = ["--dataset=mnist10k", "--arch=mlp", "--hidden", "256", "--latent-d
 
 def gap_rows(threads: int) -> list[list]:
     from vae.analysis.gaps import GAP_STEPS, GAP_TRAIN_SAMPLES, IWAE_K, gap_points, inference_gaps
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
 
     torch.set_num_threads(threads)

@@ -54,7 +54,7 @@ def tsne_rows() -> list[list]:
         rows.append([f"t-SNE of {n:,} latents, D=20 ({TSNE_THREADS} thread, 1 run)", f"{dt:.2f} s", f"{cpu:.2f} s",
                      f"≤ {target:.0f} s" if target else "(info)", dt <= target if target else ""])
     # The most one click can ask for: the point cap (VAE_MAX_TSNE_POINTS) at the largest perplexity.
-    from vae.budget import TSNE_POINTS, limit_int, max_perplexity
+    from vae.limits import TSNE_POINTS, limit_int, max_perplexity
     n = limit_int(TSNE_POINTS)
     perplexity = int(max_perplexity(n))
     t0, c0 = time.perf_counter(), time.process_time()
@@ -92,10 +92,10 @@ def click_rows() -> list[list]:
             raise RuntimeError(f"the click on test image {17 * i} did not show its detail: {at.exception}")
     rerun = statistics.median(times)
 
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
     from vae.analysis.projection import point_detail
-    from vae.trainer import encode_all
+    from vae.model.evaluation import encode_all
 
     run = load_run(REPO / "checkpoints" / "digits-default")
     x = load_dataset("digits").test.x

@@ -25,9 +25,10 @@ import torch
 from bench.table import print_table
 from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset
-from vae.models import build_model
-from vae.objectives import iwae_bound
-from vae.trainer import EVAL_SEED, evaluate_split, fit
+from vae.model.networks import build_model
+from vae.model.objectives import iwae_bound
+from vae.model.evaluation import EVAL_SEED, evaluate_split
+from vae.training.loop import fit
 
 RUNS = [("gaussian", {}), ("planar", {"flow_steps": 4}), ("iaf", {"flow_steps": 4}),
         ("categorical", {"categories": 10})]

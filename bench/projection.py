@@ -62,9 +62,9 @@ print(json.dumps(dict(seconds=dt, cpu=cpu, trust=trust(mu, proj.xy),
 
 def latents() -> tuple[np.ndarray, np.ndarray]:
     """μ (10,000, 16) and labels of mnist10k's train + test images under mnist-default."""
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
-    from vae.trainer import encode_all
+    from vae.model.evaluation import encode_all
 
     run = load_run(RUN)
     d = run.config.data
@@ -101,7 +101,7 @@ def rerun_row(n: int) -> list:
 
     from ui.components.scatter_map import map_points
     from vae.analysis.projection import Projection, colour_values
-    from vae.project import Result, Spec, _pack, read
+    from vae.cache.projections import Result, Spec, _pack, read
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, n)

@@ -41,8 +41,9 @@ from bench.table import print_table
 from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset, write_idx
 from vae.data.idx import read_idx
-from vae.models import build_model
-from vae.trainer import evaluate_split, fit
+from vae.model.networks import build_model
+from vae.model.evaluation import evaluate_split
+from vae.training.loop import fit
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO.parent / "shared" / "data" / "mnist"

@@ -55,10 +55,10 @@ def slider_rerun_ms(reruns: int = 12) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from vae.analysis import traversal as tv
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
-    from vae.render import png_bytes
-    from vae.trainer import encode_all
+    from vae.export.images import png_bytes
+    from vae.model.evaluation import encode_all
 
     if not RUN.is_dir():
         print(f"the default run is missing: {RUN}")

@@ -16,14 +16,14 @@ from ui.progress import task_progress
 from ui.state import DIM_KEY, available_runs, require_run, select_run
 from ui.svg_charts import verdict_bars_svg
 from ui.text import escape_md, safe_md
-from vae.budget import BudgetError, check_collapse
-from vae.checkpoint import CheckpointError, Run
-from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE, MI_THRESHOLD,
-                          N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, CollapseReport, MixtureEstimates,
-                          PosteriorSummary, assemble_report, kl_history, mi_replicates, mi_status,
-                          mixture_estimates, mixture_points, posterior_histograms, posterior_summary, profile,
-                          sensitivity_threshold, sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
-from vae.precompute import MIX_SEED, SENS_SEED
+from vae.limits import BudgetError, check_collapse
+from vae.runs.folder import CheckpointError, Run
+from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE,
+    MI_THRESHOLD, N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, CollapseReport, MixtureEstimates,
+    PosteriorSummary, assemble_report, kl_history, mi_replicates, mi_status, mixture_estimates,
+    mixture_points, posterior_histograms, posterior_summary, profile, sensitivity_threshold,
+    sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
+from vae.cache.precompute import MIX_SEED, SENS_SEED
 
 if TYPE_CHECKING:
     from vae.analysis.disentanglement import MIGResult
@@ -132,7 +132,7 @@ def wait_for_precompute(run: Run, n_points: int, m: int, delta: float) -> None:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def mig_for(_run: Run, key: tuple[str, float]) -> "MIGResult | None":
-    from vae.analysis.disentanglement import mig  # here: scikit-learn costs the page's first visit seconds
+    from vae.analysis.disentanglement import mig# here: scikit-learn costs the page's first visit seconds
 
     test = run_dataset(_run).test
     if test.factors is None or _run.model.latent_dim < 2:

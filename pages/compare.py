@@ -16,9 +16,9 @@ from ui.selection import parse_selection
 from ui.state import RUN_KEY, available_runs, frame_guard, runs_root, select_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.align import Alignment, align_maps
-from vae.analysis.compare_runs import seed_groups
-from vae.checkpoint import CheckpointError, Run
-from vae.snapshots import list_snapshots, load_snapshot
+from vae.cache.scores import seed_groups
+from vae.runs.folder import CheckpointError, Run
+from vae.runs.snapshots import list_snapshots, load_snapshot
 
 ALIGN_POINTS = 2000  # test images on each aligned map (the first ones of the split)
 MOVED_SHOWN = 10

@@ -11,17 +11,18 @@ from ui.cache import job_manager, run_dataset, run_identity
 from ui.progress import submit_or_say, task_progress
 from ui.state import limits, require_run, runs_root
 from ui.text import escape_md, safe_md
-from vae.budget import BudgetError, check_estimators
+from vae.limits import BudgetError, check_estimators
 from vae.data import DataError
 from ui.figures import agreement_figure, snr_figure, toy_figure, training_comparison_figure, variance_figure
 from ui.labels import BASELINE_LABELS, estimator_label, labelled
 from ui.relaxed_panels import gumbel_panel, implicit_panel
-from vae.analysis.estimators import BASELINES, ESTIMATORS, gradient_study, pick_batch
-from vae.analysis.estimators_toy import toy_estimates
-from vae.analysis.estimators_train import CompareConfig, comparison_runs, curve_rows, curves_from_runs
-from vae.checkpoint import CheckpointError
-from vae.jobs import JobError, prepare_run
-from vae.work_queue import shared_queue
+from vae.analysis.estimators.gradient import gradient_study, pick_batch
+from vae.model.objectives import BASELINES, ESTIMATORS
+from vae.analysis.estimators.toy import toy_estimates
+from vae.training.estimators import CompareConfig, comparison_runs, curve_rows, curves_from_runs
+from vae.runs.folder import CheckpointError
+from vae.jobs.training import JobError, prepare_run
+from vae.jobs.background import shared_queue
 
 SETTINGS_KEY = "estimators_settings"  # the lab settings last submitted (per user)
 TRAIN_KEY = "estimators_comparison"  # {"plan": file, "runs": {estimator: run folder name}} of this session's comparison

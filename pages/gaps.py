@@ -10,7 +10,7 @@ from ui.progress import task_progress
 from ui.state import available_runs, require_run, runs_root
 from ui.text import escape_md, safe_md
 from vae.analysis.gaps import ELBO_SAMPLES, GAP_POINTS, GAP_STEPS, IWAE_K, GapResult
-from vae.checkpoint import CheckpointError, Run
+from vae.runs.folder import CheckpointError, Run
 
 STEP_CHOICES = (50, 100, 250, 500, 1000)
 K_CHOICES = (1000, 5000)

@@ -13,8 +13,8 @@ from ui.prior_view import kl_words, sample_caption
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
-from vae.posteriors import posterior_label
-from vae.validate import CARD, read_card_file
+from vae.model.posteriors import posterior_label
+from vae.runs.validate import CARD, read_card_file
 
 # The four things people come for, each a page of the app (paths as routed by app.py).
 START_HERE = [

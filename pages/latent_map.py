@@ -21,12 +21,12 @@ from ui.selection import map_pick
 from ui.svg_charts import posterior_svg
 from ui.state import START_KEY, require_run
 from ui.text import escape_md, safe_md
-from vae.analysis.projection import (OPENTSNE_EARLY_ITER, OPENTSNE_FIT_POINTS, OPENTSNE_ITER, Projection, PointTerms,
-                                     colour_values, most_varied_dim, place_points, point_detail, point_terms, probe_decode, project_latent,
-                                     selection_images, stratified_cap)
-from vae.budget import (PROJECTION_POINTS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, limit_int, max_perplexity)
-from vae.checkpoint import CheckpointError, Run
-from vae.project import Spec, image_from_bytes
+from vae.analysis.projection import (OPENTSNE_EARLY_ITER, OPENTSNE_FIT_POINTS, OPENTSNE_ITER, Projection,
+    PointTerms, colour_values, most_varied_dim, place_points, point_detail, point_terms, probe_decode,
+    project_latent, selection_images, stratified_cap)
+from vae.limits import PROJECTION_POINTS, TSNE_PERPLEXITY, TSNE_POINTS, BudgetError, limit_int, max_perplexity
+from vae.runs.folder import CheckpointError, Run
+from vae.cache.projections import Spec, image_from_bytes
 
 CHART_KEY = "latent_map_chart"  # the map element (ui/components/scatter_map.py)
 SEL_KEY = "latent_map_selection"  # {"ctx": (run, split), "kind", "indices", "xy", "view"}
@@ -71,7 +71,7 @@ def _map_points(key: tuple, view_sig: tuple, colour_sig: tuple, _proj: Projectio
 def _images_b64(_x: torch.Tensor, key: tuple, split: str, rows: tuple) -> str:
     """The images at dataset ``rows`` of a split as base64 uint8 (what the browser draws for them)."""
     import base64
-    from vae.export import images_u8
+    from vae.export.onnx import images_u8
     return base64.b64encode(images_u8(_x, list(rows))).decode("ascii")
 
 

@@ -12,12 +12,12 @@ from ui.monitor import CHART_EVERY_S, job_view
 from ui.prior_view import prior_ui
 from ui.sweep import SweepRequest, job_heading, start_sweep, sweep_fields, sweep_status
 from ui.text import escape_md, safe_md
-from vae.checkpoint import CheckpointError
+from vae.runs.folder import CheckpointError
 from ui.widgets import FormError, parse_hidden
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vae.jobs import Job, JobError, JobManager, prepare_run
-from vae.sweep import SweepError
-from vae.validate import data_shape
+from vae.jobs.training import Job, JobError, JobManager, prepare_run
+from vae.training.sweep import SweepError
+from vae.runs.validate import data_shape
 
 DATASETS = {"digits": "digits: scikit-learn 8×8 digits (built in; trains in seconds)",
             "mnist10k": "mnist10k: MNIST test set, bundled (8,000 / 2,000, no download)",

@@ -19,11 +19,11 @@ from ui.components.latent_pad import browser_supported, latent_sliders, path_scr
 from ui.text import escape_md, safe_md
 from ui import urlstate
 from vae.analysis import traversal as tv
-from vae.budget import BudgetError
-from vae.checkpoint import Run
-from vae.export import OPSET, check_export, onnx_bytes
-from vae.render import gif_bytes, pad_square, png_bytes, tick_labels, to_pil, with_ticks
-from vae.validate import latent_vector
+from vae.limits import BudgetError
+from vae.runs.folder import Run
+from vae.export.onnx import OPSET, check_export, onnx_bytes
+from vae.export.images import gif_bytes, pad_square, png_bytes, tick_labels, to_pil, with_ticks
+from vae.runs.validate import latent_vector
 
 STARTS = {"zeros": "Zeros", "prior": "Prior draw", "data": "Data point"}
 MAX_SLIDERS_OPEN = 16  # more dimensions than this: the rest go into an expander

@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PRELOAD = ("torch", "numpy", "pandas", "pyarrow", "scipy.spatial", "sklearn.metrics", "plotly.graph_objs",
-           "vae.checkpoint", "vae.data", "vae.precompute", "vae.analysis.collapse", "vae.analysis.projection",
+           "vae.runs.folder", "vae.data", "vae.cache.precompute", "vae.analysis.collapse", "vae.analysis.projection",
            "vae.analysis.traversal", "vae.analysis.samples", "vae.analysis.disentanglement")
 
 

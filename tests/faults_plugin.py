@@ -132,7 +132,7 @@ def tree(root: Path, exclude: Path | None = None) -> dict[str, str]:
 
 def runs_state(root: Path) -> dict[str, str]:
     """The bytes of every listed run (name/file -> sha256): what must never change or vanish."""
-    from vae.checkpoint import list_runs
+    from vae.runs.catalog import list_runs
     out = {}
     for r in list_runs(root):
         for f in ("config.json", "model.safetensors", "history.jsonl"):
@@ -144,7 +144,8 @@ def runs_state(root: Path) -> dict[str, str]:
 
 def check_runs_kept(fault: Fault, root: Path, before: dict[str, str]) -> None:
     """Every run that existed before is byte-identical, and every listed run loads."""
-    from vae.checkpoint import CheckpointError, list_runs, load_run
+    from vae.runs.folder import CheckpointError, load_run
+    from vae.runs.catalog import list_runs
     after = runs_state(root)
     for k, v in before.items():
         if after.get(k) != v:

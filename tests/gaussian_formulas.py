@@ -1,6 +1,6 @@
 """The Gaussian formulas by their textbook names, computed by the library's posterior and prior
 objects (vae.distributions): tests read as the formulas they check."""
-from vae.distributions import DiagonalGaussian, StandardNormal
+from vae.model.distributions import DiagonalGaussian, StandardNormal
 
 
 def kl_per_dim(mu, lv):

@@ -75,7 +75,7 @@ def test_training_from_the_ui_completes_and_appears_in_the_picker(ckpt):
     submit = [b for b in at.button if b.label == "Start training"][0]
     submit.click().run()
     assert not at.exception, [e.value for e in at.exception]
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     job = JobManager(ckpt).wait(120)
     assert job is not None and job.name == "ui-run", job
     assert job.summary()["state"] == "finished", job.log_tail()
@@ -90,7 +90,7 @@ def test_training_from_the_ui_completes_and_appears_in_the_picker(ckpt):
 
 
 def test_second_training_request_is_told_a_run_is_active(ckpt):
-    from vae.jobs import JobError, JobManager
+    from vae.jobs.training import JobError, JobManager
     m = JobManager(ckpt)
     m.start("long", ["--dataset", "digits", "--epochs", "500", "--batch-size", "8"], 500)
     try:
@@ -115,7 +115,7 @@ def test_failed_run_shows_the_trainers_own_words_and_leaves_no_run(ckpt, tmp_pat
     at.selectbox[0].set_value("folder").run()  # the dataset choice, outside the form
     {w.label: w for w in at.text_input}["…or a folder on the server"].set_value(str(tmp_path / "missing")).run()
     [b for b in at.button if b.label == "Start training"][0].click().run()
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     job = JobManager(ckpt).wait(120)
     at.run()
     errors = " ".join(e.value for e in at.error)
@@ -134,6 +134,6 @@ def test_train_form_refuses_a_server_folder_outside_the_data_roots(ckpt, path):
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any("not an allowed data folder" in e for e in errors), errors
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     assert JobManager(ckpt).current() is None  # no trainer was started
     assert not any(path in e for e in errors)

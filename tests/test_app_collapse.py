@@ -81,7 +81,7 @@ def test_diagnostics_past_the_server_budget_are_refused_with_the_limit_named(mon
     """A model at the allowed maximum (40 M parameters, D = 512) would take minutes: the page refuses it
     before encoding anything. Here the limit is lowered below the small default run's cost."""
     from vae.analysis.collapse import N_ANCHORS, mi_replicates
-    from vae.budget import COLLAPSE_WORK, collapse_work
+    from vae.limits import COLLAPSE_WORK, collapse_work
     big = collapse_work(40_000_000, 2000, 512, N_ANCHORS, 2000, mi_replicates(2000))
     small = collapse_work(150_000, 360, 10, N_ANCHORS, 360, mi_replicates(360))
     assert big > COLLAPSE_WORK.value() > 50 * small  # the default: committed runs pass, the maximum does not
@@ -98,7 +98,7 @@ def test_diagnostics_past_the_server_budget_are_refused_with_the_limit_named(mon
 
 def test_the_elbo_shown_is_the_runs_own_evaluation():
     """One evaluation of a run everywhere: Collapse shows the ELBO its history (and Home) reports."""
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["run_name"] = "digits-default"
     at.run()

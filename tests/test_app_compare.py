@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app_runs import private_checkpoints
 from ui.state import RUN_KEY
-from vae.work_queue import shared_queue
+from vae.jobs.background import shared_queue
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -92,7 +92,7 @@ def test_bad_sweep_values_are_refused_with_a_message_and_start_nothing(tmp_path,
     assert words in errors.replace("\\", ""), errors
     assert "](http" not in errors  # the typed text reaches the page escaped
     assert sorted(p.name for p in root.iterdir()) == before
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     assert JobManager(root).current() is None
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae.analysis.estimators_implicit import MC_LIST, implicit_study
-from vae.analysis.estimators_relaxed import TAUS, gumbel_study
+from vae.analysis.estimators.implicit import MC_LIST, implicit_study
+from vae.analysis.estimators.relaxed import TAUS, gumbel_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -14,9 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from ui.state import RUN_KEY, START_KEY
 from vae.analysis.projection import OPENTSNE_EARLY_ITER, OPENTSNE_ITER
-from vae.checkpoint import save_run
+from vae.runs.folder import save_run
 from vae.config import DataConfig, ModelConfig, RunConfig
-from vae.models import build_model
+from vae.model.networks import build_model
 
 # slow: starts the app frame and encodes the test split (a few seconds)
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
@@ -282,7 +282,7 @@ def test_opentsne_runs_in_the_background_is_kept_and_says_how_it_was_made(at):
 def test_cancelling_a_projection_keeps_nothing_and_says_so(tmp_path, monkeypatch):
     import threading
 
-    from vae.work_queue import shared_queue
+    from vae.jobs.background import shared_queue
     root = _private(tmp_path / "ck")
     app = _open(root, monkeypatch)
     # Hold the server's one background worker, so the projection waits in the queue and the Cancel

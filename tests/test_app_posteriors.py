@@ -10,11 +10,12 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from vae.analysis import posterior_views as pv
-from vae.checkpoint import list_runs, save_run
+from vae.runs.catalog import list_runs
+from vae.runs.folder import save_run
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae.data import load_dataset
-from vae.models import build_model
-from vae.trainer import fit
+from vae.model.networks import build_model
+from vae.training.loop import fit
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -91,7 +92,7 @@ def test_latent_map_shows_a_sample_cloud_for_a_flow(checkpoints, monkeypatch):
 
 
 def test_switching_a_class_changes_the_decoded_image(checkpoints, monkeypatch):
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     model = load_run(checkpoints / "post-cat").model
     x = load_dataset("digits").test.x[:1]
     logits, chosen = pv.categorical_start(model, x)

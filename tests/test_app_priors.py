@@ -47,7 +47,7 @@ def test_train_form_refuses_free_bits_with_a_mixture_prior(ckpt):
     _start(at, "mog", 4, free_bits=0.5)
     errors = " ".join(e.value for e in at.error).replace("\\", "")  # shown as escaped markdown
     assert "free bits need a per-dimension KL" in errors, errors
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     assert JobManager(ckpt).current() is None and not at.exception
 
 
@@ -55,7 +55,7 @@ def test_train_form_refuses_free_bits_with_a_mixture_prior(ckpt):
 def test_train_form_trains_with_the_chosen_prior(ckpt):
     at = app().run()
     _start(at, "vamp", 4)
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     job = JobManager(ckpt).wait(240)
     assert "--prior=vamp" in job.args and "--prior-components=4" in job.args
     cfg = json.loads((ckpt / "prior-run" / "config.json").read_text())

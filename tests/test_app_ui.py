@@ -14,7 +14,7 @@ from app_runs import private_checkpoints
 from ui.monitor import VIEW_KEY, job_view
 from ui.sidebar import SUBMIT_LABEL
 from ui.state import RUN_KEY
-from vae.render import tick_labels, with_ticks
+from vae.export.images import tick_labels, with_ticks
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")

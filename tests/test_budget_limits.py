@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vae.budget import (ESTIMATOR_MEMORY, ESTIMATOR_WORK, TSNE_POINTS, BudgetError, Limit, check_budget,
-                        check_estimators, check_tsne, estimator_work, max_perplexity)
+from vae.limits import (ESTIMATOR_MEMORY, ESTIMATOR_WORK, TSNE_POINTS, BudgetError, Limit, check_budget,
+    check_estimators, check_tsne, estimator_work, max_perplexity)
 
 
 def test_check_budget_names_the_limit_and_its_variable():

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from vae.budget import BudgetError
-from vae.work_queue import QueueFull, WorkQueue
+from vae.limits import BudgetError
+from vae.jobs.background import QueueFull, WorkQueue
 
 
 def _gated(gate: threading.Event, live: list, peak: list, lock: threading.Lock):
@@ -103,5 +103,5 @@ def test_stop_drops_a_waiting_task_and_stops_a_running_one():
 
 
 def test_the_shared_queue_is_one_per_process():
-    from vae.work_queue import shared_queue
+    from vae.jobs.background import shared_queue
     assert shared_queue() is shared_queue()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vae.run_archive import export_run, import_upload, read_zip
-from vae.validate import CARD, MAX_CARD_BYTES, parse_card, read_card_file
+from vae.runs.archive import export_run, import_upload, read_zip
+from vae.runs.validate import CARD, MAX_CARD_BYTES, parse_card, read_card_file
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "checkpoints" / "digits-default"

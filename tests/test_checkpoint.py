@@ -5,10 +5,10 @@ import pickle
 import pytest
 import torch
 
-from vae.checkpoint import (CheckpointError, list_runs, load_run, read_state_dict, run_dir_for, sanitize_run_name,
-                            save_run, unique_run_dir)
+from vae.runs.folder import CheckpointError, load_run, read_state_dict, save_run
+from vae.runs.catalog import list_runs, run_dir_for, sanitize_run_name, unique_run_dir
 from vae.config import DataConfig, ModelConfig, RunConfig
-from vae.models import build_model
+from vae.model.networks import build_model
 
 
 def _run(tmp_path, name="r"):

@@ -79,7 +79,7 @@ def test_sigterm_stops_after_saving_last_completed_epoch(tmp_path):
     assert status["state"] == "stopped"
     n = len((out / "history.jsonl").read_text().splitlines())
     assert 1 <= n < 500 and status["epoch"] == n
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     assert len(load_run(out).history) == n
 
 
@@ -92,7 +92,7 @@ def test_divergence_keeps_last_good_epoch(tmp_path):
     assert r.returncode == 3, r.stderr
     assert "learning rate 10" in r.stderr and "Traceback" not in r.stderr
     if (out / "model.safetensors").exists():
-        from vae.checkpoint import load_run
+        from vae.runs.folder import load_run
         run = load_run(out)
         assert json.loads((out / "status.json").read_text())["state"] == "diverged"
         assert all(abs(h["test_elbo"]) < float("inf") for h in run.history)

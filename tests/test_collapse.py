@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from vae.analysis.collapse import (KL_THRESHOLD, CollapseReport, collapse_flags, diagnose, kl_history, marginal_kl,
-                          posterior_histograms, profile, sort_order, verdicts, wake_and_death)
+from vae.analysis.collapse import (KL_THRESHOLD, CollapseReport, collapse_flags, diagnose, kl_history,
+    marginal_kl, posterior_histograms, profile, sort_order, verdicts, wake_and_death)
 from vae.config import ModelConfig
 from vae.analysis.disentanglement import discretize, mig
-from vae.models import build_model
-from vae.distributions import DiagonalGaussian
+from vae.model.networks import build_model
+from vae.model.distributions import DiagonalGaussian
 
 COLLAPSED = [1, 3]  # dimensions the constructed encoder shuts off
 D = 5

@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from tests.app_runs import REPO
-from vae.analysis.compare_runs import cached_scores, score_run, scores_path, seed_groups, settings_key
-from vae.checkpoint import CheckpointError, load_config
+from vae.cache.scores import cached_scores, score_run, scores_path, seed_groups, settings_key
+from vae.runs.folder import CheckpointError, load_config
 from vae.config import RunConfig, TrainConfig
 
 

@@ -14,8 +14,7 @@ import torch
 from PIL import Image
 
 from vae.data import embedded, folder as datasets_folder, idx as datasets_idx
-from vae.data import (DATASETS, DataError, Dataset, DataSplits, default_data_dir, load_dataset,
-                      write_idx)
+from vae.data import DATASETS, DataError, Dataset, DataSplits, default_data_dir, load_dataset, write_idx
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 IDX_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -544,7 +543,7 @@ def test_mnist10k_refuses_a_corrupted_copy(tmp_path, monkeypatch, damage):
 
 def test_mnist10k_has_a_native_size_for_run_configs():
     from vae.config import DataConfig
-    from vae.validate import data_shape
+    from vae.runs.validate import data_shape
 
     assert "mnist10k" in DATASETS
     assert data_shape(DataConfig(name="mnist10k")) == (1, 28)

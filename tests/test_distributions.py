@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vae.distributions import DiagonalGaussian, StandardNormal, monte_carlo_kl, torch_kl_per_dim
+from vae.model.distributions import DiagonalGaussian, StandardNormal, monte_carlo_kl, torch_kl_per_dim
 
 
 def _q(b=5, d=3, seed=0):
@@ -74,7 +74,7 @@ def test_log_prob_keeps_accuracy_at_tiny_sigma(sigma):
 
 
 def test_mixture_log_density_and_marginals_match_a_brute_force_sum():
-    from vae.distributions import GaussianMixture
+    from vae.model.distributions import GaussianMixture
     q = _q(b=7, d=3, seed=4)
     z = torch.randn(5, 3, generator=torch.Generator().manual_seed(5))
     comp = q.to_torch().log_prob(z[:, None, :])  # (5, 7): log N(z; μ_j, σ_j²)

@@ -5,14 +5,15 @@ import copy
 import pytest
 import torch
 
-from vae.budget import BudgetError
+from vae.limits import BudgetError
 from vae.config import ModelConfig
-from vae.analysis.estimators import (ESTIMATORS, encoder_gradient_estimates, gradient_study, pick_batch, summarize,
-                            surrogate)
-from vae.analysis.estimators_toy import toy_estimates, toy_true_gradient
-from vae.analysis.estimators_train import CompareConfig, comparison_runs, compare_training, curve_rows, curves_from_runs
-from vae.models import build_model
-from vae.objectives import elbo, log_likelihood
+from vae.analysis.estimators.gradient import (ESTIMATORS, encoder_gradient_estimates, gradient_study,
+    pick_batch, summarize, surrogate)
+from vae.analysis.estimators.toy import toy_estimates, toy_true_gradient
+from vae.training.estimators import (CompareConfig, comparison_runs, compare_training, curve_rows,
+    curves_from_runs)
+from vae.model.networks import build_model
+from vae.model.objectives import elbo, log_likelihood
 
 
 def _small(seed=0):
@@ -183,9 +184,9 @@ def test_training_comparison_can_be_stopped_and_refuses_bad_settings():
 @pytest.mark.slow
 def test_comparison_runs_as_one_plan_of_ordinary_runs(tmp_path):
     """The app's path: one vae.train run per estimator through the job manager, curves read back."""
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.config import DataConfig
-    from vae.jobs import JobManager, prepare_run
+    from vae.jobs.training import JobManager, prepare_run
     lim = {"max_epochs": 500, "max_items": 70_000}
     runs = [(name, prepare_run(cfg, lim)) for name, cfg in comparison_runs(
         CompareConfig(epochs=1), model=ModelConfig(latent_dim=2, hidden=[16]), data=DataConfig(max_items=200))]

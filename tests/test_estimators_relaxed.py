@@ -9,11 +9,11 @@ import math
 import pytest
 import torch
 
-from vae.analysis.estimators_implicit import (dirichlet_estimates, dirichlet_exact_gradient, gamma_estimates,
-                                              gamma_exact_gradient, implicit_study)
-from vae.analysis.estimators_relaxed import (CategoricalToy, argmax_frequencies, categorical_estimates, default_toy,
-                                             gumbel_study, relaxed_samples, vector_stats)
-from vae.budget import BudgetError
+from vae.analysis.estimators.implicit import (dirichlet_estimates, dirichlet_exact_gradient, gamma_estimates,
+    gamma_exact_gradient, implicit_study)
+from vae.analysis.estimators.relaxed import (CategoricalToy, argmax_frequencies, categorical_estimates,
+    default_toy, gumbel_study, relaxed_samples, vector_stats)
+from vae.limits import BudgetError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 D = torch.float64

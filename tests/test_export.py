@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from vae.budget import BudgetError
-from vae.checkpoint import load_run
+from vae.limits import BudgetError
+from vae.runs.folder import load_run
 from vae.config import ModelConfig
-from vae.export import OPSET, Unsupported, check_onnx, decoder_spec, onnx_bytes, reference_decode, run_onnx
-from vae.models import build_model
+from vae.export.onnx import (OPSET, Unsupported, check_onnx, decoder_spec, onnx_bytes, reference_decode,
+    run_onnx)
+from vae.model.networks import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = [p.parent.name for p in sorted((REPO / "checkpoints").glob("*/model.safetensors"))]
@@ -89,8 +90,8 @@ def test_a_layer_the_browser_lacks_is_refused_by_name(monkeypatch):
 
 def test_images_for_the_browser_are_rounded_as_the_server_shows_them():
     import numpy as np
-    from vae.export import images_u8
-    from vae.render import to_pil
+    from vae.export.onnx import images_u8
+    from vae.export.images import to_pil
     g = torch.Generator().manual_seed(0)
     x = torch.rand(5, 1, 8, 8, generator=g) * 1.2 - 0.1  # a little outside [0, 1] too
     raw = np.frombuffer(images_u8(x, [3, 1]), dtype=np.uint8).reshape(2, 8, 8)

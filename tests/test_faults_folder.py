@@ -167,7 +167,7 @@ def test_train_page_reports_bad_image_zips_and_trains_on_mixed_ones(tmp_path, mo
     import shutil
 
     from streamlit.testing.v1 import AppTest
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     root = tmp_path / "checkpoints"
     root.mkdir()
     shutil.copytree(REPO / "checkpoints" / "digits-default", root / "digits-default")

@@ -37,7 +37,13 @@ DRIVER = r'''
 import errno, json, os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)
-import vae.checkpoint, vae.train, vae.trainer, vae.models, vae.config, vae.objectives
+import vae.files
+import vae.runs.folder
+import vae.train
+import vae.training.loop
+import vae.model.networks
+import vae.config
+import vae.model.objectives
 from vae.data import load_dataset
 load_dataset("digits", max_items=200)  # warm every import so children start fast
 vae.train.build_parser()
@@ -56,7 +62,7 @@ def child(argv, log, fsync_action=None, at=0):
                     os.kill(os.getpid(), signal.SIGKILL)  # the temp file is written, not yet renamed
                 raise OSError(errno.ENOSPC, "No space left on device")
             return real(f)
-        vae.checkpoint.os.fsync = fsync  # only the run-folder writer's view of os
+        vae.files.os.fsync = fsync  # only the run-folder writer's view of os
     code = vae.train.main(argv)
     sys.stdout.flush(); sys.stderr.flush()
     os._exit(code)
@@ -113,8 +119,9 @@ def check_state(fault, root: Path, out: Path, reference: list[dict], x_test: tor
     """'none' (no run listed) or 'epoch k' (a consistent saved state); data loss fails the case."""
     from safetensors import safe_open
 
-    from vae.checkpoint import CheckpointError, list_runs, load_run
-    from vae.trainer import evaluate_split
+    from vae.runs.folder import CheckpointError, load_run
+    from vae.runs.catalog import list_runs
+    from vae.model.evaluation import evaluate_split
     listed = out.name in {r.name for r in list_runs(root)}
     if not listed:
         return "none"
@@ -144,7 +151,7 @@ def test_sigkill_at_random_moments_and_mid_save_never_leaves_a_broken_run(tmp_pa
     rng = random.Random(8)
     ref = drive([_case(root, "reference", 8)])[0]
     assert ref["status"] == 0, (tmp_path / "reference.log").read_text()
-    from vae.checkpoint import read_history
+    from vae.runs.folder import read_history
     reference = read_history(root / "reference")
     assert len(reference) == 8
     span = ref["seconds"] - ref["first_save"]  # from the first saved epoch to the end
@@ -184,7 +191,8 @@ def test_disk_full_on_save_is_reported_and_keeps_the_last_epoch(tmp_path, fault)
     assert res["status"] == 4, log
     assert "error: could not save the run" in log and "No space left on device" in log, log
     assert "Traceback" not in log
-    from vae.checkpoint import list_runs, load_run
+    from vae.runs.catalog import list_runs
+    from vae.runs.folder import load_run
     run = load_run(root / "full")
     assert [r.name for r in list_runs(root)] == ["full"] and len(run.history) == 2
     assert not [p for p in (root / "full").iterdir() if ".tmp-" in p.name]  # temp files cleaned up
@@ -198,7 +206,7 @@ def test_file_size_limit_on_save_is_reported_and_keeps_the_last_epoch(tmp_path, 
     from safetensors.torch import save
 
     from vae.config import ModelConfig
-    from vae.models import build_model
+    from vae.model.networks import build_model
     small = ["--hidden", "4", "--latent-dim", "2"]  # weights of ~3 KB, so the history outgrows them soon
     model = build_model(ModelConfig(image_size=8, latent_dim=2, hidden=[4]))
     w_size = len(save({k: v.contiguous() for k, v in model.state_dict().items()},
@@ -214,7 +222,7 @@ def test_file_size_limit_on_save_is_reported_and_keeps_the_last_epoch(tmp_path, 
                        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=180, preexec_fn=preexec)
     assert r.returncode == 4, r.stdout[-2000:] + r.stderr[-2000:]
     assert "could not save the run" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     run = load_run(out)
     assert 1 <= len(run.history) < 60
     assert sum(line.startswith("epoch") for line in r.stdout.splitlines()) == len(run.history)
@@ -226,7 +234,7 @@ def test_trainer_killed_from_outside_does_not_break_the_train_page(tmp_path, mon
 
     from streamlit.testing.v1 import AppTest
 
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     root = tmp_path / "checkpoints"
     root.mkdir()
     shutil.copytree(REPO / "checkpoints" / "digits-default", root / "digits-default")
@@ -265,7 +273,7 @@ def test_trainer_killed_from_outside_does_not_break_the_train_page(tmp_path, mon
     assert not start_button.disabled
     # The killed run keeps its last saved epoch and is listed and loadable.
     check_runs_kept(fault, root, keep)
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     assert len(load_run(root / "doomed").history) >= 2
     # A new run can be started and finishes.
     start(1, "after")

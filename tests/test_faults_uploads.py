@@ -163,8 +163,8 @@ def ckpt(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the library and the CLI
 
 def test_hostile_run_files_refused_by_library(ckpt, tmp_path, fault):
-    from vae.checkpoint import CheckpointError
-    from vae.run_archive import import_upload
+    from vae.runs.folder import CheckpointError
+    from vae.runs.archive import import_upload
     marker = tmp_path / "PWNED"
     before, outside = runs_state(ckpt), tree(tmp_path, exclude=ckpt)
     inside = tree(ckpt)
@@ -312,7 +312,7 @@ def test_upload_names_never_overwrite_or_escape(ckpt, tmp_path, fault):
 @pytest.mark.slow
 def test_training_form_names_never_overwrite_or_escape(ckpt, tmp_path, monkeypatch, fault):
     """The Train page's run name, with real (1-epoch, 100-image) trainer subprocesses."""
-    from vae.jobs import JobManager
+    from vae.jobs.training import JobManager
     monkeypatch.setenv("VAE_MAX_ITEMS", "100")
     at = _app()
     at.switch_page("pages/train.py").run()

@@ -6,7 +6,7 @@ from torch import nn
 from torch.distributions import MultivariateNormal, Normal
 
 from vae.analysis.gaps import gap_points, inference_gaps, refine_point, refine_posterior
-from vae.distributions import DiagonalGaussian, StandardNormal
+from vae.model.distributions import DiagonalGaussian, StandardNormal
 
 
 class LinearGaussian(nn.Module):
@@ -79,7 +79,7 @@ def test_approximation_gap_vanishes_when_the_family_holds_the_true_posterior():
 
 @pytest.mark.slow
 def test_both_gaps_are_nonnegative_within_error_on_a_trained_run():
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
     run = load_run("checkpoints/digits-default")
     x = load_dataset("digits").test.x
@@ -113,7 +113,7 @@ def test_cli_reports_the_gaps_as_json_and_keeps_them_in_the_run_folder(tmp_path)
 
 def test_gaps_work_with_a_mixture_prior_whose_kl_is_monte_carlo():
     from vae.config import ModelConfig
-    from vae.models import build_model
+    from vae.model.networks import build_model
     torch.manual_seed(0)
     model = build_model(ModelConfig(latent_dim=3, hidden=[32], prior="mog", prior_components=4)).eval()
     x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)).round()
@@ -129,7 +129,7 @@ def test_gaps_work_with_a_mixture_prior_whose_kl_is_monte_carlo():
 def test_gaps_work_for_every_posterior_refining_its_own_parameters(kind):
     """Issue 13: the per-point parameters are the posterior's own (a flow's included)."""
     from vae.config import ModelConfig
-    from vae.models import build_model
+    from vae.model.networks import build_model
     torch.manual_seed(0)
     model = build_model(ModelConfig(posterior=kind, latent_dim=3, categories=4, flow_steps=2, hidden=[32])).eval()
     x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)).round()
@@ -155,9 +155,9 @@ def test_cli_estimates_the_gaps_of_a_flow_run(tmp_path):
     import json
     import subprocess
     import sys
-    from vae.checkpoint import save_run
+    from vae.runs.folder import save_run
     from vae.config import DataConfig, ModelConfig, RunConfig
-    from vae.models import build_model
+    from vae.model.networks import build_model
     torch.manual_seed(0)
     cfg = RunConfig(model=ModelConfig(posterior="iaf", latent_dim=3, flow_steps=2, hidden=[32]),
                     data=DataConfig(name="digits"))
@@ -172,8 +172,8 @@ def test_cli_estimates_the_gaps_of_a_flow_run(tmp_path):
 
 def test_refine_point_and_the_gap_budget(monkeypatch):
     from vae.analysis.gaps import check_gaps, refine_point
-    from vae.budget import BudgetError
-    from vae.checkpoint import load_run
+    from vae.limits import BudgetError
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
     run = load_run("checkpoints/digits-default")
     x = load_dataset("digits").test.x
@@ -197,7 +197,7 @@ def test_refine_point_and_the_gap_budget(monkeypatch):
 def test_cached_gaps_reads_only_what_run_gaps_kept(tmp_path):
     import shutil
     from vae.analysis.gaps import cached_gaps, run_gaps
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
     shutil.copytree("checkpoints/digits-default", tmp_path / "run")
     run = load_run(tmp_path / "run")

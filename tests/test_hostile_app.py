@@ -21,8 +21,8 @@ from streamlit.testing.v1 import AppTest
 
 from app_runs import private_checkpoints
 
-from vae.checkpoint import CheckpointError
-from vae.run_archive import import_upload
+from vae.runs.folder import CheckpointError
+from vae.runs.archive import import_upload
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "checkpoints" / "digits-default"
@@ -127,7 +127,7 @@ def test_hostile_runs_never_break_any_page(ckpt, one_thread):
     measured.append(_run(at, ckpt, names))
     metrics = {m.label: m.value for m in at.metric}
     # The ELBO is the run's own stored evaluation (vae.precompute), whatever its junk history says.
-    from vae import precompute
+    from vae.cache import precompute
     pre = precompute.load(ckpt / up.name)
     assert pre is not None and metrics["Test ELBO (nats)"] == f"{pre.evaluation.elbo:.2f}"
     assert metrics["Epochs"] == "1"

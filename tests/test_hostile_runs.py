@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import (CheckpointError, PROTECTED, delete_run, list_runs, load_run, parse_config,
-                            read_history)
-from vae.run_archive import import_upload
+from vae.runs.folder import CheckpointError, load_run, parse_config, read_history
+from vae.runs.catalog import PROTECTED, delete_run, list_runs
+from vae.runs.archive import import_upload
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "checkpoints" / "digits-default"
@@ -68,8 +68,8 @@ _DEVICE_SCRIPT = r"""
 import io, json, resource, sys, zipfile
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression fails here, not the machine
 from vae.data import DataError, load_dataset
-from vae.checkpoint import CheckpointError
-from vae.run_archive import import_upload
+from vae.runs.folder import CheckpointError
+from vae.runs.archive import import_upload
 cfg = json.loads(open(sys.argv[1]).read())
 cfg["data"].update(name="folder", data_dir="/dev/zero", image_size=8)
 buf = io.BytesIO()
@@ -228,7 +228,7 @@ def test_a_huge_history_zip_imports_fast_and_is_capped(root):
 
 
 def test_history_file_on_disk_is_read_up_to_the_line_cap(root):
-    from vae.validate import MAX_HISTORY_LINES
+    from vae.runs.validate import MAX_HISTORY_LINES
     d = root / "long"
     shutil.copytree(DEFAULT, d)
     (d / "history.jsonl").write_text("".join(f'{{"epoch": {i}}}\n' for i in range(1, MAX_HISTORY_LINES + 500)))
@@ -253,11 +253,11 @@ def test_deeply_nested_config_is_a_clear_error(root):
 
 
 def test_zip_entry_count_is_checked_before_the_zip_is_parsed(root, monkeypatch):
-    import vae.run_archive
+    import vae.runs.archive
     data = _zip({f"r/{i}": b"" for i in range(200)}, zipfile.ZIP_STORED)
     parsed = []
     real = zipfile.ZipFile
-    monkeypatch.setattr(vae.run_archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    monkeypatch.setattr(vae.runs.archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(1) or real(*a, **k))
     with pytest.raises(CheckpointError, match="200 entries"):
         import_upload([("r.zip", data)], root)
     assert parsed == []
@@ -278,7 +278,7 @@ def test_image_zip_entry_count_is_checked_before_the_zip_is_parsed(tmp_path, mon
 
 
 def test_entry_count_reads_zip64_records(tmp_path):
-    from vae.validate import zip_entry_count
+    from vae.files import zip_entry_count
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", allowZip64=True) as z:
         for i in range(3):

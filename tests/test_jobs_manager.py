@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import write_json_atomic
+from vae.files import write_json_atomic
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vae.jobs import JobError, JobManager, prepare_run
-from vae.procs import identity
+from vae.jobs.training import JobError, JobManager, prepare_run
+from vae.runs.processes import identity
 
 REPO = Path(__file__).resolve().parents[1]
 # A stand-in for the trainer where only the process matters (how it ends), not training.
@@ -134,7 +134,7 @@ def test_the_folder_lock_makes_start_wait(tmp_path):
 
 DRIVER = r'''
 import sys, time
-from vae.jobs import JobError, JobManager
+from vae.jobs.training import JobError, JobManager
 root, at = sys.argv[1], float(sys.argv[2])
 m = JobManager(root, trainer=("-c", "import time; time.sleep(20)"))
 while time.time() < at:
@@ -206,7 +206,7 @@ SAVES = ("-c", "import sys, pathlib; out = pathlib.Path(sys.argv[-1].removeprefi
 
 
 def test_an_upload_stays_with_the_run_it_trained_until_that_run_is_deleted(tmp_path):
-    from vae.checkpoint import delete_run
+    from vae.runs.catalog import delete_run
     m = JobManager(tmp_path, trainer=SAVES)
     job = m.start("kept", ["--dataset=folder"], 1, upload=("imgs.zip", _zip()))
     data = Path(job.args[-1].removeprefix("--data-dir="))
@@ -275,7 +275,7 @@ def test_prepare_run_gives_the_model_the_shape_of_its_data_and_refuses_what_the_
 
 @pytest.mark.slow
 def test_a_plan_trains_its_runs_in_order_as_one_job(tmp_path):
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     m = JobManager(tmp_path)
     cfgs = [prepare_run(RunConfig(model=ModelConfig(latent_dim=2, hidden=[16]),
                                   train=TrainConfig(epochs=e, seed=e), data=DataConfig(max_items=300)), LIMITS)

@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from faults_plugin import tree
-from vae.checkpoint import write_json_atomic
-from vae.procs import identity
+from vae.files import write_json_atomic
+from vae.runs.processes import identity
 
 REPO = Path(__file__).resolve().parents[1]
 

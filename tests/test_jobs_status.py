@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import write_status
-from vae.checkpoint import NOTHING_SAVED, effective_status, list_runs
-from vae.procs import identity, is_alive, signal_if_same, start_time
+from vae.runs.folder import write_status
+from vae.runs.catalog import NOTHING_SAVED, effective_status, list_runs
+from vae.runs.processes import identity, is_alive, signal_if_same, start_time
 
 REPO = Path(__file__).resolve().parents[1]
 

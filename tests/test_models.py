@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vae.config import ConfigError, ModelConfig
-from vae.distributions import DiagonalGaussian
-from vae.models import ConvTransposeAsConv, build_model
+from vae.model.distributions import DiagonalGaussian
+from vae.model.networks import ConvTransposeAsConv, build_model
 
 
 @pytest.mark.parametrize("arch,size,channels", [("mlp", 8, 1), ("mlp", 28, 3), ("conv", 28, 1), ("conv", 32, 3),

@@ -116,13 +116,13 @@ def test_decoder_sensitivity_matches_the_closed_form_for_a_linear_decoder():
 
 def test_elbo_split_has_a_standard_error_over_images():
     from vae.config import ModelConfig
-    from vae.models import build_model
+    from vae.model.networks import build_model
     torch.manual_seed(0)
     model = build_model(ModelConfig(image_size=4, latent_dim=2, hidden=[8])).eval()
     x = torch.rand(50, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     rec, rec_se, el, el_se = vc.elbo_stats(model, x)
-    from vae.objectives import elbo
-    from vae.trainer import EVAL_SEED
+    from vae.model.objectives import elbo
+    from vae.model.evaluation import EVAL_SEED
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(EVAL_SEED)  # elbo_stats uses the trainer's evaluation noise, as the run's history does
         t = elbo(model, x)
@@ -146,9 +146,9 @@ def test_mig_matches_the_closed_form_of_a_discrete_case():
 def test_committed_runs_mi_error_is_below_001_nats(name, dataset):
     if not (REPO / "checkpoints" / name).is_dir():
         pytest.skip(f"{name} is not committed here")
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
-    from vae.trainer import encode_all
+    from vae.model.evaluation import encode_all
     run = load_run(REPO / "checkpoints" / name)
     mu, lv = encode_all(run.model, load_dataset(dataset).test.x).params()
     est = vc.mixture_estimates(mu, lv)  # the defaults the Collapse page uses

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae.checkpoint import load_run, model_from_state, save_run
+from vae.runs.folder import load_run, model_from_state, save_run
 from vae.config import ModelConfig, RunConfig
-from vae.models import build_model
+from vae.model.networks import build_model
 from gaussian_formulas import kl_per_dim, log_normal_diag, log_standard_normal
-from vae.objectives import elbo, iwae_bound, log_likelihood
+from vae.model.objectives import elbo, iwae_bound, log_likelihood
 
 
 REPO = Path(__file__).resolve().parents[1]
-OBS_STD_MIN = 1e-3  # the floor of a learned σ: the config's lower bound for obs_std (vae.models.OBS_STD_MIN)
+OBS_STD_MIN = 1e-3  # the floor of a learned σ: the config's lower bound for obs_std (vae.model.networks.OBS_STD_MIN)
 
 
 def _sigma(model) -> float:
@@ -84,8 +84,8 @@ def test_learned_sigma_cannot_go_below_its_floor_and_reports_its_own_density():
         opt.zero_grad()
         (-log_likelihood(x, mean, "gaussian", model.obs_logvar).mean()).backward()
         opt.step()
-    import vae.models
-    assert vae.models.OBS_STD_MIN == OBS_STD_MIN
+    import vae.model.networks
+    assert vae.model.networks.OBS_STD_MIN == OBS_STD_MIN
     sigma = _sigma(model)
     assert OBS_STD_MIN <= sigma < 1.01 * OBS_STD_MIN, sigma
     with torch.no_grad():
@@ -136,7 +136,7 @@ def test_cli_run_with_fixed_obs_std_0001_reports_the_formula_elbo(tmp_path):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     from vae.data import load_dataset
     from vae.evaluate import evaluate_run
-    from vae.trainer import EVAL_SEED
+    from vae.model.evaluation import EVAL_SEED
     ev = evaluate_run(str(out))
     assert ev["elbo"] == pytest.approx(summary["test_elbo"], rel=1e-6)
     run = load_run(out)

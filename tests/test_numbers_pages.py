@@ -106,7 +106,7 @@ def test_collapse_page_shows_what_is_ready_before_the_slow_estimates(monkeypatch
     # The O(M²) core of the MI estimate, under the names each version of vae.analysis.collapse calls it by.
     monkeypatch.setattr(vc, "mixture_log_density", slow_stage_fails, raising=False)
     monkeypatch.setattr(vc, "mutual_information", slow_stage_fails, raising=False)
-    from vae.distributions import GaussianMixture
+    from vae.model.distributions import GaussianMixture
     monkeypatch.setattr(GaussianMixture, "log_prob_with_marginals", slow_stage_fails)
     at = open_page("pages/collapse.py")
     assert at.exception  # the stage failed...

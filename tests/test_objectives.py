@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from vae.config import ModelConfig
-from vae.models import build_model
+from vae.model.networks import build_model
 from gaussian_formulas import kl_per_dim, log_normal_diag, log_standard_normal
-from vae.distributions import DiagonalGaussian
-from vae.objectives import active_units, elbo, iwae_bound, log_likelihood, mutual_information
+from vae.model.distributions import DiagonalGaussian
+from vae.model.objectives import active_units, elbo, iwae_bound, log_likelihood, mutual_information
 
 
 

@@ -5,15 +5,16 @@ import pytest
 import torch
 from scipy import stats
 
-from vae.checkpoint import load_run, save_run
+from vae.runs.folder import load_run, save_run
 from vae.config import ConfigError, ModelConfig, RunConfig, TrainConfig, temperature_at
-from vae.distributions import DiagonalGaussian, StandardNormal
-from vae.flows import IAF, PlanarFlow
-from vae.models import build_model
-from vae.objectives import elbo, iwae_bound
-from vae.posteriors import (CategoricalPosterior, DirichletPosterior, FlowPosterior, SymmetricDirichlet,
-                            UniformCategorical)
-from vae.trainer import encode_all, fit
+from vae.model.distributions import DiagonalGaussian, StandardNormal
+from vae.model.flows import IAF, PlanarFlow
+from vae.model.networks import build_model
+from vae.model.objectives import elbo, iwae_bound
+from vae.model.posteriors import (CategoricalPosterior, DirichletPosterior, FlowPosterior,
+    SymmetricDirichlet, UniformCategorical)
+from vae.model.evaluation import encode_all
+from vae.training.loop import fit
 
 KINDS = ("gaussian", "planar", "iaf", "categorical", "dirichlet")
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae import precompute
-from vae.checkpoint import PROTECTED, load_run, save_weights, weights_digest
+from vae.cache import precompute
+from vae.runs.catalog import PROTECTED
+from vae.runs.folder import load_run, save_weights, weights_digest
 from vae.data import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,14 +97,15 @@ def test_a_cancelled_precompute_writes_nothing(run_dir, one_thread):
 
 KILLED_CHILD = """
 import sys, time
-import vae.precompute as p
+import vae.cache.precompute as p
+import vae.precompute as command
 real = p.mixture_estimates
 def slow(*a, **k):
     print("computing", flush=True)
     time.sleep(60)
     return real(*a, **k)
 p.mixture_estimates = slow
-sys.exit(p.main([sys.argv[1]]))
+sys.exit(command.main([sys.argv[1]]))
 """
 
 

@@ -6,13 +6,14 @@ import math
 import pytest
 import torch
 
-from vae.checkpoint import CheckpointError, load_run, save_run
+from vae.runs.folder import CheckpointError, load_run, save_run
 from vae.config import ConfigError, ModelConfig, RunConfig, TrainConfig
-from vae.distributions import StandardNormal
-from vae.models import build_model
-from vae.objectives import elbo, iwae_bound
-from vae.priors import MixturePrior, VampPrior, kl_per_dim, prior_components
-from vae.trainer import evaluate_split, fit
+from vae.model.distributions import StandardNormal
+from vae.model.networks import build_model
+from vae.model.objectives import elbo, iwae_bound
+from vae.model.priors import MixturePrior, VampPrior, kl_per_dim, prior_components
+from vae.model.evaluation import evaluate_split
+from vae.training.loop import fit
 
 
 def _brute_mog(z, mu, logvar, logits):
@@ -49,7 +50,7 @@ def test_mixture_log_density_matches_a_brute_force_sum():
 
 
 def test_mixture_density_is_chunked_without_changing_values(monkeypatch):
-    import vae.priors as priors
+    import vae.model.priors as priors
     g = torch.Generator().manual_seed(1)
     prior = MixturePrior(torch.randn(7, 4, generator=g), torch.randn(7, 4, generator=g), torch.randn(7, generator=g))
     z = torch.randn(50, 4, generator=g)

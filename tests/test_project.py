@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae import project as vp
-from vae.analysis.projection import (Cancelled, opentsne_reference, place_points, project_opentsne, project_pca,
-                                     trust)
-from vae.checkpoint import write_bytes_atomic
-from vae.work_queue import WorkQueue
+from vae.cache import projections as vp
+from vae.analysis.projection import (Cancelled, opentsne_reference, place_points, project_opentsne,
+    project_pca, trust)
+from vae.files import write_bytes_atomic
+from vae.jobs.background import WorkQueue
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -232,7 +232,7 @@ def test_a_crafted_kept_file_is_not_trusted(run_dir):
 
 def test_two_users_asking_for_the_same_projection_share_one_task(run_dir, monkeypatch):
     from ui import projection_view as pv
-    from vae import work_queue
+    from vae.jobs import background as work_queue
 
     q = WorkQueue(max_workers=1, max_queued=4)
     monkeypatch.setattr(work_queue, "_SHARED", q)

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from vae.budget import BudgetError
+from vae.limits import BudgetError
 from vae.config import ModelConfig
-from vae.models import build_model
-from vae.objectives import elbo
-from vae.analysis.projection import (colour_values, most_varied_dim, nearest_neighbours, point_detail, point_terms,
-                                     posterior_samples, probe_decode, project, project_latent, project_pca, project_tsne,
-                                     selection_images, stratified_cap)
+from vae.model.networks import build_model
+from vae.model.objectives import elbo
+from vae.analysis.projection import (colour_values, most_varied_dim, nearest_neighbours, point_detail,
+    point_terms, posterior_samples, probe_decode, project, project_latent, project_pca, project_tsne,
+    selection_images, stratified_cap)
 
 
 def _clusters(n: int = 60, d: int = 5, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

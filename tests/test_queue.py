@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import load_run
-from vae.queue import read_state, write_plan
+from vae.runs.folder import load_run
+from vae.jobs.plans import read_state, write_plan
 
 REPO = Path(__file__).resolve().parents[1]
 

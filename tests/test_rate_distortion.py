@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from tests.app_runs import REPO
-from vae.analysis.rate_distortion import cache_path, cached_point, points_for, rate_distortion, run_point, split_images
-from vae.checkpoint import load_run, read_history
-from vae.trainer import evaluate_split
+from vae.analysis.rate_distortion import (cache_path, cached_point, points_for, rate_distortion, run_point,
+    split_images)
+from vae.runs.folder import load_run, read_history
+from vae.model.evaluation import evaluate_split
 
 
 @pytest.fixture()
@@ -62,7 +63,7 @@ def test_points_are_kept_per_run_and_keyed_by_the_weights(run_dir):
     with torch.no_grad():
         for q in run.model.parameters():
             q.mul_(0.5)
-    from vae.checkpoint import save_weights
+    from vae.runs.folder import save_weights
     save_weights(run_dir / "model.safetensors", run.model)
     assert cached_point(run_dir) is None
     assert run_point(run_dir, surgery=False).rate != p.rate

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vae.jobs import LAUNCHER_ENV, JobError, JobManager, parse_launcher, prepare_run
+from vae.jobs.training import LAUNCHER_ENV, JobError, JobManager, parse_launcher, prepare_run
 
 LIMITS = {"max_epochs": 500, "max_items": 70_000, "max_upload_mb": 200}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -57,7 +57,7 @@ def test_a_bad_launcher_starts_nothing_and_leaves_no_folder(tmp_path, monkeypatc
 
 @pytest.mark.slow
 def test_the_app_trains_with_torchrun_when_the_server_is_configured_for_it(tmp_path, monkeypatch):
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     monkeypatch.setenv(LAUNCHER_ENV, "torchrun --standalone --nproc_per_node=2")
     m = JobManager(tmp_path)
     m.start_run("dist", _cfg())

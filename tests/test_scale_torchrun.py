@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vae.checkpoint import load_run, read_history, read_status
+from vae.runs.folder import load_run, read_history, read_status
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]  # the venv's torchrun

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from vae.config import ConfigError, ModelConfig, RunConfig, TrainConfig
-from vae.models import build_model
-from vae.train_step import low_precision, place_data
-from vae.trainer import evaluate_split, fit
+from vae.model.networks import build_model
+from vae.training.step import low_precision, place_data
+from vae.model.evaluation import evaluate_split
+from vae.training.loop import fit
 
 REPO = Path(__file__).resolve().parents[1]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
@@ -157,7 +158,7 @@ def test_flags_reach_the_config_and_a_run_records_how_it_was_trained(tmp_path):
     assert r.returncode == 0, r.stderr
     train = json.loads((out / "config.json").read_text())["train"]
     assert (train["amp"], train["world_size"], train["backend"], train["device_kind"]) == ("bf16", 1, "none", "cpu")
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     assert load_run(out).config.train.amp == "bf16"
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tests.app_runs import REPO
-from vae.checkpoint import CheckpointError, load_run
-from vae.snapshots import list_snapshots, load_snapshot, snapshot_path
+from vae.runs.folder import CheckpointError, load_run
+from vae.runs.snapshots import list_snapshots, load_snapshot, snapshot_path
 
 
 @pytest.mark.slow

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from vae.checkpoint import list_runs, load_run
+from vae.runs.catalog import list_runs
+from vae.runs.folder import load_run
 from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vae.jobs import JobManager, prepare_run
-from vae.sweep import MAX_SWEEP_RUNS, SweepError, parse_values, sweep_entries, sweep_name
+from vae.jobs.training import JobManager, prepare_run
+from vae.training.sweep import MAX_SWEEP_RUNS, SweepError, parse_values, sweep_entries, sweep_name
 
 LIMITS = {"max_epochs": 500, "max_items": 70_000}
 

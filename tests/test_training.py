@@ -5,8 +5,9 @@ import math
 import torch
 
 from vae.config import ModelConfig, TrainConfig
-from vae.models import build_model
-from vae.trainer import evaluate_split, fit
+from vae.model.networks import build_model
+from vae.model.evaluation import evaluate_split
+from vae.training.loop import fit
 
 
 def _setup(seed=0):

@@ -9,14 +9,13 @@ import pytest
 import torch
 
 from vae.config import ModelConfig
-from vae.models import build_model
-from vae.distributions import DiagonalGaussian
+from vae.model.networks import build_model
+from vae.model.distributions import DiagonalGaussian
 from vae.analysis import traversal as tv
-from vae.analysis.traversal import (AggregatePosterior, aggregate_log_density, aggregate_posterior, cell_factor,
-                           decode_images, decode_one, density_check, dimension_axes, dimension_info,
-                           focus_first, grid_latents, grid_traversal, interpolation_latents,
-                           interpolation_strip, lerp, principal_axes, slerp, strip_sheet, traversal_latents,
-                           traversal_strips, traversal_values)
+from vae.analysis.traversal import (AggregatePosterior, aggregate_log_density, aggregate_posterior,
+    cell_factor, decode_images, decode_one, density_check, dimension_axes, dimension_info, focus_first,
+    grid_latents, grid_traversal, interpolation_latents, interpolation_strip, lerp, principal_axes, slerp,
+    strip_sheet, traversal_latents, traversal_strips, traversal_values)
 
 DEFAULT_RUN = Path(__file__).resolve().parents[1] / "checkpoints" / "digits-default"
 
@@ -267,9 +266,9 @@ def test_cell_factor_keeps_grids_a_sensible_size():
 def test_default_run_has_collapsed_dimensions_ranked_last():
     if not DEFAULT_RUN.is_dir():
         pytest.skip("the default run is not committed here")
-    from vae.checkpoint import load_run
+    from vae.runs.folder import load_run
     from vae.data import load_dataset
-    from vae.trainer import encode_all
+    from vae.model.evaluation import encode_all
     run = load_run(DEFAULT_RUN)
     mu, logvar = encode_all(run.model, load_dataset("digits").test.x).params()
     info = dimension_info(mu, logvar)
@@ -283,7 +282,7 @@ def test_exports_png_sheet_and_traversal_gif(model):
 
     from PIL import Image
 
-    from vae.render import gif_bytes, png_bytes, to_pil
+    from vae.export.images import gif_bytes, png_bytes, to_pil
     strips = traversal_strips(model, torch.zeros(4), [0, 1], radius=2.0, k=6)
     sheet = tv.sheet_image(strips, factor=4, row_labels=["z0", "z1"])
     back = Image.open(io.BytesIO(png_bytes(Image.open(io.BytesIO(tv.display_png(sheet))))))

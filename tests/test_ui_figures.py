@@ -17,9 +17,9 @@ from ui.components.scatter_map import map_points, map_selection
 from ui.selection import Selection, map_pick, parse_selection
 from ui.svg_charts import bar_chart_svg, density_svg, nice_ticks, posterior_svg, verdict_bars_svg
 from vae.analysis.collapse import KLHistory
-from vae.objectives import BASELINES, ESTIMATORS
+from vae.model.objectives import BASELINES, ESTIMATORS
 from vae.analysis.projection import colour_values, project_pca
-from vae.render import tick_labels
+from vae.export.images import tick_labels
 
 
 def _clusters(n: int = 60, d: int = 5, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ import pytest
 
 from ui import figures_relaxed as F
 from ui.labels import TOY_ESTIMATOR_LABELS, estimator_label
-from vae.analysis.estimators_implicit import IMPLICIT_ESTIMATORS, implicit_study
-from vae.analysis.estimators_relaxed import CATEGORICAL_ESTIMATORS, gumbel_study
+from vae.analysis.estimators.implicit import IMPLICIT_ESTIMATORS, implicit_study
+from vae.analysis.estimators.relaxed import CATEGORICAL_ESTIMATORS, gumbel_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_runs import private_checkpoints
-from vae.validate import latent_vector, url_choice, url_index, url_run_name
+from vae.runs.validate import latent_vector, url_choice, url_index, url_run_name
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = str(REPO / "pages" / "traversals.py")

@@ -12,12 +12,13 @@ import numpy as np
 import streamlit as st
 
 from ui.text import escape_md, safe_md
-from vae import precompute
-from vae.checkpoint import PROTECTED, Run, load_run, weights_digest
+from vae.cache import precompute
+from vae.runs.catalog import PROTECTED
+from vae.runs.folder import Run, load_run, weights_digest
 from vae.data import DataError, DataSplits, load_dataset
-from vae.jobs import JobManager
-from vae.trainer import encode_all
-from vae.work_queue import QueueFull, shared_queue
+from vae.jobs.training import JobManager
+from vae.model.evaluation import encode_all
+from vae.jobs.background import QueueFull, shared_queue
 
 SMALL_WAIT_S = 15.0  # how long a page waits for a small run's precompute before going on without it
 RunIdentity = tuple[str, float]  # (run folder, weights' mtime): a run's cache key

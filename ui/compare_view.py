@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass
 import streamlit as st
 
 from ui.progress import submit_or_say
-from vae.analysis.compare_runs import cached_scores, scores_for
+from vae.cache.scores import cached_scores, scores_for
 from vae.analysis.rate_distortion import RatePoint, cached_point, points_for
-from vae.checkpoint import RunInfo, load_config, weights_digest
+from vae.runs.catalog import RunInfo
+from vae.runs.folder import load_config, weights_digest
 from vae.config import RunConfig
-from vae.work_queue import Task, shared_queue
+from vae.jobs.background import Task, shared_queue
 
 SCORE_NAMES = ["MIG", "DCI disentanglement", "DCI completeness", "DCI informativeness", "SAP", "FactorVAE"]
 SCORE_HELP = {

@@ -8,9 +8,9 @@ import streamlit as st
 from ui.cache import run_dataset
 from ui.text import safe_md
 from vae.analysis.gaps import GapResult, cached_gaps, check_gaps, run_gaps
-from vae.budget import BudgetError
-from vae.checkpoint import Run, weights_digest
-from vae.work_queue import QueueFull, Task, shared_queue
+from vae.limits import BudgetError
+from vae.runs.folder import Run, weights_digest
+from vae.jobs.background import QueueFull, Task, shared_queue
 
 
 def gaps_key(run: Run, points: int, steps: int, k: int) -> tuple:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from vae.render import grid_pil, png_bytes, to_pil
+from vae.export.images import grid_pil, png_bytes, to_pil
 
 DISPLAY_PX = 112  # images are enlarged (nearest neighbour) to at least this many pixels
 INLINE_MAX_BYTES = 48_000  # PNGs up to this size are sent inline with the page

@@ -14,7 +14,7 @@ from collections.abc import MutableMapping
 from ui.figures import kl_epoch_heatmap, training_curves
 from ui.text import scrub_paths
 from vae.analysis.collapse import kl_history
-from vae.jobs import Job
+from vae.jobs.training import Job
 
 VIEW_KEY = "_train_view"  # what the monitor last drew, and the files' signature it was drawn from
 LOG_CHARS = 3000

@@ -18,9 +18,9 @@ from ui.selection import map_pick
 from ui.text import escape_md
 from vae.analysis import posterior_views as pv
 from vae.analysis.projection import Colour, project, stratified_cap
-from vae.checkpoint import Run
+from vae.runs.folder import Run
 from vae.config import POSTERIORS
-from vae.posteriors import posterior_label
+from vae.model.posteriors import posterior_label
 
 MAP_CAP = 1_000  # points on a non-Gaussian run's map (each flow mean costs MEAN_SAMPLES draws)
 KL_CAP = 1_000  # images behind the collapse report

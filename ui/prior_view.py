@@ -7,10 +7,10 @@ import streamlit as st
 
 from ui.cache import run_identity
 from ui.images import show_grid
-from vae.checkpoint import Run
+from vae.runs.folder import Run
 from vae.config import MAX_PRIOR_COMPONENTS, PRIORS
-from vae.priors import prior_components
-from vae.trainer import KL_EVAL_SAMPLES
+from vae.model.priors import prior_components
+from vae.model.evaluation import KL_EVAL_SAMPLES
 
 GALLERY_LIMIT = 32
 PRIOR_LABELS = {"standard": "standard normal N(0, I)", "mog": "learned mixture of Gaussians",

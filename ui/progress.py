@@ -6,8 +6,8 @@ import time
 import streamlit as st
 
 from ui.text import safe_md
-from vae.budget import BACKGROUND_JOBS, BudgetError, limit_int
-from vae.work_queue import Task, shared_queue
+from vae.limits import BACKGROUND_JOBS, BudgetError, limit_int
+from vae.jobs.background import Task, shared_queue
 
 
 def submit_or_say(key: tuple, fn) -> Task | None:

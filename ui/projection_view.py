@@ -14,8 +14,8 @@ import streamlit as st
 from ui.progress import live_task
 from ui.text import safe_md
 from vae.analysis.projection import Cancelled, opentsne_reference
-from vae.project import Result, Spec, cache_path, fits, get_or_compute, read
-from vae.work_queue import shared_queue
+from vae.cache.projections import Result, Spec, cache_path, fits, get_or_compute, read
+from vae.jobs.background import shared_queue
 
 BACKGROUND = ("opentsne", "tsne", "umap")  # methods that run as a background task; PCA is instant
 

@@ -11,9 +11,9 @@ from ui.images import show_image
 from ui.progress import live_task
 from ui.text import safe_md
 from vae.analysis.gaps import GAP_STEPS, IWAE_K, RefinedPoint, check_gaps, refine_point
-from vae.budget import BudgetError
-from vae.checkpoint import Run
-from vae.work_queue import QueueFull, shared_queue
+from vae.limits import BudgetError
+from vae.runs.folder import Run
+from vae.jobs.background import QueueFull, shared_queue
 
 IMAGE_PX = 140
 _LIVE: dict[tuple, list[float]] = {}  # task key -> the curve so far, appended by the worker thread

@@ -13,10 +13,10 @@ from ui.figures_relaxed import (argmax_figure, gamma_means_figure, one_hot_figur
 from ui.labels import GAMMA_F_LABELS, TOY_BASELINE_LABELS, labelled
 from ui.progress import task_progress
 from ui.text import safe_md
-from vae.analysis.estimators_implicit import GAMMA_FUNCTIONS, MC_LIST, implicit_draws, implicit_study
-from vae.analysis.estimators_relaxed import TAUS, TOY_BASELINES, gumbel_draws, gumbel_study
-from vae.budget import BudgetError, check_toy_estimators
-from vae.work_queue import shared_queue
+from vae.analysis.estimators.implicit import GAMMA_FUNCTIONS, MC_LIST, implicit_draws, implicit_study
+from vae.analysis.estimators.relaxed import TAUS, TOY_BASELINES, gumbel_draws, gumbel_study
+from vae.limits import BudgetError, check_toy_estimators
+from vae.jobs.background import shared_queue
 
 GUMBEL_KEY = "relaxed_gumbel_settings"  # the Gumbel-softmax panel's submitted settings (per user)
 IMPLICIT_KEY = "relaxed_implicit_settings"

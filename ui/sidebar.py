@@ -10,9 +10,10 @@ import streamlit as st
 from ui.cache import run_identity, run_precompute
 from ui.state import RUN_KEY, available_runs, current_run, limits, runs_root
 from ui.text import escape_md, plain_text, safe_md
-from vae.checkpoint import CheckpointError, can_delete, delete_run
-from vae.run_archive import export_run, import_upload
-from vae.trainer import resolve_device
+from vae.runs.folder import CheckpointError
+from vae.runs.catalog import can_delete, delete_run
+from vae.runs.archive import export_run, import_upload
+from vae.training.loop import resolve_device
 
 DEFAULT_RUN = "mnist-default"
 ACCEPTED_WORDS = "a .zip of a run folder, or config.json + model.safetensors (and optionally history.jsonl)"

@@ -10,8 +10,10 @@ import streamlit as st
 
 from ui.cache import load_run_at
 from ui.text import escape_md, safe_md
-from vae.checkpoint import CheckpointError, Run, RunInfo, default_runs_root, list_runs
-from vae.validate import max_items_limit
+from vae.runs.folder import CheckpointError, Run
+from vae.runs.catalog import RunInfo, list_runs
+from vae.runs.paths import default_runs_root
+from vae.runs.validate import max_items_limit
 
 # Session-state keys shared across pages (per-user choices only, never models).
 RUN_KEY = "run_name"  # folder name of the selected run

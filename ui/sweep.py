@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ui.text import escape_md
-from vae.checkpoint import list_runs
+from vae.runs.catalog import list_runs
 from vae.config import RunConfig
-from vae.jobs import Job, JobError, JobManager, prepare_run
-from vae.sweep import MAX_SWEEP_RUNS, SETTINGS, parse_values, sweep_entries, sweep_name
+from vae.jobs.training import Job, JobError, JobManager, prepare_run
+from vae.training.sweep import MAX_SWEEP_RUNS, SETTINGS, parse_values, sweep_entries, sweep_name
 
 SWEEP_KEY = "_sweep"  # {"plan": plan file, "sweep": name}: the sweep this session queued last
 COMPARE_PAGE = "pages/compare.py"

@@ -14,7 +14,7 @@ import streamlit as st
 
 from ui.state import RUN_KEY, available_runs
 from ui.text import escape_md
-from vae.validate import latent_vector, url_choice, url_index, url_run_name
+from vae.runs.validate import latent_vector, url_choice, url_index, url_run_name
 
 PENDING = "_url_pending"  # {"z": str, "point": str, "proj": str}: read from the link, checked by the page
 IGNORED = "_url_ignored"  # messages about parameters that were dropped, shown once

@@ -23,12 +23,12 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
     checked to be a folder or file. Raises CheckpointError, DataError or ValueError."""
     import torch
 
-    from .checkpoint import load_run
-    from .config import ConfigError
-    from .data import DATASETS, DataError, load_dataset
-    from .analysis.collapse import mixture_estimates
-    from .trainer import encode_all, evaluate_split
-    from .validate import check_data_dir, max_items_limit
+    from vae.runs.folder import load_run
+    from vae.config import ConfigError
+    from vae.data import DATASETS, DataError, load_dataset
+    from vae.analysis.collapse import mixture_estimates
+    from vae.model.evaluation import encode_all, evaluate_split
+    from vae.runs.validate import check_data_dir, max_items_limit
 
     run = load_run(run_dir)
     d = run.config.data
@@ -48,14 +48,14 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
         raise ValueError(f"the dataset's images are {tuple(x.shape[1:])} but the run expects {run.model.image_shape}")
     torch.manual_seed(seed)
     res = evaluate_split(run.model, x, iwae_k=iwae_k)
-    from .priors import describe_prior
+    from vae.model.priors import describe_prior
     posterior = getattr(run.config.model, "posterior", "gaussian")
     res.update(n=len(x), dataset=splits.name, run=str(run.path), posterior=posterior)
     res.update(prior=run.config.model.prior, prior_components=run.config.model.prior_components,
                prior_text=describe_prior(run.model.prior) if posterior in ("gaussian", "planar", "iaf")
                else f"the {posterior} posterior's own prior")
     if gaps:  # every posterior: its own parameters are refined; kept in the run folder, read back next time
-        from .analysis.gaps import run_gaps
+        from vae.analysis.gaps import run_gaps
         res.update(run_gaps(run, x, points=gap_points, steps=gap_steps, progress=progress).summary())
     if posterior != "gaussian":  # AU and the mixture MI estimate are for Gaussian posteriors: not defined here
         return res
@@ -66,7 +66,7 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .analysis.gaps import GAP_POINTS, GAP_STEPS
+    from vae.analysis.gaps import GAP_POINTS, GAP_STEPS
     p = argparse.ArgumentParser(prog="python -m vae.evaluate", description="Evaluate a run on its test split.")
     p.add_argument("run_dir")
     p.add_argument("--dataset", default=None, help="override the run's dataset")
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap-steps", type=int, default=GAP_STEPS, metavar="S", help="Adam steps per point for --gaps")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    from .checkpoint import CheckpointError
-    from .data import DataError
+    from vae.runs.folder import CheckpointError
+    from vae.data import DataError
     if args.iwae < 0:
         print("error: --iwae must be ≥ 0", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_IO, EXIT_PEER = 0, 2, 3, 4, 5
 
 def build_parser() -> argparse.ArgumentParser:
     """One flag per field of the run's config (``vae.config.build_run_parser``), plus where to write."""
-    from .config import build_run_parser
+    from vae.config import build_run_parser
     p = argparse.ArgumentParser(prog="python -m vae.train", description="Train a VAE and save a run folder.")
     build_run_parser(p)
     p.add_argument("--out", required=True, help="run folder to create (must not hold a run already)")
@@ -49,17 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from . import parallel
-    from .checkpoint import CONFIG, MAX_PARAMS, WEIGHTS, count_parameters, save_run, write_status
-    from .config import ConfigError, config_from_namespace, given_fields
-    from .data import DataError, load_dataset
-    from .models import build_model
-    from .train_step import place_data
-    from .trainer import evaluate_split, fit, resolve_device
-    from .validate import check_data_config
+    from vae.training import distributed
+    from vae.runs.folder import CONFIG, MAX_PARAMS, WEIGHTS, count_parameters, save_run, write_status
+    from vae.config import ConfigError, config_from_namespace, given_fields
+    from vae.data import DataError, load_dataset
+    from vae.model.networks import build_model
+    from vae.training.step import place_data
+    from vae.model.evaluation import evaluate_split
+    from vae.training.loop import fit, resolve_device
+    from vae.runs.validate import check_data_config
 
     try:
-        world = parallel.world_from_env()
+        world = distributed.world_from_env()
     except ValueError as e:
         return _fail(str(e), EXIT_USAGE, args.json)
     main_rank = world.is_main
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_data_config(data_cfg, None, confined=False)
         train_cfg.validate()
-        device = parallel.device_for(world, resolve_device(train_cfg.device))
+        device = distributed.device_for(world, resolve_device(train_cfg.device))
         if train_cfg.cuda_graph and device.type != "cuda":
             raise ConfigError(f"--cuda-graph captures the training step on a CUDA device; this run would "
                               f"train on {device.type} (no CUDA device is available, or --device cpu was given)")
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
 
     try:
-        world = parallel.init(world, device)
+        world = distributed.init(world, device)
     except RuntimeError as e:
         return _fail(f"could not join the other processes of this run: {e}", EXIT_PEER, args.json)
     # How the run was trained, recorded in its config.json.
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             rec = history[-1]
             save_run(out, m, cfg, history, epoch=rec["epoch"])
             if train_cfg.snapshot_every and rec["epoch"] % train_cfg.snapshot_every == 0:
-                from .snapshots import save_snapshot
+                from vae.runs.snapshots import save_snapshot
                 save_snapshot(out, m, rec["epoch"])
             saved.append(rec["epoch"])
             write_status(out, "running", "training", epoch=rec["epoch"], epochs=train_cfg.epochs)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = fit(model, x_train, splits.test.x, train_cfg, on_epoch=on_epoch if main_rank else None,
                      should_stop=lambda: stop["flag"], world=world)
-    except parallel.PeerLost as e:
+    except distributed.PeerLost as e:
         return _peer_lost(str(e), out, saved, created, train_cfg.epochs, main_rank, args.json)
     except RuntimeError as e:
         if not world.distributed:
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return _fail(msg, EXIT_IO, args.json)
 
-    parallel.shutdown(world)
+    distributed.shutdown(world)
     if not main_rank:  # rank 0 reports and writes the final status
         return EXIT_DIVERGED if result.state == "diverged" else EXIT_OK
     done = len(result.history)
@@ -213,7 +214,8 @@ def _peer_lost(msg: str, out: Path, saved: list[int], created: bool, epochs: int
                as_json: bool) -> int:
     """Another rank died: say so, and on rank 0 leave the last complete epoch as the run (or no
     run, when none completed)."""
-    from .checkpoint import killed_message, write_status
+    from vae.runs.catalog import killed_message
+    from vae.runs.folder import write_status
     done = saved[-1] if saved else 0
     if main_rank:
         if done:

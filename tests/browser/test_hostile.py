@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import REPO, assert_no_exception, open_page, wait_idle
 from live_helpers import move_live_slider
 
-from vae.jobs import JobManager
+from vae.jobs.training import JobManager
 
 
 class _Payload:

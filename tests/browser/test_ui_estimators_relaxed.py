@@ -4,8 +4,8 @@ here with the panels' default settings)."""
 import pytest
 from conftest import assert_no_exception, open_page, wait_idle
 
-from vae.analysis.estimators_implicit import MC_LIST, implicit_study
-from vae.analysis.estimators_relaxed import SAMPLE_TAUS, TAUS, gumbel_study
+from vae.analysis.estimators.implicit import MC_LIST, implicit_study
+from vae.analysis.estimators.relaxed import SAMPLE_TAUS, TAUS, gumbel_study
 
 
 def _open_tab(page, app_server, tab):

@@ -64,11 +64,11 @@ def test_iaf_run_trained_from_the_form_and_explored(app_server, page):
 
 
 def test_switching_a_class_changes_the_image(app_server, page):
-    from vae.checkpoint import save_run
+    from vae.runs.folder import save_run
     from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from vae.data import load_dataset
-    from vae.models import build_model
-    from vae.trainer import fit
+    from vae.model.networks import build_model
+    from vae.training.loop import fit
     torch.manual_seed(0)
     cfg = RunConfig(model=ModelConfig(image_size=8, hidden=[64], posterior="categorical", latent_dim=3, categories=4),
                     train=TrainConfig(epochs=2, batch_size=64), data=DataConfig(name="digits"))

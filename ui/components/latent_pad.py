@@ -17,8 +17,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from vae.checkpoint import Run
-from vae.export import BROWSER_WEIGHTS, Unsupported, decoder_spec
+from vae.runs.folder import Run
+from vae.export.onnx import BROWSER_WEIGHTS, Unsupported, decoder_spec
 
 ASSETS = Path(__file__).parent / "assets"
 NAME = "vae_latent_pad"

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..distributions import DiagonalGaussian, StandardNormal
-from ..objectives import AU_THRESHOLD, KL_COLLAPSED, active_units
-from ..trainer import EVAL_SEED, image_terms
+from vae.model.distributions import DiagonalGaussian, StandardNormal
+from vae.model.objectives import AU_THRESHOLD, KL_COLLAPSED, active_units
+from vae.model.evaluation import EVAL_SEED, image_terms
 
 KL_THRESHOLD = KL_COLLAPSED  # nats: a dimension with less mean KL carries (almost) nothing
 MI_THRESHOLD = 0.05  # nats: a dimension whose I_q(x; z_d) is clearly below this carries (almost) nothing

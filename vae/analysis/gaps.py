@@ -27,9 +27,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..budget import Limit, check_budget
-from ..checkpoint import CACHE, weights_digest, write_json_atomic
-from ..distributions import DiagonalGaussian
+from vae.limits import Limit, check_budget
+from vae.runs.folder import CACHE, weights_digest
+from vae.files import write_json_atomic
+from vae.model.distributions import DiagonalGaussian
 
 GAP_POINTS = 100  # test points, chosen reproducibly
 GAP_STEPS = 500  # Adam steps of the per-point optimization

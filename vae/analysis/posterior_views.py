@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..posteriors import FLOW_KINDS, MEAN_SAMPLES
-from ..trainer import encode_all
+from vae.model.posteriors import FLOW_KINDS, MEAN_SAMPLES
+from vae.model.evaluation import encode_all
 
 CLOUD_SAMPLES = 400
 KL_SAMPLES = 64  # draws per image behind a flow's Monte-Carlo KL

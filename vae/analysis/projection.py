@@ -13,10 +13,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..budget import check_tsne
-from ..models import VAE
-from ..distributions import DiagonalGaussian
-from ..trainer import image_terms
+from vae.limits import check_tsne
+from vae.model.networks import VAE
+from vae.model.distributions import DiagonalGaussian
+from vae.model.evaluation import image_terms
 
 Method = Literal["latent", "pca", "tsne", "opentsne", "umap"]
 ColourKind = Literal["label", "mu", "kl", "rec_error"]

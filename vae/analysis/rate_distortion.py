@@ -35,7 +35,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..checkpoint import CACHE, CheckpointError, Run, load_run, weights_digest, write_json_atomic
+from vae.runs.folder import CACHE, CheckpointError, Run, load_run, weights_digest
+from vae.files import write_json_atomic
 
 N_MIXTURE = 2000  # posteriors forming q(z) per replicate (the Collapse page's default, ``collapse.N_MIXTURE``)
 SURGERY_REPLICATES = 8  # replicates of the surgery estimates: their spread gives the standard errors
@@ -73,7 +74,7 @@ class RatePoint:
     def mi_at_ceiling(self) -> bool:
         """I_q within MI_CEILING_MARGIN of log M: the estimate cannot rise above log M, so the true
         I_q may be larger (and KL(q(z) ‖ p(z)) smaller) than the split says."""
-        from .collapse import MI_CEILING_MARGIN
+        from vae.analysis.collapse import MI_CEILING_MARGIN
         return self.mi is not None and self.mi_ceiling is not None and self.mi >= self.mi_ceiling - MI_CEILING_MARGIN
 
     def to_dict(self) -> dict:
@@ -96,8 +97,8 @@ class RatePoint:
 def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
                     progress: Callable[[float, str], None] | None = None) -> RatePoint:
     """Rate, distortion and (``rate_split``) the split of the rate for a model on images x: (N, C, H, W)."""
-    from ..distributions import DiagonalGaussian
-    from ..trainer import image_terms
+    from vae.model.distributions import DiagonalGaussian
+    from vae.model.evaluation import image_terms
 
     def say(f: float, m: str) -> None:
         if progress is not None:
@@ -118,7 +119,7 @@ def rate_distortion(model, x: torch.Tensor, surgery: bool = True, seed: int = 0,
     if not isinstance(q, DiagonalGaussian):
         point.surgery_note = f"the split needs a diagonal Gaussian posterior, not {type(q).__name__}"
         return point
-    from ..trainer import encode_all
+    from vae.model.evaluation import encode_all
     s = rate_split(encode_all(model, x), model.prior, seed=seed,
                 progress=lambda f: say(0.4 + 0.6 * f, "splitting the rate (ELBO surgery)"))
     point.mi, point.mi_se, point.marginal_kl, point.marginal_kl_se, point.mixture_points = s
@@ -175,9 +176,9 @@ def run_splits(run: Run):
     """The run's data, loaded as the trainer loaded it (never downloaded here): the config's item
     count, capped by this server's limit; without one, the dataset's own size (``shapes`` is
     generated: another count would draw other images), and the limit for a folder."""
-    from ..data import load_dataset
-    from ..jobs import NATURAL_ITEMS
-    from ..validate import max_items_limit
+    from vae.data import load_dataset
+    from vae.jobs.training import NATURAL_ITEMS
+    from vae.runs.validate import max_items_limit
 
     d = run.config.data
     if d.max_items is not None:
@@ -233,6 +234,6 @@ def points_for(run_dirs: list[Path], progress: Callable[[float, str], None] | No
         try:
             out[d.name] = run_point(d, progress=say)
         except Exception as e:  # noqa: BLE001 - one bad run must not lose the others' points
-            from ..checkpoint import run_error_text
+            from vae.runs.catalog import run_error_text
             out[d.name] = run_error_text(e)
     return out

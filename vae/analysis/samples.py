@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models import VAE
+from vae.model.networks import VAE
 
 
 @torch.no_grad()

@@ -15,11 +15,11 @@ from typing import Literal
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..distributions import DiagonalGaussian, GaussianMixture, StandardNormal
-from ..models import VAE
-from ..objectives import KL_COLLAPSED
-from ..render import make_grid, to_pil
-from .projection import project_pca
+from vae.model.distributions import DiagonalGaussian, GaussianMixture, StandardNormal
+from vae.model.networks import VAE
+from vae.model.objectives import KL_COLLAPSED
+from vae.export.images import make_grid, to_pil
+from vae.analysis.projection import project_pca
 
 COLLAPSED_KL = KL_COLLAPSED  # nats: below this mean KL(q(z_d|x) ‖ p(z_d)) a dimension carries no information
 MAX_GRID = 25  # N of the largest N×N grid

@@ -19,9 +19,10 @@ import os
 from pathlib import Path
 
 
-from ..config import DATASET_NAMES as DATASETS  # one list of names for configs and loaders
-from .base import DataError, Dataset, DataSplits, conform, default_data_dir, is_int, n_train_for, split_fixed
-from .idx import write_idx
+from vae.config import DATASET_NAMES as DATASETS# one list of names for configs and loaders
+from vae.data.base import (DataError, Dataset, DataSplits, conform, default_data_dir, is_int, n_train_for,
+    split_fixed)
+from vae.data.idx import write_idx
 
 __all__ = ["DATASETS", "DataError", "Dataset", "DataSplits", "conform", "default_data_dir", "load_dataset",
            "n_train_for", "split_fixed", "write_idx"]
@@ -61,22 +62,22 @@ def load_dataset(
         raise DataError(f"max_items must be a positive integer, not {max_items!r}")
 
     if key == "mnist10k":
-        from .embedded import load_mnist10k
+        from vae.data.embedded import load_mnist10k
 
         return load_mnist10k(image_size, channels, max_items)
     if key == "digits":
-        from .digits import load_digits
+        from vae.data.digits import load_digits
 
         return load_digits(image_size, channels, max_items)
     if key == "shapes":
-        from .shapes import load_shapes
+        from vae.data.shapes import load_shapes
 
         return load_shapes(image_size, channels, max_items, seed)
     if key == "folder":
-        from .folder import load_folder
+        from vae.data.folder import load_folder
 
         return load_folder(data_dir, image_size=image_size, channels=channels, max_items=max_items)
-    from .idx import load_idx_dataset
+    from vae.data.idx import load_idx_dataset
 
     if os.environ.get("VAE_NO_DOWNLOAD", "").strip().lower() in ("1", "true", "yes", "on"):
         download = False

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import DataError, Dataset, DataSplits, cap, conform, split_fixed
+from vae.data.base import DataError, Dataset, DataSplits, cap, conform, split_fixed
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
 

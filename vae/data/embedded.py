@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import DataError, Dataset, DataSplits, cap, conform
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from vae.data.base import DataError, Dataset, DataSplits, cap, conform
+from vae.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 FILES_DIR = Path(__file__).resolve().parent / "files"
 IMAGES = "t10k-images-idx3-ubyte.gz"

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .base import DataError, Dataset, DataSplits, split_fixed
-from ..validate import open_regular, zip_entry_count
+from vae.data.base import DataError, Dataset, DataSplits, split_fixed
+from vae.files import open_regular, zip_entry_count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 DEFAULT_IMAGE_SIZE = 28

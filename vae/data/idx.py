@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import DataError, Dataset, DataSplits, conform
+from vae.data.base import DataError, Dataset, DataSplits, conform
 
 DOWNLOAD_TIMEOUT_S = 15
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # the largest real file is ~30 MB
@@ -136,7 +136,7 @@ def _kind(magic: int) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
-    from ..validate import open_regular
+    from vae.files import open_regular
     raw = open_regular(path)  # a device or fifo under an IDX name is never read
     if raw is None:
         raise DataError(f"file {path} is not a regular file")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import DataError, Dataset, DataSplits, conform, n_train_for
+from vae.data.base import DataError, Dataset, DataSplits, conform, n_train_for
 
 SHAPE_CLASSES = ["square", "ellipse", "triangle"]
 SHAPE_FACTORS = ["shape", "scale", "rotation", "pos_x", "pos_y"]

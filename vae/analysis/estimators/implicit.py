@@ -20,8 +20,8 @@ from typing import Callable
 import torch
 from torch.distributions import Dirichlet, Gamma
 
-from ..budget import check_toy_estimators
-from .estimators_relaxed import DTYPE, VectorStats, check_baseline, seeded, sub_seed, vector_stats
+from vae.limits import check_toy_estimators
+from vae.analysis.estimators.relaxed import DTYPE, VectorStats, check_baseline, seeded, sub_seed, vector_stats
 
 IMPLICIT_ESTIMATORS = ("implicit", "score", "score_baseline")
 MC_LIST = (1, 4, 16, 64, 256)  # samples per estimate of the implicit panel's variance sweep

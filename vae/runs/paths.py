@@ -12,4 +12,4 @@ UPLOAD_INFIX = ".upload-"  # <checkpoints>/.uploads/<run>.upload-XXXX/<file>.zip
 def default_runs_root() -> Path:
     """``$VAE_CHECKPOINTS``, else ``checkpoints/`` beside the ``vae`` package."""
     env = os.environ.get("VAE_CHECKPOINTS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "checkpoints"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "checkpoints"

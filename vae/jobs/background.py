@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, Hashable
 
-from .budget import BACKGROUND_JOBS, QUEUE_LENGTH, BudgetError, limit_int
+from vae.limits import BACKGROUND_JOBS, QUEUE_LENGTH, BudgetError, limit_int
 
 Work = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]
 

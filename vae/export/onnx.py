@@ -17,8 +17,8 @@ import json
 import torch
 from torch import nn
 
-from .budget import BudgetError, Limit, check_budget
-from .models import VAE
+from vae.limits import BudgetError, Limit, check_budget
+from vae.model.networks import VAE
 
 OPSET = 17
 # Budgets (vae.budget): the weights one browser is sent (float32, once per run), and one ONNX export.

@@ -13,8 +13,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..checkpoint import CACHE, CheckpointError, RunConfig, load_run, weights_digest, write_json_atomic
-from .disentanglement import all_scores
+from vae.runs.folder import CACHE, CheckpointError, load_run, weights_digest
+from vae.config import RunConfig
+from vae.files import write_json_atomic
+from vae.analysis.disentanglement import all_scores
 
 SCORE_POINTS = 5_000  # images scored per run (train then test split): the benchmark's size
 SCORES_VERSION = 1
@@ -44,7 +46,7 @@ def cached_scores(run_dir: Path) -> dict | None:
 def scored_points(run, max_points: int = SCORE_POINTS) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     """Images and their factors for scoring a run: (x, factors (N, K), names). Raises
     CheckpointError when the run's dataset has no known factors."""
-    from .rate_distortion import run_splits
+    from vae.analysis.rate_distortion import run_splits
 
     d = run.config.data
     splits = run_splits(run)
@@ -58,7 +60,7 @@ def scored_points(run, max_points: int = SCORE_POINTS) -> tuple[torch.Tensor, np
 def score_run(run_dir: Path | str, progress: Callable[[float, str], None] | None = None) -> dict:
     """The four scores of a run's posterior means (MIG, DCI, SAP, FactorVAE), from its cache or
     computed and kept in the run folder."""
-    from ..trainer import encode_all
+    from vae.model.evaluation import encode_all
 
     run_dir = Path(run_dir)
     found = cached_scores(run_dir)
@@ -83,7 +85,7 @@ def score_run(run_dir: Path | str, progress: Callable[[float, str], None] | None
 def scores_for(run_dirs: list[Path], progress: Callable[[float, str], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, dict | str]:
     """Every run's scores ({name: result, or why there is none}); a background job."""
-    from ..checkpoint import run_error_text
+    from vae.runs.catalog import run_error_text
     out: dict[str, dict | str] = {}
     n = max(1, len(run_dirs))
     for i, d in enumerate(run_dirs):

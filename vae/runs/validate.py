@@ -19,12 +19,12 @@ import json
 import math
 import os
 import stat
-import struct
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from .config import ConfigError, DataConfig, ModelConfig
-from .paths import UPLOADS, default_runs_root
+from vae.config import ConfigError, DataConfig, ModelConfig
+from vae.files import open_regular
+from vae.runs.paths import UPLOADS, default_runs_root
 
 NATIVE_SIZE = {"digits": 8, "mnist10k": 28, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
 NOT_ALLOWED = "not an allowed data folder"
@@ -60,7 +60,7 @@ def data_roots() -> list[Path]:
     if env:
         roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
     else:
-        roots = [Path(__file__).resolve().parents[1] / "data", default_runs_root() / UPLOADS]
+        roots = [Path(__file__).resolve().parents[2] / "data", default_runs_root() / UPLOADS]
     return [Path(os.path.realpath(r)) for r in roots]
 
 
@@ -228,43 +228,10 @@ def read_card_file(path: Path) -> str:
         return parse_card(f.read(MAX_CARD_BYTES))
 
 
-def open_regular(path: Path) -> IO[bytes] | None:
-    """``path`` opened for reading if it is a regular file (a fifo or device is never
-    waited on or read), else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    f = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        f.close()
-        return None
-    return f
 
 
 # ---------------------------------------------------------------- zip archives
 
-def zip_entry_count(f: IO[bytes]) -> int | None:
-    """The number of entries a zip's end-of-central-directory record declares (zip64
-    aware), read from the end of the file before anything parses the central directory.
-    None when there is no such record (not a zip)."""
-    f.seek(0, os.SEEK_END)
-    size = f.tell()
-    tail_len = min(size, 22 + 65535)
-    f.seek(size - tail_len)
-    tail = f.read(tail_len)
-    i = tail.rfind(b"PK\x05\x06")
-    if i < 0 or len(tail) - i < 22:
-        return None
-    count = struct.unpack("<H", tail[i + 10:i + 12])[0]
-    if count == 0xFFFF and i >= 20 and tail[i - 20:i - 16] == b"PK\x06\x07":
-        off = struct.unpack("<Q", tail[i - 12:i - 4])[0]
-        if off + 56 <= size:
-            f.seek(off)
-            rec = f.read(56)
-            if rec[:4] == b"PK\x06\x06":
-                count = struct.unpack("<Q", rec[32:40])[0]
-    return count
 
 
 # ---------------------------------------------------------------- URL parameters and browser values

@@ -26,8 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import PRIORS
-from .distributions import LOG_2PI, StandardNormal
+from vae.config import PRIORS
+from vae.model.distributions import LOG_2PI, StandardNormal
 
 _CHUNK_ELEMENTS = 1 << 22  # rows × K × D per block of the mixture density (≈16 MB of float32)
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Dirichlet, RelaxedOneHotCategorical, kl_divergence
 
-from .distributions import KL, DiagonalGaussian, StandardNormal
+from vae.model.distributions import KL, DiagonalGaussian, StandardNormal
 
 FLOW_KINDS = ("planar", "iaf")
 MEAN_SAMPLES = 256  # draws behind a flow posterior's estimated mean
@@ -367,7 +367,7 @@ def posterior_heads(config, width: int) -> dict[str, nn.Module]:
         return {"fc_alpha": nn.Linear(width, d)}
     heads: dict[str, nn.Module] = {"fc_mu": nn.Linear(width, d), "fc_logvar": nn.Linear(width, d)}
     if kind in FLOW_KINDS:
-        from .flows import build_flow
+        from vae.model.flows import build_flow
         heads["flow"] = build_flow(kind, d, config.flow_steps, width)
     return heads
 

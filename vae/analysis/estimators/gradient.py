@@ -34,10 +34,10 @@ from typing import Callable, Literal
 
 import torch
 
-from ..budget import check_estimators
-from ..models import VAE
-from ..distributions import DiagonalGaussian
-from ..objectives import BASELINES, ESTIMATORS, check_estimator as _check_args, surrogate
+from vae.limits import check_estimators
+from vae.model.networks import VAE
+from vae.model.distributions import DiagonalGaussian
+from vae.model.objectives import ESTIMATORS, check_estimator as _check_args, surrogate
 
 Estimator = Literal["reparam", "score", "score_baseline"]
 Baseline = Literal["posterior_mean", "leave_one_out"]

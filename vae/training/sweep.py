@@ -11,8 +11,9 @@ import copy
 import re
 from dataclasses import dataclass
 
-from .checkpoint import CheckpointError, list_runs, sanitize_run_name
-from .config import ConfigError, RunConfig
+from vae.runs.folder import CheckpointError
+from vae.runs.catalog import list_runs, sanitize_run_name
+from vae.config import ConfigError, RunConfig
 
 MAX_SWEEP_RUNS = 16  # values per sweep from the app: each is a whole training run
 

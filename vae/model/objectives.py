@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .config import BASELINES, ESTIMATORS
-from .distributions import LOG_2PI, DiagonalGaussian
+from vae.config import BASELINES, ESTIMATORS
+from vae.model.distributions import LOG_2PI, DiagonalGaussian
 
 __all__ = ["LOG_2PI", "ESTIMATORS", "BASELINES", "log_likelihood", "ElboTerms", "elbo", "check_estimator", "AU_THRESHOLD", "KL_COLLAPSED",
            "reconstruction_surrogate", "surrogate", "iwae_bound", "active_units", "mutual_information"]

@@ -9,9 +9,9 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .config import TrainConfig
-from .models import VAE
-from .objectives import elbo
+from vae.config import TrainConfig
+from vae.model.networks import VAE
+from vae.model.objectives import elbo
 
 # A split is kept on the GPU when it takes at most this share of the free device memory;
 # otherwise it stays in pinned host memory and each batch is copied over.

@@ -15,11 +15,14 @@ import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .checkpoint import (CONFIG, HISTORY, MAX_CONFIG_BYTES, MAX_WEIGHTS_BYTES, STATUS, WEIGHTS, CheckpointError,
-                         default_runs_root, folder_bytes, model_from_state, parse_config, parse_history,
-                         read_state_dict, save_weights, unique_run_dir, upload_quota, upload_usage, write_history,
-                         write_json_atomic)
-from .validate import CARD, MAX_CARD_BYTES, MAX_HISTORY_BYTES, parse_card, zip_entry_count
+from vae.runs.folder import (CONFIG, HISTORY, MAX_CONFIG_BYTES, MAX_WEIGHTS_BYTES, STATUS, WEIGHTS,
+    CheckpointError, model_from_state, parse_config, parse_history, read_state_dict, save_weights,
+    write_history)
+from vae.runs.paths import default_runs_root
+from vae.runs.catalog import folder_bytes, unique_run_dir, upload_quota, upload_usage
+from vae.files import write_json_atomic
+from vae.runs.validate import CARD, MAX_CARD_BYTES, MAX_HISTORY_BYTES, parse_card
+from vae.files import zip_entry_count
 
 MAX_MEMBERS = 64  # a run folder holds a handful of files
 MAX_UNPACKED = 512 << 20  # bytes, summed over the members we read

@@ -17,11 +17,12 @@ from typing import Callable
 
 import torch
 
-from ..checkpoint import read_history, read_status
-from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from ..models import build_model
-from ..objectives import ESTIMATORS, check_estimator
-from ..trainer import evaluate_split, fit
+from vae.runs.folder import read_history, read_status
+from vae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vae.model.networks import build_model
+from vae.model.objectives import ESTIMATORS, check_estimator
+from vae.model.evaluation import evaluate_split
+from vae.training.loop import fit
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 from torch.distributions import OneHotCategorical, RelaxedOneHotCategorical
 
-from ..budget import check_toy_estimators
+from vae.limits import check_toy_estimators
 
 CATEGORICAL_ESTIMATORS = ("relaxed", "straight_through", "score", "score_baseline")
 RELAXED = ("relaxed", "straight_through")  # the estimators that depend on τ

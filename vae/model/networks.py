@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
-from .distributions import DiagonalGaussian
-from .objectives import log_likelihood
-from .posteriors import encode_posterior, head_names, posterior_heads, prior_for
-from .priors import build_prior_params, prior_of
+from vae.config import ModelConfig
+from vae.model.distributions import DiagonalGaussian
+from vae.model.objectives import log_likelihood
+from vae.model.posteriors import encode_posterior, head_names, posterior_heads, prior_for
+from vae.model.priors import build_prior_params, prior_of
 
 OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
 OBS_KEY, OBS_RAW = "obs_logvar", "obs_sigma_raw"  # state-dict key (log σ²) and the learned parameter

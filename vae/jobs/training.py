@@ -28,14 +28,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .checkpoint import (NOTHING_SAVED, UPLOAD_INFIX, UPLOADS, WEIGHTS, CheckpointError, effective_status,
-                         killed_message, read_history, run_dir_for, sanitize_run_name,
-                         write_json_atomic, write_status)
-from .config import ConfigError, RunConfig
-from .procs import identity, is_alive, signal_if_same
-from .queue import MAX_RUNS as MAX_PLAN_RUNS, read_state, write_plan
+from vae.runs.catalog import NOTHING_SAVED, effective_status, killed_message, run_dir_for, sanitize_run_name
+from vae.runs.paths import UPLOAD_INFIX, UPLOADS
+from vae.runs.folder import WEIGHTS, CheckpointError, read_history, write_status
+from vae.files import write_json_atomic
+from vae.config import ConfigError, RunConfig
+from vae.runs.processes import identity, is_alive, signal_if_same
+from vae.jobs.plans import MAX_RUNS as MAX_PLAN_RUNS, read_state, write_plan
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAINER = ("-m", "vae.train")
 LAUNCHER_ENV = "VAE_TRAIN_LAUNCHER"  # e.g. "torchrun --nproc_per_node=4": how the server starts a training
 # torchrun options that would replace the trainer the job manager names, or run something else.
@@ -204,7 +205,7 @@ def prepare_run(cfg: RunConfig, limits: dict, upload: bool = False) -> RunConfig
     project folder); the operator's item cap is applied where it cuts something.
     ``upload``: the folder dataset's images come as an upload (``JobManager.start_run`` adds it).
     limits: max_epochs, max_items (the operator's caps for a shared server)."""
-    from .validate import check_data_dir, data_shape
+    from vae.runs.validate import check_data_dir, data_shape
 
     cfg = copy.deepcopy(cfg)
     if cfg.train.epochs > limits["max_epochs"]:

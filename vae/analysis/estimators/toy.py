@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..distributions import DiagonalGaussian
-from .estimators import BASELINES, ESTIMATORS
+from vae.model.distributions import DiagonalGaussian
+from vae.model.objectives import BASELINES, ESTIMATORS
 
 
 def toy_true_gradient(mu: float, sigma: float, t: float) -> tuple[float, float]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .checkpoint import (MAX_WEIGHTS_BYTES, CheckpointError, Run, _read_capped, model_from_state, read_state_dict,
-                         save_weights)
-from .models import VAE
+from vae.runs.folder import (MAX_WEIGHTS_BYTES, CheckpointError, Run, _read_capped, model_from_state,
+    read_state_dict, save_weights)
+from vae.model.networks import VAE
 
 SNAPSHOTS = "snapshots"
 MAX_LISTED = 1000  # snapshots listed per run at most

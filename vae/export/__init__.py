@@ -1,0 +1,1 @@
+"""What leaves the library: the decoder as ONNX (and a layer list for the browser), tensors as images."""

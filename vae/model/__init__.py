@@ -1,0 +1,2 @@
+"""The model: networks, the Gaussian family, posteriors, priors, flows, objectives and the one split
+evaluation. Depends only on ``vae.config``."""
