@@ -19,17 +19,16 @@ import time
 from pathlib import Path
 
 from bench.apptest import app_test
+from bench.harness import AppServer, launch, make_checkpoints
 from bench.table import print_table
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "browser"))
 PAGES = ["pages/home.py", "pages/train.py", "pages/latent_map.py", "pages/traversals.py", "pages/collapse.py",
          "pages/estimators.py"]
 
 
 def time_to_paint(browser, script: Path, root: Path, selector: str) -> float:
     """Seconds from launching `streamlit run script` until every element matching selector has painted."""
-    from conftest import AppServer  # the browser tests' server harness
     t0 = time.perf_counter()
     server = AppServer(root, script=script)
     try:
@@ -47,7 +46,6 @@ def time_to_paint(browser, script: Path, root: Path, selector: str) -> float:
 
 
 def startup(starts: int) -> tuple[list[float], list[float]]:
-    from conftest import CHROMIUM, CHROMIUM_ARGS, make_checkpoints
     from playwright.sync_api import sync_playwright
     ours, bare = [], []
     with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
@@ -55,7 +53,7 @@ def startup(starts: int) -> tuple[list[float], list[float]]:
         make_checkpoints(root)
         bare_script = root / "bare.py"
         bare_script.write_text("import streamlit as st\nst.write('hello')\n")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         for _ in range(starts):  # alternate, so machine noise hits both alike
             ours.append(time_to_paint(browser, REPO / "app.py", root, '[data-testid="stImage"] img'))
             bare.append(time_to_paint(browser, bare_script, root, '[data-testid="stMarkdown"]'))

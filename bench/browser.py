@@ -37,24 +37,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from bench.harness import APP, REPO, AppServer, copy_runs, launch, settle
 from bench.table import print_table
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 PAGES = {"home": "", "train": "train", "latent_map": "latent_map", "traversals": "traversals",
          "collapse": "collapse", "estimators": "estimators"}
 FLOOR_SCRIPT = """import numpy as np
@@ -72,22 +64,6 @@ PLOTLY_FLOOR_SCRIPT = FLOOR_SCRIPT + """rng = np.random.default_rng(0)
 st.plotly_chart(dict(data=[dict(type="scattergl", mode="markers", x=rng.normal(size=2000), y=rng.normal(size=2000))],
                      layout=dict(height=620)))
 """
-# Settled: no run in progress, no spinner, a title, every <img> painted, every chart drawn (plotly's and
-# the Latent map's canvas element).
-SETTLED_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (document.querySelector('[data-testid="stSpinner"]')) return false;
-  if (!document.querySelector('h1')) return false;
-  if (![...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete && i.naturalWidth > 0))
-    return false;
-  for (const h of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {  // Components v2 hosts
-    if (!h.shadowRoot) return false;  // not mounted yet
-    const m = h.shadowRoot.querySelector('.vae-map');  // the map's element exists before its first draw
-    if (m && !(Number(m.dataset.drawn || 0) > 0)) return false;
-  }
-  return [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout && g._fullData);
-}"""
 # Installed before a click: the page's clock at the click (pointerdown) and at the first animation frame
 # in which the image captioned ``caption`` has been decoded, so it paints in that frame.
 PAINT_WATCH_JS = """(caption) => { const w = window.__paint = {down: null, painted: null};
@@ -109,66 +85,11 @@ MAP_POINT_JS = """() => { const [px, py, index] = window.__vaeMaps.latent_map_ch
   return {px, py, index}; }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`streamlit run script` on a free loopback port, on the checkpoints under root."""
-
-    def __init__(self, root: Path, script: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ckpt = root / "checkpoints"
-        self.log = open(root / f"server-{self.port}.log", "w")
-        env = {**os.environ, "VAE_CHECKPOINTS": str(self.ckpt), "VAE_NO_DOWNLOAD": "1"}
-        t0 = time.perf_counter()
-        # The app as `make run` starts it (scripts/serve.py: imports done before the first visitor);
-        # any other script (the floor page) with plain `streamlit run`.
-        serve = REPO / "scripts" / "serve.py"
-        cmd = [sys.executable, str(serve)] if script == REPO / "app.py" and serve.is_file() else \
-            [sys.executable, "-m", "streamlit", "run", str(script)]
-        self.proc = subprocess.Popen(
-            [*cmd, "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited; see {self.log.name}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("streamlit did not come up in 90 s")
-        self.start_s = time.perf_counter() - t0
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
-def copy_runs(root: Path) -> None:
-    """Every committed run, as a fresh checkout has them."""
-    for run in sorted((REPO / "checkpoints").iterdir()):
-        if (run / "config.json").is_file():
-            shutil.copytree(run, root / "checkpoints" / run.name)
-
-
-def settle(page, timeout_ms: float = 120_000) -> None:
-    for _ in range(2):  # a rerun may follow the first run
-        page.wait_for_function(SETTLED_JS, timeout=timeout_ms, polling=50)
-        page.wait_for_timeout(400)
+def Server(root: Path, script: Path) -> AppServer:
+    """``script`` on a free loopback port; the app as `make run` starts it (scripts/serve.py), on the
+    app's own default run."""
+    return AppServer(root, script=script, serve=True, default_run=None,
+                     log_name=f"server-{script.stem}-{time.monotonic_ns()}.log")
 
 
 def load(browser, url: str) -> float:
@@ -216,7 +137,7 @@ def page_loads(browser, root: Path, repeats: int) -> dict[str, tuple[float, floa
     """{page: (cold, warm)}: each page's first visit on a fresh server, then warm visits."""
     out = {}
     for name, path in PAGES.items():
-        server = Server(root, REPO / "app.py")
+        server = Server(root, APP)
         try:
             if path:  # the server registers its navigation on its first run of app.py
                 load(browser, server.url)
@@ -231,7 +152,7 @@ def page_loads(browser, root: Path, repeats: int) -> dict[str, tuple[float, floa
 def map_click(browser, root: Path, repeats: int) -> dict:
     """Median seconds from a click on a map point to its reconstruction painted (the page's clock) and
     to the whole panel settled."""
-    server = Server(root, REPO / "app.py")
+    server = Server(root, APP)
     try:
         load(browser, server.url)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -273,7 +194,7 @@ def wait_finished(run_dir: Path, timeout_s: float = 600) -> None:
 
 def train_in_app(browser, root: Path, epochs: int) -> dict[str, float]:
     """Seconds from Start to finished, watched (browser on Train) and unwatched (on Home)."""
-    server = Server(root, REPO / "app.py")
+    server = Server(root, APP)
     out = {}
     try:
         load(browser, server.url)
@@ -315,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
         root = Path(d)
         copy_runs(root)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch(p)
         try:
             fl = floor(browser, root, args.repeats)
             pf = floor(browser, root, args.repeats, PLOTLY_FLOOR_SCRIPT, with_clicks=False)

@@ -1,6 +1,6 @@
 """Benchmark of the latent map: `python -m bench.latent_map`.
 
-- t-SNE (vae.analysis.projection.project_tsne, the page's settings: perplexity 30, seed 0, one
+- t-SNE (vae.analysis.projection.tsne.project_tsne, the page's settings: perplexity 30, seed 0, one
   OpenMP thread as under the app frame's default) of 2,000 / 5,000 / 10,000 synthetic
   latents with D = 20 (ten Gaussian clusters), one timed run each with time.perf_counter
   after an import warm-up. Target: 5,000 points ≤ 15 s.
@@ -8,7 +8,7 @@
   AppTest on the default digits run, a warm-up, then the median of 12 reruns, each after
   storing a click on a different test image exactly as the chart's selection callback does
   (so every rerun computes a new point's detail). Target: median ≤ 150 ms.
-- The point detail alone (vae.analysis.projection.point_detail), median of 20 calls, for reference.
+- The point detail alone (vae.analysis.projection.points.point_detail), median of 20 calls, for reference.
 
 Timings on a shared, busy machine are indicative only.
 """
@@ -41,7 +41,7 @@ def synthetic_latents(n: int, d: int = 20, k: int = 10, seed: int = 0) -> np.nda
 
 
 def tsne_rows() -> list[list]:
-    from vae.analysis.projection import project_tsne
+    from vae.analysis.projection.tsne import project_tsne
 
     project_tsne(synthetic_latents(100), perplexity=10)  # imports scikit-learn's t-SNE
     rows = []
@@ -94,7 +94,7 @@ def click_rows() -> list[list]:
 
     from vae.runs.folder import load_run
     from vae.data import load_dataset
-    from vae.analysis.projection import point_detail
+    from vae.analysis.projection.points import point_detail
     from vae.model.evaluation import encode_all
 
     run = load_run(REPO / "checkpoints" / "digits-default")

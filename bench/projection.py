@@ -2,7 +2,7 @@
 
 On the same latents in one run (posterior means μ of the committed mnist-default run):
 - 10,000 latents (mnist10k's 8,000 train + 2,000 test images): openTSNE as the app runs it
-  (vae.analysis.projection.project_opentsne: 125 + 125 iterations, Barnes-Hut θ = 0.8, affinities over
+  (vae.analysis.projection.tsne.project_opentsne: 125 + 125 iterations, Barnes-Hut θ = 0.8, affinities over
   perplexity-many neighbours, fitted on 5,000 seeded points, the rest placed by its transform) against
   scikit-learn's Barnes-Hut t-SNE (project_tsne, the reference). The reference is not scikit-learn's
   default either: the app runs it with angle 0.8 (default 0.5) and max_iter 500 (default 1000), which
@@ -49,7 +49,8 @@ _CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, {repo!r})
-from vae.analysis.projection import {fn}, trust
+from vae.analysis.projection.maps import trust
+from vae.analysis.projection.methods import {fn}
 mu = np.load({path!r})
 t0, c0 = time.perf_counter(), time.process_time()
 proj = {call}
@@ -100,7 +101,8 @@ def rerun_row(n: int) -> list:
     import json
 
     from ui.components.scatter_map import map_points
-    from vae.analysis.projection import Projection, colour_values
+    from vae.analysis.projection.maps import Projection
+    from vae.analysis.projection.points import colour_values
     from vae.cache.projections import Result, Spec, _pack, read
 
     rng = np.random.default_rng(0)
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"≥ {SPEEDUP_TARGET:.0f}×", speedup >= SPEEDUP_TARGET])
     rows.append(["  trustworthiness openTSNE − scikit-learn", f"{dtrust:+.4f}", "", f"≥ −{TRUST_TOL}",
                  dtrust >= -TRUST_TOL])
-    from vae.analysis.projection import numba_cache_dir
+    from vae.analysis.projection.umap_learn import numba_cache_dir
     cache = numba_cache_dir()
     warm = any(Path(cache).rglob("*.nbi"))
     um = child("project_umap", "project_umap(mu)", mu, env={"NUMBA_CACHE_DIR": cache})

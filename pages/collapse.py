@@ -20,9 +20,10 @@ from vae.limits import BudgetError, check_collapse
 from vae.runs.folder import CheckpointError, Run
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, KL_THRESHOLD, MI_CEILING_MARGIN, MI_SE_MULTIPLE,
     MI_THRESHOLD, N_ANCHORS, N_MIXTURE, SENS_FLOOR, SENS_REL, CollapseReport, MixtureEstimates,
-    PosteriorSummary, assemble_report, kl_history, mi_replicates, mi_status, mixture_estimates,
+    PosteriorSummary, assemble_report, mi_replicates, mi_status, mixture_estimates,
     mixture_points, posterior_histograms, posterior_summary, profile, sensitivity_threshold,
-    sensitivity_with_se, sort_order, summary, verdicts, wake_and_death)
+    sensitivity_with_se, sort_order, summary, verdicts)
+from vae.analysis.kl_history import kl_history, wake_and_death
 from vae.cache.precompute import MIX_SEED, SENS_SEED
 
 if TYPE_CHECKING:

@@ -4,11 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.cache import load_run_at
-from ui.gap_figures import gap_bar_figure, gap_spread_figure, refine_curve_figure
-from ui.gap_jobs import gaps_state, start_gaps
-from ui.progress import task_progress
+from ui.gaps.figures import gap_bar_figure, gap_spread_figure, refine_curve_figure
+from ui.gaps.tasks import gaps_panel
 from ui.state import available_runs, require_run, runs_root
-from ui.text import escape_md, safe_md
+from ui.text import escape_md
 from vae.analysis.gaps import ELBO_SAMPLES, GAP_POINTS, GAP_STEPS, IWAE_K, GapResult
 from vae.runs.folder import CheckpointError, Run
 
@@ -37,28 +36,6 @@ def rows_for(entries: list[tuple[str, GapResult]]) -> tuple[list[dict], list[dic
     return bars, spread, curves
 
 
-def pending_ui(run: Run, what: str, points: int, steps: int, k: int, key: str) -> bool:
-    """Progress and Stop for a running estimate, or a button that starts one. True while one runs."""
-    result, task = gaps_state(run, points, steps, k)
-    if task is not None and not task.done:
-        task_progress(task.key, what)
-        if st.button("Stop", icon=":material/stop:", key=f"stop_{key}",
-                     help="Stops the estimate; nothing is kept, and it can be started again."):
-            task.stop()
-            st.rerun()
-        return True
-    if task is not None and task.state == "failed":
-        st.error(f"{what} failed: {safe_md(task.error)}")
-    elif task is not None and task.state == "stopped":
-        st.info(f"{what} was stopped before it finished.")
-    if st.button(f"Estimate the gaps of {run.name}", icon=":material/play_arrow:", key=f"start_{key}",
-                 type="primary" if key == "main" else "secondary",
-                 help="Runs in the background; the result is kept in the run folder."):
-        if start_gaps(run, points, steps, k) is not None:
-            st.rerun()
-    return False
-
-
 def other_runs(current: str) -> list[Run]:
     names = [r.name for r in available_runs() if r.error is None and r.name != current]
     picked = st.multiselect("Compare with", names, key=COMPARE_KEY,
@@ -82,19 +59,17 @@ st.caption(
     "express. **Amortization gap** = ELBO(q*) − ELBO(q_φ): what one shared encoder loses against fitting each "
     "image. Every ELBO and log p(x) is a Monte-Carlo estimate; figures are means over points ± standard errors.")
 points, steps, k = settings_ui()
-mine, _ = gaps_state(run, points, steps, k)
+heading = st.container()  # the run's name above its task, while there is no result yet
+mine = gaps_panel(run, points, steps, k, "main")
 if mine is None:
-    st.subheader(f"Run {escape_md(run.name)}")
-    pending_ui(run, f"Inference gaps of {run.name}", points, steps, k, "main")
+    heading.subheader(f"Run {escape_md(run.name)}")
     st.stop()
 
 compare = other_runs(run.name)
 entries = [(run.name, mine)]
 for other in compare:
-    res, _ = gaps_state(other, points, steps, k)
-    if res is None:
-        pending_ui(other, f"Inference gaps of {other.name}", points, steps, k, other.name)
-    else:
+    res = gaps_panel(other, points, steps, k, other.name)
+    if res is not None:
         entries.append((other.name, res))
 
 bars, spread, curves = rows_for(entries)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-import torch
 
 from ui.cache import run_dataset, run_evaluation
 from ui.images import show_grid
@@ -13,7 +12,7 @@ from ui.prior_view import kl_words, sample_caption
 from ui.state import require_run
 from ui.text import escape_md, plain_text, safe_md
 from vae.analysis.samples import home_figures
-from vae.model.posteriors import posterior_label
+from vae.model.family import posterior_label
 from vae.runs.validate import CARD, read_card_file
 
 # The four things people come for, each a page of the app (paths as routed by app.py).
@@ -97,8 +96,8 @@ with right:
     st.caption("Top row: originals; bottom row: E[x|z] at z = μ(x).")
 if st.button("New samples", icon=":material/casino:", help="Draw new prior samples and pick other test images."):
     st.session_state["home_seed"] = seed = seed + 1
-samples, originals, recons = home_figures(run.model, splits.test.x, seed=seed)
+samples, pairs = home_figures(run.model, splits.test.x, seed=seed)  # pairs: originals over reconstructions
 with left:
     show_grid(samples, nrow=8)
 with right:
-    show_grid(torch.cat([originals, recons]), nrow=len(originals))
+    show_grid(pairs, nrow=len(pairs) // 2)

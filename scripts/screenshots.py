@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS, Server, copy_runs, settle  # noqa: E402
+from bench.harness import APP, AppServer, copy_runs, launch, settle  # noqa: E402
 
 SHOTS = {"home.png": "", "latent-map.png": "latent_map"}
 VIEWPORT = {"width": 1400, "height": 900}  # a laptop's browser window
@@ -30,8 +30,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
         root = Path(d)
         copy_runs(root)
-        server = Server(root, REPO / "app.py")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        server = AppServer(root, script=APP, serve=True, default_run=None)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport=VIEWPORT, device_scale_factor=1)
             for fname, path in SHOTS.items():

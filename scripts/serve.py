@@ -16,8 +16,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PRELOAD = ("torch", "numpy", "pandas", "pyarrow", "scipy.spatial", "sklearn.metrics", "plotly.graph_objs",
-           "vae.runs.folder", "vae.data", "vae.cache.precompute", "vae.analysis.collapse", "vae.analysis.projection",
-           "vae.analysis.traversal", "vae.analysis.samples", "vae.analysis.disentanglement")
+           "vae.runs.folder", "vae.data", "vae.cache.precompute", "vae.analysis.collapse",
+           "vae.analysis.projection.methods", "vae.analysis.projection.points", "vae.analysis.traversal",
+           "vae.analysis.samples", "vae.analysis.disentanglement")
 
 
 def preload() -> None:

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui.state import RUN_KEY, START_KEY
-from vae.analysis.projection import OPENTSNE_EARLY_ITER, OPENTSNE_ITER
+from vae.analysis.projection.tsne import OPENTSNE_EARLY_ITER, OPENTSNE_ITER
 from vae.runs.folder import save_run
 from vae.config import DataConfig, ModelConfig, RunConfig
 from vae.model.networks import build_model

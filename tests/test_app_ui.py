@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_runs import private_checkpoints
 
-from ui.monitor import VIEW_KEY, job_view
+from ui.train.monitor import VIEW_KEY, job_view
 from ui.sidebar import SUBMIT_LABEL
 from ui.state import RUN_KEY
 from vae.export.images import tick_labels, with_ticks
@@ -150,7 +150,7 @@ def test_ticks_between_epochs_build_no_figure_and_read_no_history(tmp_path, monk
     """Count the work of each monitor tick (the progress fragment's and the charts fragment's, which
     share one view): between epochs none; one history read per epoch; no figure while the job runs,
     and each figure built once when it has ended."""
-    import ui.monitor as monitor
+    import ui.train.monitor as monitor
     built = {"curves": 0, "heat": 0}
     real_curves, real_heat = monitor.training_curves, monitor.kl_epoch_heatmap
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae.analysis.collapse import (KL_THRESHOLD, CollapseReport, collapse_flags, diagnose, kl_history,
-    marginal_kl, posterior_histograms, profile, sort_order, verdicts, wake_and_death)
+from gaussian_formulas import marginal_kl
+from vae.analysis.collapse import (KL_THRESHOLD, CollapseReport, collapse_flags, diagnose, posterior_histograms,
+    profile, sort_order, verdicts)
+from vae.analysis.kl_history import kl_history, wake_and_death
 from vae.config import ModelConfig
 from vae.analysis.disentanglement import discretize, mig
 from vae.model.networks import build_model

@@ -4,7 +4,8 @@ import typing
 
 import pytest
 
-from vae.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig, _scalar
+from vae.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from vae.flags import _scalar
 
 SECTIONS = (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -13,12 +14,40 @@ from torch import nn
 from vae.limits import BudgetError
 from vae.runs.folder import load_run
 from vae.config import ModelConfig
-from vae.export.onnx import (OPSET, Unsupported, check_onnx, decoder_spec, onnx_bytes, reference_decode,
-    run_onnx)
+from vae.export.onnx import OPSET, Unsupported, check_onnx, decoder_spec, onnx_bytes, run_onnx
 from vae.model.networks import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = [p.parent.name for p in sorted((REPO / "checkpoints").glob("*/model.safetensors"))]
+
+
+def reference_decode(spec: dict, weights: bytes, z: list[float]) -> list[float]:
+    """The browser decoder's arithmetic in float64 (numpy), from the spec alone: the specification the
+    JavaScript (ui/components/assets/decoder.js) follows, tested against ``model.mean_image``.
+    z: (D,) -> C·H·W values in [0, 1]."""
+    wts = np.frombuffer(weights, dtype="<f4").astype(np.float64)
+    x = np.asarray(z, dtype=np.float64)
+    for L in spec["layers"]:
+        if L["op"] == "linear":
+            W = wts[L["w"]:L["w"] + L["n_in"] * L["n_out"]].reshape(L["n_out"], L["n_in"])
+            x = W @ x + (wts[L["b"]:L["b"] + L["n_out"]] if L["b"] >= 0 else 0.0)
+        elif L["op"] == "relu":
+            x = np.maximum(x, 0.0)
+        elif L["op"] == "unflatten":
+            x = x.reshape(L["shape"])
+        elif L["op"] == "convt":
+            ci, co, k, s, p = L["c_in"], L["c_out"], L["k"], L["stride"], L["pad"]
+            W = wts[L["w"]:L["w"] + ci * co * k * k].reshape(ci, co, k, k)
+            full = np.zeros((co, (L["h_in"] - 1) * s + k, (L["w_in"] - 1) * s + k))
+            for i in range(L["h_in"]):
+                for j in range(L["w_in"]):
+                    full[:, i * s:i * s + k, j * s:j * s + k] += np.einsum("c,cokl->okl", x[:, i, j], W)
+            out = np.zeros((co, L["h_out"], L["w_out"]))  # output padding: extra zero rows/columns
+            hh, ww = min(L["h_out"], full.shape[1] - p), min(L["w_out"], full.shape[2] - p)
+            out[:, :hh, :ww] = full[:, p:p + hh, p:p + ww]
+            x = out + (wts[L["b"]:L["b"] + co][:, None, None] if L["b"] >= 0 else 0.0)
+    x = np.asarray(x).reshape(-1)
+    return (1.0 / (1.0 + np.exp(-x))).tolist()
 
 
 def fresh(arch: str, likelihood: str, size: int = 28, latent: int = 5, hidden=(64,), seed: int = 0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ui.figures_compare import aligned_maps, iso_elbo_lines, rd_plane, score_groups, surgery_bars
+from ui.compare.figures import aligned_maps, iso_elbo_lines, rd_plane, score_groups, surgery_bars
 
 
 def _p(name, r, d, sweep=""):

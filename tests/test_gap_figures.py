@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from vae.analysis.gaps import GAP_TRAIN_SAMPLES
-from ui.gap_figures import bar_axis_start, before_after_figure, gap_bar_figure, gap_spread_figure, refine_curve_figure
+from ui.gaps.figures import bar_axis_start, before_after_figure, gap_bar_figure, gap_spread_figure, refine_curve_figure
 
 
 def _summary(log_px, approx, amort):

@@ -196,7 +196,7 @@ def test_refine_point_and_the_gap_budget(monkeypatch):
 
 def test_cached_gaps_reads_only_what_run_gaps_kept(tmp_path):
     import shutil
-    from vae.analysis.gaps import cached_gaps, run_gaps
+    from vae.cache.gaps import cached_gaps, run_gaps
     from vae.runs.folder import load_run
     from vae.data import load_dataset
     shutil.copytree("checkpoints/digits-default", tmp_path / "run")

@@ -6,9 +6,9 @@ import torch
 
 from vae.config import ModelConfig
 from vae.model.networks import build_model
-from gaussian_formulas import kl_per_dim, log_normal_diag, log_standard_normal
+from gaussian_formulas import kl_per_dim, log_normal_diag, log_standard_normal, mutual_information
 from vae.model.distributions import DiagonalGaussian
-from vae.model.objectives import active_units, elbo, iwae_bound, log_likelihood, mutual_information
+from vae.model.objectives import active_units, elbo, iwae_bound, log_likelihood
 
 
 

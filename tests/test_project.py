@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from vae.cache import projections as vp
-from vae.analysis.projection import (Cancelled, opentsne_reference, place_points, project_opentsne,
-    project_pca, trust)
+from vae.analysis.projection.maps import Cancelled, trust
+from vae.analysis.projection.methods import place_points, project_pca
+from vae.analysis.projection.tsne import opentsne_reference, project_opentsne
 from vae.files import write_bytes_atomic
 from vae.jobs.background import WorkQueue
 
@@ -231,7 +232,7 @@ def test_a_crafted_kept_file_is_not_trusted(run_dir):
 
 
 def test_two_users_asking_for_the_same_projection_share_one_task(run_dir, monkeypatch):
-    from ui import projection_view as pv
+    from ui.latent_map import projection as pv
     from vae.jobs import background as work_queue
 
     q = WorkQueue(max_workers=1, max_queued=4)

@@ -1,4 +1,4 @@
-"""Tests for vae.analysis.projection: tiny, seeded, CPU-only."""
+"""Tests for vae.analysis.projection (maps, methods, tsne, points): tiny, seeded, CPU-only."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +9,10 @@ from vae.limits import BudgetError
 from vae.config import ModelConfig
 from vae.model.networks import build_model
 from vae.model.objectives import elbo
-from vae.analysis.projection import (colour_values, most_varied_dim, nearest_neighbours, point_detail,
-    point_terms, posterior_samples, probe_decode, project, project_latent, project_pca, project_tsne,
-    selection_images, stratified_cap)
+from vae.analysis.projection.methods import project, project_latent, project_pca
+from vae.analysis.projection.points import (colour_values, most_varied_dim, nearest_neighbours, point_detail,
+    point_terms, posterior_samples, probe_decode, selection_images, stratified_cap)
+from vae.analysis.projection.tsne import project_tsne
 
 
 def _clusters(n: int = 60, d: int = 5, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from tests.app_runs import REPO
-from vae.analysis.rate_distortion import (cache_path, cached_point, points_for, rate_distortion, run_point,
-    split_images)
+from vae.analysis.rate_distortion import rate_distortion
+from vae.cache.rate_distortion import cache_path, cached_point, points_for, run_point
+from vae.runs.datasets import split_images
 from vae.runs.folder import load_run, read_history
 from vae.model.evaluation import evaluate_split
 

@@ -16,9 +16,10 @@ from ui.components.svg_chart import click_index
 from ui.components.scatter_map import map_points, map_selection
 from ui.selection import Selection, map_pick, parse_selection
 from ui.svg_charts import bar_chart_svg, density_svg, nice_ticks, posterior_svg, verdict_bars_svg
-from vae.analysis.collapse import KLHistory
+from vae.analysis.kl_history import KLHistory
 from vae.model.objectives import BASELINES, ESTIMATORS
-from vae.analysis.projection import colour_values, project_pca
+from vae.analysis.projection.methods import project_pca
+from vae.analysis.projection.points import colour_values
 from vae.export.images import tick_labels
 
 

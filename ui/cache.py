@@ -1,5 +1,5 @@
 """Every ``st.cache_resource`` / ``st.cache_data`` wrapper the pages share: models (shared,
-read-only, keyed by path and weights' mtime), datasets, a run's precompute (``vae.precompute``:
+read-only, keyed by path and weights' mtime), datasets, a run's precompute (``vae.cache.precompute``:
 encodings, the one stored evaluation, Collapse's defaults; read from the run folder, or computed
 once) and a split's encodings.
 
@@ -13,12 +13,13 @@ import streamlit as st
 
 from ui.text import escape_md, safe_md
 from vae.cache import precompute
-from vae.runs.catalog import PROTECTED
+from vae.runs.datasets import item_cap
 from vae.runs.folder import Run, load_run, weights_digest
 from vae.data import DataError, DataSplits, load_dataset
 from vae.jobs.training import JobManager
 from vae.model.evaluation import encode_all
-from vae.jobs.background import QueueFull, shared_queue
+from ui.tasks import submit
+from vae.jobs.background import shared_queue
 
 SMALL_WAIT_S = 15.0  # how long a page waits for a small run's precompute before going on without it
 RunIdentity = tuple[str, float]  # (run folder, weights' mtime): a run's cache key
@@ -53,10 +54,11 @@ def run_dataset(run: Run, stop_on_error: bool = True) -> DataSplits | None:
     """The dataset the run was trained on (cached, read-only), checked against the model's input."""
     d = run.config.data
     try:
-        # The run's config passed vae.validate when it was loaded; the item cap keeps a dataset
-        # without one (a whole folder) within this server's limit per request, and generates the
-        # shapes the trainer used (vae.precompute.split_cap): the precompute's splits are these.
-        splits = load_splits(d.name, d.data_dir, d.image_size, d.channels, precompute.split_cap(d))
+        # The run's config passed vae.runs.validate when it was loaded; the one item-cap rule
+        # (vae.runs.datasets.item_cap) keeps a dataset without one (a whole folder) within this
+        # server's limit per request, and generates the shapes the trainer used: the precompute's,
+        # the CLI's and the analyses' splits are these.
+        splits = load_splits(d.name, d.data_dir, d.image_size, d.channels, item_cap(d))
     except DataError as e:
         st.error(f"The dataset of run **{escape_md(run.name)}** ({escape_md(d.name)}) cannot be loaded: "
                  f"{safe_md(e)}")
@@ -118,16 +120,9 @@ def run_precompute(run: Run) -> precompute.Precompute | None:
 
 
 def _keep(run: Run, pre: precompute.Precompute) -> None:
-    """Store a finished precompute in the run's folder; never in a run that ships with the project
-    (its file is committed, built by ``python -m vae.precompute``: a test or a server must not
-    rewrite it), and never for weights that changed meanwhile."""
-    if run.path.name in PROTECTED:
-        return
-    try:
-        if weights_digest(run.path) == pre.digest:
-            precompute.save(run.path, pre)
-    except OSError:  # a read-only run folder: the numbers are used, just not kept
-        pass
+    """Store a finished precompute in the run's folder (``vae.cache.precompute.keep``: never in a run
+    that ships with the project, never for weights that changed meanwhile)."""
+    precompute.keep(run.path, pre)
 
 
 def precompute_task(run: Run, splits: DataSplits | None = None):
@@ -151,10 +146,7 @@ def precompute_task(run: Run, splits: DataSplits | None = None):
             return None  # the task reads as stopped (a later visit starts it again); nothing was written
         _keep(run, pre)
         return pre
-    try:
-        return q.submit(key, work)
-    except QueueFull:
-        return None
+    return submit(key, work, quiet=True)
 
 
 def run_evaluation(run: Run) -> precompute.Evaluation:

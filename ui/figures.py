@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ui.labels import ESTIMATOR_LABELS, estimator_colour, estimator_key, estimator_label
-from vae.analysis.collapse import VERDICTS, KLHistory
+from vae.analysis.collapse import VERDICTS
+from vae.analysis.kl_history import KLHistory
 
 # ---------------------------------------------------------------- one style
 

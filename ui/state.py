@@ -3,17 +3,16 @@ the server's limits. Session state holds per-user choices only, never models (th
 ``ui.cache``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
 from ui.cache import load_run_at
 from ui.text import escape_md, safe_md
+from vae.limits import MAX_EPOCHS, MAX_ITEMS, UPLOAD_MB
 from vae.runs.folder import CheckpointError, Run
 from vae.runs.catalog import RunInfo, list_runs
 from vae.runs.paths import default_runs_root
-from vae.runs.validate import max_items_limit
 
 # Session-state keys shared across pages (per-user choices only, never models).
 RUN_KEY = "run_name"  # folder name of the selected run
@@ -45,17 +44,12 @@ def runs_root() -> Path:
 
 
 def limits() -> dict:
-    """Operator limits for a shared server, from environment variables."""
-    def _int(name: str, default: int) -> int:
-        try:
-            return max(1, int(os.environ.get(name, default)))
-        except ValueError:
-            return default
+    """Operator limits for a shared server, from environment variables (``vae.limits``)."""
     # Streamlit refuses files over server.maxUploadSize (.streamlit/config.toml) itself: the app's
     # limit never exceeds it, so the message the app gives and the limit applied agree.
     server_mb = max(1, int(st.get_option("server.maxUploadSize")))
-    return {"max_epochs": _int("VAE_MAX_EPOCHS", 500), "max_items": max_items_limit(),
-            "max_upload_mb": min(_int("VAE_MAX_UPLOAD_MB", server_mb), server_mb)}
+    return {"max_epochs": MAX_EPOCHS.value(), "max_items": MAX_ITEMS.value(),
+            "max_upload_mb": min(UPLOAD_MB.value(), server_mb)}
 
 
 def available_runs() -> list[RunInfo]:

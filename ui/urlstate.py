@@ -150,10 +150,3 @@ def write_map(method: str, selection: dict) -> None:
     point = selection.get("indices", [None])[0] if selection.get("kind") == "point" else None
     _set("point", None if point is None else str(int(point)))
     _set("z", None)
-
-
-def clear_page_params(keep: tuple[str, ...] = ("run",)) -> None:
-    """On a page that shows none of them: drop the other pages' parameters (a link names one view)."""
-    for k in PARAMS:
-        if k not in keep:
-            _set(k, None)

@@ -1,19 +1,20 @@
 """Typed configuration for models, training and data, serialisable to JSON.
 
 A run folder's ``config.json`` is ``RunConfig.to_dict()``; loading rebuilds the
-model from it, so every field needed to reconstruct the network lives here.
+model from it, so every field needed to reconstruct the network lives here. Every field is
+also a flag of ``python -m vae.train`` (``RUN_FLAGS``, derived by ``vae.flags``), so
+``RunConfig.to_argv`` / ``from_argv`` are the one path from a form to a command line.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import inspect
 import math
 import re
-import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from vae.flags import FlagTable
 
 FORMAT = "vae-latent-explorer/1"
 
@@ -29,7 +30,7 @@ DATASET_NAMES = ("digits", "mnist10k", "shapes", "mnist", "fashion-mnist", "fold
 MAX_IMAGE_SIZE = 64
 
 
-# ELBO-gradient estimators for φ (see vae.objectives.reconstruction_surrogate) and the score
+# ELBO-gradient estimators for φ (see vae.model.objectives.reconstruction_surrogate) and the score
 # function's control variates.
 ESTIMATORS = ("reparam", "score", "score_baseline")
 BASELINES = ("posterior_mean", "leave_one_out")
@@ -40,7 +41,7 @@ POSTERIORS = ("gaussian", "planar", "iaf", "categorical", "dirichlet")
 FLOW_POSTERIORS = ("planar", "iaf")
 MAX_FLOW_STEPS = 64
 MAX_CATEGORIES = 256
-PRIORS = ("standard", "mog", "vamp")  # p(z): see vae.priors
+PRIORS = ("standard", "mog", "vamp")  # p(z): see vae.model.priors
 MAX_PRIOR_COMPONENTS = 1000
 
 
@@ -186,7 +187,7 @@ class DataConfig:
     max_items: int | None = None  # cap on images per split (shapes: total generated)
 
     def validate(self) -> "DataConfig":
-        """Types and ranges only; ``vae.validate.check_data_config`` adds the data roots,
+        """Types and ranges only; ``vae.runs.validate.check_data_config`` adds the data roots,
         the match with the model and the server's limits."""
         _check(isinstance(self.name, str) and self.name in DATASET_NAMES,
                f"unknown dataset {str(self.name)[:40]!r}; valid names are: {', '.join(DATASET_NAMES)}")
@@ -309,11 +310,10 @@ def _check_int(v, name: str, lo: int, hi: int) -> None:
 
 
 # ---------------------------------------------------------------- command-line flags
-# Every field of the three sections is a flag of ``python -m vae.train``, derived here from
-# the dataclasses (name, type, default, and the field's own comment as help), so an option
-# is added by adding a field. Flags are --field-name, except the renames below; the
+# Every field of the three sections is a flag of ``python -m vae.train``, derived from the
+# dataclasses (name, type, default, and the field's own comment as help: ``vae.flags``), so an
+# option is added by adding a field. Flags are --field-name, except the renames below; the
 # model's input shape is normally derived from the dataset, so its two flags are hidden.
-_SECTIONS = (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig))
 _FLAG_RENAMES = {("data", "name"): "dataset", ("model", "in_channels"): "model-channels",
                  ("model", "image_size"): "model-image-size"}
 # The trainer records how a run was trained in these; they stay flags (a config round-trips
@@ -322,100 +322,28 @@ _RECORDED = {("train", "world_size"), ("train", "backend"), ("train", "device_ki
 _HIDDEN = {("model", "in_channels"), ("model", "image_size"), *_RECORDED}
 # Model fields whose default is None on the command line: the trainer derives them.
 _DERIVED = {("model", "in_channels"), ("model", "image_size")}
-
-
-def _flag(section: str, name: str) -> str:
-    return "--" + _FLAG_RENAMES.get((section, name), name.replace("_", "-"))
-
-
-def _dest(section: str, name: str) -> str:
-    return f"{section}__{name}"
-
-
-@functools.lru_cache(maxsize=None)
-def _field_comments(klass: type) -> dict[str, str]:
-    """``name: type = default  # comment`` lines of a dataclass, as {name: comment}."""
-    out = {}
-    for line in inspect.getsource(klass).splitlines():
-        m = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
-        if m:
-            out[m.group(1)] = m.group(2).strip()
-    return out
-
-
-def _scalar(tp) -> tuple[type, tuple | None]:
-    """(python type, choices) of a field type, looking through Optional and Literal."""
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if typing.get_origin(tp) is Literal:
-        return type(args[0]), tuple(args)
-    if args and typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return _scalar(args[0])
-    return tp, None
+RUN_FLAGS = FlagTable(sections=(("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig)),
+                      renames=_FLAG_RENAMES, hidden=frozenset(_HIDDEN), always=frozenset(_DERIVED))
 
 
 def build_run_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add one flag per config field to ``p`` (defaults None: unset flags keep the field's default)."""
-    for section, klass in _SECTIONS:
-        hints = typing.get_type_hints(klass)
-        comments = _field_comments(klass)
-        group = p.add_argument_group(f"{section} options")
-        for f in dataclasses.fields(klass):
-            tp = hints[f.name]
-            kw: dict[str, Any] = {"dest": _dest(section, f.name), "default": None}
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            help_text = comments.get(f.name, "")
-            if default is not None:
-                help_text += f" (default: {' '.join(map(str, default)) if isinstance(default, list) else default})"
-            kw["help"] = argparse.SUPPRESS if (section, f.name) in _HIDDEN else help_text.replace("%", "%%")
-            if typing.get_origin(tp) is list:
-                kw.update(type=typing.get_args(tp)[0], nargs="+", metavar="N")
-            elif tp is bool:
-                kw["action"] = argparse.BooleanOptionalAction
-            else:
-                base, choices = _scalar(tp)
-                kw["type"] = base
-                if choices:
-                    kw["choices"] = choices
-                else:
-                    kw["metavar"] = f.name.upper()
-            group.add_argument(_flag(section, f.name), **kw)
-    return p
+    return RUN_FLAGS.add_to(p)
 
 
 def config_from_namespace(ns: argparse.Namespace) -> RunConfig:
     """A RunConfig from parsed flags; fields whose flag was not given keep their default.
     The model's in_channels / image_size stay at their defaults when not given (the
     trainer sets them from the dataset)."""
-    sections = {}
-    for section, klass in _SECTIONS:
-        given = {f.name: getattr(ns, _dest(section, f.name)) for f in dataclasses.fields(klass)}
-        sections[section] = klass(**{k: v for k, v in given.items() if v is not None})
-    return RunConfig(**sections)
+    return RunConfig(**RUN_FLAGS.read(ns))
 
 
 def given_fields(ns: argparse.Namespace) -> set[tuple[str, str]]:
     """(section, field) pairs whose flag appeared on the command line."""
-    return {(s, f.name) for s, klass in _SECTIONS for f in dataclasses.fields(klass)
-            if getattr(ns, _dest(s, f.name), None) is not None}
+    return RUN_FLAGS.given(ns)
 
 
 def config_to_argv(cfg: RunConfig) -> list[str]:
-    """Flags for every field that differs from its default (values passed as --flag=value,
-    so a value that starts with '-' is never taken for a flag)."""
-    argv: list[str] = []
-    for section, klass in _SECTIONS:
-        obj, ref = getattr(cfg, section), klass()
-        for f in dataclasses.fields(klass):
-            v = getattr(obj, f.name)
-            if v == getattr(ref, f.name) and (section, f.name) not in _DERIVED:
-                continue
-            if v is None:
-                continue
-            flag = _flag(section, f.name)
-            if isinstance(v, bool):
-                argv.append(flag if v else "--no-" + flag[2:])
-            elif isinstance(v, (list, tuple)):
-                argv += [flag, *map(str, v)]
-            else:
-                argv.append(f"{flag}={v!r}" if isinstance(v, float) else f"{flag}={v}")
-    return argv
+    """Flags for every field that differs from its default, and the model's derived input shape
+    (values passed as --flag=value, so a value that starts with '-' is never taken for a flag)."""
+    return RUN_FLAGS.to_argv(cfg)

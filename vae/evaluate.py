@@ -20,14 +20,17 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
 
     The run is validated whole by ``load_run`` (its config's data_dir must lie under
     VAE_DATA_ROOTS); a ``data_dir`` passed here is the caller's own choice and is only
-    checked to be a folder or file. Raises CheckpointError, DataError or ValueError."""
+    checked to be a folder or file. The data is loaded as the app loads it
+    (``vae.runs.datasets``: the same item cap), with the caller's dataset, folder or item
+    count in place of the run's where given. Raises CheckpointError, DataError or ValueError."""
     import torch
 
     from vae.runs.folder import load_run
     from vae.config import ConfigError
-    from vae.data import DATASETS, DataError, load_dataset
+    from vae.data import DATASETS, DataError
     from vae.analysis.collapse import mixture_estimates
     from vae.model.evaluation import encode_all, evaluate_split
+    from vae.runs.datasets import load_data, with_overrides
     from vae.runs.validate import check_data_dir, max_items_limit
 
     run = load_run(run_dir)
@@ -41,8 +44,7 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
             raise ConfigError(f"--max-items must be between 1 and {max_items_limit():,} (VAE_MAX_ITEMS)")
     except ConfigError as e:
         raise DataError(str(e)) from None
-    splits = load_dataset(dataset or d.name, data_dir or d.data_dir, image_size=d.image_size,
-                          channels=d.channels, max_items=max_items if max_items is not None else d.max_items)
+    splits = load_data(with_overrides(d, dataset, data_dir, max_items), download=True)  # the app's item cap
     x = splits.test.x
     if tuple(x.shape[1:]) != run.model.image_shape:
         raise ValueError(f"the dataset's images are {tuple(x.shape[1:])} but the run expects {run.model.image_shape}")
@@ -55,7 +57,7 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
                prior_text=describe_prior(run.model.prior) if posterior in ("gaussian", "planar", "iaf")
                else f"the {posterior} posterior's own prior")
     if gaps:  # every posterior: its own parameters are refined; kept in the run folder, read back next time
-        from vae.analysis.gaps import run_gaps
+        from vae.cache.gaps import run_gaps
         res.update(run_gaps(run, x, points=gap_points, steps=gap_steps, progress=progress).summary())
     if posterior != "gaussian":  # AU and the mixture MI estimate are for Gaussian posteriors: not defined here
         return res

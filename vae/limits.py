@@ -1,14 +1,20 @@
-"""Request budgets: every request that computes has a cap tied to its cost, and a request past
-its cap is refused with the limit named (ARCHITECTURE.md, "Trust boundaries").
+"""Every limit of the server and its environment variable: request budgets, the items a request
+may load, the uploaded-runs quota, training epochs and upload size. Every request that computes
+has a cap tied to its cost, and a request past its cap is refused with the limit named
+(docs/architecture.md, "Trust boundaries").
 
 A limit is a named number an operator can change through an environment variable, read at
-call time (never at import). ``check_budget(cost, limit, what)`` is the one refusal: it raises
+call time (never at import). ``Limit`` reads a positive number (``2_000``, ``1e9``; anything
+else keeps the default); ``Count`` reads a whole number the way ``int`` does, floored at its
+``least`` (0 where zero means "none", e.g. no uploads), a value that is not a whole number
+keeping the default. ``check_budget(cost, limit, what)`` is the one refusal: it raises
 ``BudgetError`` whose message says what was asked, what it costs, the limit and how to raise it.
 The cost models of the expensive analyses live here too, so a page can size its widgets
 from the same numbers the library enforces.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -44,6 +50,23 @@ class Limit:
         return f"at most {_fmt(self.value())}{self.unit}{where}"
 
 
+@dataclass(frozen=True)
+class Count(Limit):
+    """A whole-number limit: ``value()`` is ``int($env)`` (Python's reading: spaces and ``1_000``
+    allowed), at least ``least``; unset or not a whole number: ``default``."""
+
+    least: int = 1
+
+    def value(self) -> float:
+        raw = os.environ.get(self.env) if self.env is not None else None
+        if raw is None:
+            return self.default
+        try:
+            return max(self.least, int(raw))
+        except ValueError:
+            return self.default
+
+
 def _fmt(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e12:
         return f"{int(x):,}"
@@ -76,6 +99,14 @@ TOY_ESTIMATOR_SAMPLES = Limit("toy gradient-estimator draws", "VAE_MAX_TOY_ESTIM
 COLLAPSE_WORK = Limit("collapse-diagnostics work", "VAE_MAX_COLLAPSE_WORK", 1e11, " parameter-passes")
 BACKGROUND_JOBS = Limit("background jobs running at once", "VAE_MAX_BACKGROUND_JOBS", 1, " jobs")
 QUEUE_LENGTH = Limit("background jobs waiting", "VAE_MAX_QUEUED_JOBS", 8, " jobs")
+# What a request may load or keep; read as whole numbers (``Count``).
+MAX_ITEMS = Count("images per split", "VAE_MAX_ITEMS", 70_000, " images")  # a run's dataset, a CLI's --max-items
+UPLOADED_RUNS = Count("uploaded runs kept", "VAE_MAX_UPLOADED_RUNS", 50, " runs", least=0)
+UPLOADED_MB = Count("megabytes of uploaded runs kept", "VAE_MAX_UPLOADED_MB", 1000, " MB", least=0)
+MAX_EPOCHS = Count("epochs of a training started in the app", "VAE_MAX_EPOCHS", 500, " epochs")
+# One upload, in MB: never more than Streamlit's own server.maxUploadSize, which is the default
+# (``ui.state.limits`` takes the smaller of the two).
+UPLOAD_MB = Count("one upload", "VAE_MAX_UPLOAD_MB", math.inf, " MB")
 
 
 def limit_int(limit: Limit) -> int:

@@ -1,11 +1,13 @@
 """Command line: ``python -m vae.precompute RUN [RUN ...]``: build (or check) the precompute of each run
-folder, the file every page reads first (``vae.cache.precompute``)."""
+folder, the file every page reads first (``vae.cache.precompute``), from the run's dataset as the app
+loads it (``vae.runs.datasets``)."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from vae.cache.precompute import ensure, load_run_splits, precompute_path
+from vae.cache.precompute import ensure, precompute_path
+from vae.runs.datasets import run_splits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in args.runs:
         try:
             run = load_run(r)
-            pre = ensure(r, run.model, load_run_splits(run.config))
+            pre = ensure(r, run.model, run_splits(run.config))
             print(f"{Path(r).name}: ELBO {pre.evaluation.elbo:.2f} ± {pre.evaluation.elbo_se:.2f} nats "
                   f"({pre.seconds:.1f} s to compute) -> {precompute_path(r).relative_to(Path(r))}")
         except (CheckpointError, DataError, OSError) as e:

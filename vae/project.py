@@ -1,5 +1,6 @@
-"""Command line: ``python -m vae.project RUN --method pca|tsne|opentsne|umap [--split test|train]
+"""Command line: ``python -m vae.project RUN --method pca|opentsne|umap|tsne [--split test|train]
 [--max-points N] [--json]``: a run's latents projected to 2-D, kept in its run folder (``vae.cache.projections``).
+The run's dataset is loaded as the app loads it (``vae.runs.datasets``), so the map has the app's points.
 
 Exit codes, like vae.evaluate's: 0 done, 2 bad input (unreadable run, missing dataset, bad flag),
 130 cancelled (Ctrl-C; nothing kept)."""
@@ -10,15 +11,17 @@ import json
 import sys
 from pathlib import Path
 
-from vae.analysis.projection import TRUST_K
-from vae.cache.projections import METHODS, Spec, n_points, check, encode_run_split, get_or_compute
+from vae.analysis.projection.maps import METHODS, TRUST_K
+from vae.cache.projections import Spec, n_points, check, encode_run_split, get_or_compute
+
+CHOICES = tuple(m for m in METHODS if m != "latent")  # the latents themselves are no map to compute
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vae.project",
                                 description="Project a run's latents to 2-D and keep the map in its run folder.")
     p.add_argument("run_dir")
-    p.add_argument("--method", choices=METHODS[:4], default="opentsne",
+    p.add_argument("--method", choices=CHOICES, default="opentsne",
                    help="pca; tsne (scikit-learn, the reference); opentsne (fast t-SNE); umap")
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--max-points", type=int, default=None, metavar="N",

@@ -1,5 +1,6 @@
-"""Browser-test harness: a real `streamlit run` server on a free loopback port, driven
-by Playwright in Debian's chromium (never a downloaded browser).
+"""Browser-test fixtures on the project's one loopback harness (bench/harness.py): a real
+`streamlit run` server on a free loopback port, driven by Playwright in Debian's chromium
+(never a downloaded browser).
 
 The server works on a private copy of the committed runs (``VAE_CHECKPOINTS``), so
 tests that train or upload never touch the repository's checkpoints/.
@@ -7,21 +8,12 @@ tests that train or upload never touch the repository's checkpoints/.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+from bench.harness import (CHROMIUM, CHROMIUM_ARGS, REPO, AppServer, launch, make_checkpoints,  # noqa: F401
+                           wait_idle)
 
 
 def pytest_collection_modifyitems(items):
@@ -39,68 +31,6 @@ def _require_chromium():
         pytest.skip(msg)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AppServer:
-    def __init__(self, root: Path, env: dict | None = None, script: Path = REPO / "app.py"):
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(root / "server.log", "w")
-        self.env = {**os.environ, "VAE_CHECKPOINTS": str(root / "checkpoints"), "VAE_DEFAULT_RUN": "digits-default",
-                    **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_healthy()
-
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {self.logs()}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"streamlit did not come up in {timeout}s: {self.logs()}")
-
-    def logs(self) -> str:
-        self.log.flush()
-        return (self.root / "server.log").read_text()[-4000:]
-
-    def stop(self) -> None:
-        import signal
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
-def make_checkpoints(root: Path) -> Path:
-    ck = root / "checkpoints"
-    ck.mkdir(parents=True, exist_ok=True)
-    for run in ("shapes-default", "digits-default"):
-        src = REPO / "checkpoints" / run
-        if src.is_dir():
-            shutil.copytree(src, ck / run)
-    # The app's default (mnist-default) is not copied: the server is told to open on digits-default
-    # (VAE_DEFAULT_RUN, AppServer), the tiny fast run these tests are written for; it is the newest too.
-    for f in (ck / "digits-default").iterdir() if (ck / "digits-default").is_dir() else ():
-        os.utime(f)
-    return ck
-
-
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     _require_chromium()
@@ -116,7 +46,7 @@ def browser():
     _require_chromium()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = launch(p)
         yield b
         b.close()
 
@@ -135,15 +65,6 @@ def page(browser, request):
     except Exception:
         pass
     ctx.close()
-
-
-def wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until the app has rendered and no script run is in progress (checked twice,
-    a moment apart, so a rerun that follows a run is waited for too)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    for _ in range(2):
-        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
-        page.wait_for_timeout(400)
 
 
 def open_page(page, server: AppServer, path: str = "") -> None:

@@ -32,7 +32,8 @@ import streamlit as st
 
 from ui.components.latent_pad import ASSETS as PAD_ASSETS, BrowserDecoder
 from ui.figures import PALETTE
-from vae.analysis.projection import Colour, Projection
+from vae.analysis.projection.maps import Projection
+from vae.analysis.projection.points import Colour
 
 ASSETS = Path(__file__).parent / "assets"
 NAME = "vae_scatter_map"

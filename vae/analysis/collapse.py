@@ -4,11 +4,11 @@ Four statistics per dimension d, each able to flag a collapsed dimension:
 
 - KL_d = E_x KL(q(z_d|x) ‖ N(0, 1)), nats (``DiagonalGaussian.kl_per_dim``);
 - A_d = Var_x(E_q[z_d]), the active-unit statistic of Burda et al. 2016;
-- I_q(x; z_d), the mutual information estimated as in He et al. 2019, averaged
-  over independent replicates (fresh draws of z, and fresh subsamples of the points
-  when there are more than the mixture's M) and reported with its Monte-Carlo
-  standard error, so a dimension is called collapsed by MI only when it is below
-  the threshold by more than two standard errors;
+- I_q(x; z_d), the mutual information estimated as in He et al. 2019
+  (``vae.analysis.aggregate``), averaged over independent replicates (fresh draws
+  of z, and fresh subsamples of the points when there are more than the mixture's
+  M) and reported with its Monte-Carlo standard error, so a dimension is called
+  collapsed by MI only when it is below the threshold by more than two standard errors;
 - decoder sensitivity: the mean |ΔE[x|z]| per pixel when z_d alone moves by ±δ
   from z = μ(x). It tells "the encoder ignores x" (A_d ≈ 0, decoder still
   reacts) apart from "the decoder ignores z_d" (A_d > 0, images do not change).
@@ -16,8 +16,9 @@ Four statistics per dimension d, each able to flag a collapsed dimension:
 Also the decomposition E_x KL(q(z|x) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z))
 (Hoffman & Johnson 2016, "ELBO surgery"). I_q and KL(q(z) ‖ p(z)) share their draws
 of z and their estimate of log q(z), so the identity's residual is the Monte-Carlo
-error of E log p(z) alone (the mixture's log M bias cancels between the two), histograms of μ_d and σ_d, the KL-per-dimension
-history of a run, and per-run profiles for comparing runs.
+error of E log p(z) alone (the mixture's log M bias cancels between the two), histograms of μ_d and σ_d,
+and per-run profiles for comparing runs. The KL per dimension over a run's epochs is
+``vae.analysis.kl_history``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vae.analysis.aggregate import mixture_points, surgery_replicates
 from vae.model.distributions import DiagonalGaussian, StandardNormal
 from vae.model.objectives import AU_THRESHOLD, KL_COLLAPSED, active_units
 from vae.model.evaluation import EVAL_SEED, image_terms
@@ -125,27 +127,6 @@ def _as_tensor(a) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).float()
 
 
-@torch.no_grad()
-def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = N_MIXTURE,
-                n_mixture: int | None = N_MIXTURE, generator: torch.Generator | None = None,
-                chunk: int = 64) -> tuple[float, torch.Tensor]:
-    """KL(q(z) ‖ p(z)) with q(z) = (1/N) Σ_j q(z|x_j), the aggregate posterior: one replicate.
-
-    Monte Carlo: E_{z~q(z)}[log q(z) − log p(z)], z drawn by picking a point and
-    sampling its posterior; log q(z) is the log-mean-exp over (up to) n_mixture
-    components. mu, logvar: (N, D). Returns (total, per dimension (D,)); the
-    per-dimension values use the marginals q(z_d).
-    """
-    q = DiagonalGaussian(mu, logvar)
-    n, d = mu.shape
-    z = q.mixture().sample(n_samples, generator=generator)
-    lq_tot, lq_dim = q.subsample(n_mixture, generator).mixture().log_prob_with_marginals(z, chunk)
-    log_p_dim = StandardNormal(d).log_prob_per_dim(z.double())  # (S, D)
-    kl_tot = lq_tot.mean() - log_p_dim.sum(-1).mean()
-    kl_dim = (lq_dim.mean(0) - log_p_dim.mean(0)).to(mu.dtype)
-    return float(kl_tot), kl_dim
-
-
 @dataclass
 class MixtureEstimates:
     """I_q(x; z) and KL(q(z) ‖ p(z)), total and per dimension, each the mean of
@@ -168,11 +149,6 @@ def mi_replicates(m: int, samples: int = MI_SAMPLES) -> int:
     return int(min(MI_MAX_REPLICATES, max(MI_MIN_REPLICATES, math.ceil(samples / max(1, m)))))
 
 
-def mixture_points(n: int, n_mixture: int | None = N_MIXTURE) -> int:
-    """M, the points each replicate uses: all n, or n_mixture (at least 2) when there are more."""
-    return n if not n_mixture or n_mixture >= n else max(2, int(n_mixture))
-
-
 @torch.no_grad()
 def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates: int | None = None,
                       seed: int = 0, progress=None) -> MixtureEstimates:
@@ -182,8 +158,9 @@ def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates:
     N > n_mixture), draws one z_n ~ q(z|x_n) per point and evaluates log q(z_n) under
     their mixture q(z) = (1/M) Σ_j q(z|x_j), total and per dimension (marginals). Then
     I_q = E_x[−H(q(z|x))] (closed form) − mean log q(z_n), and KL(q(z) ‖ p(z)) = mean
-    log q(z_n) − mean log p(z_n). The reported values are means over the replicates
-    (default ``mi_replicates(M)``), with standard error sd/√replicates. mu, logvar: (N, D).
+    log q(z_n) − mean log p(z_n), p = N(0, I) (``vae.analysis.aggregate.surgery_replicates``).
+    The reported values are means over the replicates (default ``mi_replicates(M)``), with
+    standard error sd/√replicates. mu, logvar: (N, D).
     ``progress(fraction)`` is called before each replicate.
     """
     posterior = DiagonalGaussian(_as_tensor(mu), _as_tensor(logvar))
@@ -191,19 +168,7 @@ def mixture_estimates(mu, logvar, n_mixture: int | None = N_MIXTURE, replicates:
     m = mixture_points(n, n_mixture)
     reps = int(replicates) if replicates else mi_replicates(m)
     g = torch.Generator().manual_seed(seed)
-    rows = []
-    for r in range(reps):
-        if progress is not None:
-            progress(r / reps)
-        q = posterior.subsample(m, g)
-        z = q.rsample(generator=g)  # one draw per point: samples of the mixture q(z)
-        lq_tot, lq_dim = q.mixture().log_prob_with_marginals(z)
-        neg_ent = -q.entropy_per_dim().double().mean(0)  # (D,) E_x E_q log q(z_d|x)
-        lp_dim = StandardNormal(d).log_prob_per_dim(z.double()).mean(0)  # (D,) mean log p(z_d)
-        lq_dim, lq_tot = lq_dim.mean(0), lq_tot.mean()
-        rows.append(torch.cat([(neg_ent.sum() - lq_tot)[None], neg_ent - lq_dim,
-                               (lq_tot - lp_dim.sum())[None], lq_dim - lp_dim]))
-    a = torch.stack(rows).numpy()  # (R, 2 + 2D)
+    a = surgery_replicates(posterior, StandardNormal(d), m, reps, g, progress=progress)  # (R, 2 + 2D)
     mean = a.mean(0)
     se = a.std(0, ddof=1) / math.sqrt(reps) if reps > 1 else np.full(a.shape[1], np.nan)
     if progress is not None:
@@ -241,21 +206,11 @@ def _sensitivity_per_anchor(model, mu: torch.Tensor, delta: float, n_anchors: in
 
 
 @torch.no_grad()
-def decoder_sensitivity(model, mu: torch.Tensor, delta: float = DELTA, n_anchors: int = N_ANCHORS,
-                        generator: torch.Generator | None = None, batch: int = 4096) -> torch.Tensor:
-    """Mean |E[x|z ± δ e_d] − E[x|z]| per pixel, at z = μ(x) for n_anchors points. mu: (N, D) -> (D,).
-
-    The model is only read (no_grad, mode untouched), so a shared cached model is safe.
-    """
-    return _sensitivity_per_anchor(model, mu, delta, n_anchors, generator, batch).mean(0)
-
-
-@torch.no_grad()
 def elbo_stats(model, x: torch.Tensor, batch_size: int = 1024, seed: int = EVAL_SEED) -> tuple[float, float, float, float]:
     """Mean reconstruction E_q[log p(x|z)] and ELBO per image (nats) over x: (N, C, H, W),
     each with its standard error over the N images: (rec, rec s.e., ELBO, ELBO s.e.).
 
-    The one split evaluation (``vae.trainer.image_terms``, one sample of z per image, the
+    The one split evaluation (``vae.model.evaluation.image_terms``, one sample of z per image, the
     trainer's own evaluation seed by default: the same ELBO as the run's history and Home),
     so the s.e. covers both the spread of the images and that sample's noise.
     """
@@ -266,12 +221,6 @@ def elbo_stats(model, x: torch.Tensor, batch_size: int = 1024, seed: int = EVAL_
         return float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
 
     return float(t.rec.mean()), se(t.rec), float(t.elbo.mean()), se(t.elbo)
-
-
-def elbo_split(model, x: torch.Tensor, batch_size: int = 1024, seed: int = EVAL_SEED) -> tuple[float, float]:
-    """Mean reconstruction and ELBO per image (nats) over x: (N, C, H, W); see ``elbo_stats``."""
-    rec, _, el, _ = elbo_stats(model, x, batch_size, seed)
-    return rec, el
 
 
 @dataclass
@@ -419,55 +368,6 @@ def posterior_histograms(mu, logvar, bins: int = 40) -> PosteriorHistograms:
         return c / np.maximum(c.sum(1, keepdims=True), 1)
 
     return PosteriorHistograms(mu_edges, dens(mu, mu_edges), sigma_edges, dens(sigma, sigma_edges))
-
-
-# ---------------------------------------------------------------- history
-
-
-@dataclass
-class KLHistory:
-    epochs: np.ndarray  # (E,) epoch numbers
-    kl: np.ndarray  # (E, D) test KL per dimension after each epoch, nats
-
-
-def kl_history(history: list[dict], latent_dim: int | None = None) -> KLHistory | None:
-    """The KL-per-dimension-per-epoch matrix from a run's history records; records
-    without a usable 'kl_per_dim' of the right length are skipped. None if none is usable."""
-    rows, epochs = [], []
-    for i, rec in enumerate(history):
-        v = rec.get("kl_per_dim") if isinstance(rec, dict) else None
-        if not isinstance(v, list) or not v or (latent_dim is not None and len(v) != latent_dim):
-            continue
-        try:
-            arr = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            continue
-        if rows and len(arr) != len(rows[0]):
-            continue
-        rows.append(arr)
-        ep = rec.get("epoch", i + 1)
-        epochs.append(int(ep) if isinstance(ep, (int, float)) else i + 1)
-    if not rows:
-        return None
-    return KLHistory(np.asarray(epochs), np.vstack(rows))
-
-
-def wake_and_death(h: KLHistory, threshold: float = KL_THRESHOLD) -> list[dict]:
-    """Per dimension: the epoch from which its KL stayed ≥ threshold to the end ('woke'),
-    or, if it was once above but ends below, the epoch from which it stayed below ('died')."""
-    out = []
-    for d in range(h.kl.shape[1]):
-        above = h.kl[:, d] >= threshold
-        # The last epoch whose state differs from the final state; the run of the final state starts after it.
-        flips = np.nonzero(above != above[-1])[0]
-        start = int(h.epochs[flips[-1] + 1]) if len(flips) else int(h.epochs[0])
-        if above[-1]:
-            out.append({"dim": d, "state": "active", "epoch": start})
-        elif above.any():
-            out.append({"dim": d, "state": "died", "epoch": start})
-        else:
-            out.append({"dim": d, "state": "never active", "epoch": None})
-    return out
 
 
 # ---------------------------------------------------------------- comparing runs

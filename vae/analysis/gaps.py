@@ -14,22 +14,20 @@ Then  log p(x) − ELBO(q_φ)  =  [log p(x) − ELBO(q*)]  +  [ELBO(q*) − ELBO
 The approximation gap is what the posterior family itself cannot express; the
 amortization gap is what one shared encoder loses against fitting each x. Every ELBO
 and the IWAE are Monte-Carlo estimates and come with their standard errors.
+
+Functions of a model and tensors only; a run's gaps kept in its folder are ``vae.cache.gaps``.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from vae.limits import Limit, check_budget
-from vae.runs.folder import CACHE, weights_digest
-from vae.files import write_json_atomic
 from vae.model.distributions import DiagonalGaussian
 
 GAP_POINTS = 100  # test points, chosen reproducibly
@@ -160,12 +158,6 @@ def elbo_mc(model, x: torch.Tensor, q: DiagonalGaussian, samples: int = ELBO_SAM
     return _elbo(*_draws(model, x, q, samples, generator, log_px))
 
 
-def iwae_of(model, x: torch.Tensor, q: DiagonalGaussian, k: int = IWAE_K,
-            generator: torch.Generator | None = None, log_px=None) -> torch.Tensor:
-    """log p(x) ≥ log (1/K) Σ p(x, z_k) / q(z_k) with z_k ~ q (any proposal q): (P,), float64."""
-    return iwae_and_elbo(model, x, q, k, generator, log_px)[0]
-
-
 def iwae_and_elbo(model, x: torch.Tensor, q: DiagonalGaussian, k: int = IWAE_K,
                   generator: torch.Generator | None = None,
                   log_px=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -286,37 +278,6 @@ def inference_gaps(model, x: torch.Tensor, points: list[int] | None = None, step
                      elbo_optimized_se=se_star.numpy(), curve=curve, steps=len(curve), k=k,
                      seconds=time.perf_counter() - t0, mu_before=mu_phi, mu_after=mu_star, sigma_before=sd_phi,
                      sigma_after=sd_star)
-
-
-def cache_path(run_dir: Path, points: int, steps: int, k: int) -> Path:
-    """Where a run's gaps for these settings are kept: keyed by its weights' hash."""
-    return Path(run_dir) / CACHE / f"gaps-{weights_digest(run_dir)}-p{points}-s{steps}-k{k}-v2.json"
-
-
-def cached_gaps(run_dir: Path, points: int = GAP_POINTS, steps: int = GAP_STEPS, k: int = IWAE_K) -> GapResult | None:
-    """The gaps kept in a run folder for these settings, or None (never computes)."""
-    try:
-        return GapResult.from_json(json.loads(cache_path(run_dir, points, steps, k).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def run_gaps(run, x: torch.Tensor, points: int = GAP_POINTS, steps: int = GAP_STEPS, k: int = IWAE_K,
-             progress: Callable[[float, str], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> GapResult:
-    """The gaps of a loaded run (``vae.checkpoint.Run``) on x (its test split), from the run
-    folder's cache when there, else computed and kept there (written atomically; a stopped
-    computation leaves nothing behind)."""
-    path = cache_path(run.path, points, steps, k)
-    kept = cached_gaps(run.path, points, steps, k)
-    if kept is not None:
-        return kept
-    r = inference_gaps(run.model, x, gap_points(len(x), points), steps=steps, k=k, progress=progress,
-                       should_stop=should_stop)
-    if r.steps == steps:  # a stopped optimization is not the result asked for
-        path.parent.mkdir(exist_ok=True)
-        write_json_atomic(path, r.to_json())
-    return r
 
 
 @dataclass

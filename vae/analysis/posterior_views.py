@@ -1,4 +1,4 @@
-"""What the pages show for flow, categorical and Dirichlet posteriors (``vae.posteriors``).
+"""What the pages show for flow, categorical and Dirichlet posteriors (``vae.model.posteriors``).
 
 Every number here has a definition that holds for the posterior at hand, or is reported as not
 defined (None): active units and the Gaussian mutual-information estimate are statements about

@@ -7,7 +7,7 @@ On the test split, in nats per image:
     distortion  D = −E_x E_q[log p(x|z)]            (minus the evaluated reconstruction)
     −ELBO = R + D, so lines of equal ELBO are the lines R + D = const.
 
-Both come from the one evaluation every run reports (``vae.trainer.image_terms``: the same
+Both come from the one evaluation every run reports (``vae.model.evaluation.image_terms``: the same
 fixed seed, batches and Monte-Carlo draw as the trainer's test records), so a run's point
 is exactly its evaluated KL and reconstruction.
 
@@ -21,22 +21,17 @@ posterior strays from the prior. Both terms are Monte-Carlo estimates with stand
 (``rate_split``); when q(z) is a subsample of the test posteriors
 (more than 2,000 test images) the two need not add up to R exactly.
 
-Results are kept in the run folder (``cache/rate-distortion-<weights hash>.json``, written
-atomically), so a retrained run is never read from another model's numbers.
+Functions of a model and tensors only; a run's point kept in its folder
+(``cache/rate-distortion-<weights hash>.json``) is ``vae.cache.rate_distortion``.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-
-from vae.runs.folder import CACHE, CheckpointError, Run, load_run, weights_digest
-from vae.files import write_json_atomic
 
 N_MIXTURE = 2000  # posteriors forming q(z) per replicate (the Collapse page's default, ``collapse.N_MIXTURE``)
 SURGERY_REPLICATES = 8  # replicates of the surgery estimates: their spread gives the standard errors
@@ -136,104 +131,15 @@ def rate_split(q, prior, n_mixture: int = N_MIXTURE, replicates: int = SURGERY_R
     Each replicate takes M = min(N, n_mixture) posteriors (a fresh seeded subsample when N is
     larger), draws one z_n ~ q(z|x_n) from each (together, draws from their mixture q(z)) and
     scores it under that mixture and the prior, with the posterior's own methods:
-    I_q = −E_n H[q(z|x_n)] − E log q(z) and KL(q(z) ‖ p(z)) = E log q(z) − E log p(z)
-    (the same estimator as ``vae.analysis.collapse.mixture_estimates`` and He et al. 2019, totals
-    only). Returns (I, s.e., KL, s.e., M): means over replicates, s.e. = sd / √replicates.
+    I_q = −E_n H[q(z|x_n)] − E log q(z) and KL(q(z) ‖ p(z)) = E log q(z) − E log p(z): He et al.
+    2019's estimator, totals only, against any prior (``vae.analysis.aggregate.surgery_replicates``,
+    which ``vae.analysis.collapse.mixture_estimates`` uses too). Returns (I, s.e., KL, s.e., M):
+    means over replicates, s.e. = sd / √replicates.
     """
-    n = q.shape[0]
-    m = n if n <= n_mixture else max(2, int(n_mixture))
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for r in range(replicates):
-        if progress is not None:
-            progress(r / replicates)
-        sub = q.subsample(m, g)
-        z = sub.rsample(generator=g)  # (M, D): one draw per posterior
-        log_qz = sub.mixture().log_prob(z).mean()  # float64
-        neg_ent = -sub.entropy_per_dim().double().sum(-1).mean()
-        log_pz = prior.log_prob(z.double()).mean()
-        rows.append((float(neg_ent - log_qz), float(log_qz - log_pz)))
-    a = np.array(rows)
+    from vae.analysis.aggregate import mixture_points, surgery_replicates
+    m = mixture_points(q.shape[0], n_mixture)
+    a = surgery_replicates(q, prior, m, replicates, torch.Generator().manual_seed(seed), per_dim=False,
+                           progress=progress)  # (R, 2)
     se = a.std(0, ddof=1) / math.sqrt(len(a)) if len(a) > 1 else np.full(2, np.nan)
     return float(a[:, 0].mean()), float(se[0]), float(a[:, 1].mean()), float(se[1]), m
 
-
-def cache_path(run_dir: Path) -> Path:
-    return Path(run_dir) / CACHE / f"rate-distortion-{weights_digest(run_dir)}.json"
-
-
-def cached_point(run_dir: Path) -> RatePoint | None:
-    """The kept result for the run's current weights, or None (missing, stale or unreadable)."""
-    try:
-        path = cache_path(run_dir)
-        with open(path, "rb") as f:
-            return RatePoint.from_dict(json.loads(f.read(1 << 20)))
-    except (OSError, ValueError, TypeError, RecursionError):
-        return None
-
-
-def run_splits(run: Run):
-    """The run's data, loaded as the trainer loaded it (never downloaded here): the config's item
-    count, capped by this server's limit; without one, the dataset's own size (``shapes`` is
-    generated: another count would draw other images), and the limit for a folder."""
-    from vae.data import load_dataset
-    from vae.jobs.training import NATURAL_ITEMS
-    from vae.runs.validate import max_items_limit
-
-    d = run.config.data
-    if d.max_items is not None:
-        cap = min(d.max_items, max_items_limit())
-    else:
-        cap = None if d.name in NATURAL_ITEMS else max_items_limit()
-    return load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels, max_items=cap,
-                        download=False)
-
-
-def split_images(run: Run) -> torch.Tensor:
-    """The run's test split (``run_splits``), checked against the model's input."""
-    x = run_splits(run).test.x
-    if tuple(x.shape[1:]) != run.model.image_shape:
-        raise CheckpointError(f"the dataset's images are {tuple(x.shape[1:])} but the run expects "
-                              f"{run.model.image_shape}")
-    return x
-
-
-def run_point(run_dir: Path | str, x: torch.Tensor | None = None, surgery: bool = True,
-              progress: Callable[[float, str], None] | None = None) -> RatePoint:
-    """The run's point, from its cache or computed (and then kept in the run folder)."""
-    run_dir = Path(run_dir)
-    found = cached_point(run_dir)
-    if found is not None and (found.mi is not None or found.surgery_note or not surgery):
-        return found
-    digest = weights_digest(run_dir)
-    run = load_run(run_dir)
-    if x is None:
-        x = split_images(run)
-    point = rate_distortion(run.model, x, surgery=surgery, progress=progress)
-    point.digest = digest
-    if weights_digest(run_dir) == digest:  # the weights did not change while we computed
-        (run_dir / CACHE).mkdir(exist_ok=True)
-        write_json_atomic(run_dir / CACHE / f"rate-distortion-{digest}.json", point.to_dict())
-    return point
-
-
-def points_for(run_dirs: list[Path], progress: Callable[[float, str], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> dict[str, RatePoint | str]:
-    """Every run's point ({run name: RatePoint, or the reason it has none}), one run after
-    another; each is kept in its run folder as soon as it is done. For a background job."""
-    out: dict[str, RatePoint | str] = {}
-    n = max(1, len(run_dirs))
-    for i, d in enumerate(run_dirs):
-        if should_stop is not None and should_stop():
-            break
-        d = Path(d)
-
-        def say(f: float, m: str, i: int = i, d: Path = d) -> None:
-            if progress is not None:
-                progress((i + f) / n, f"{d.name}: {m} (run {i + 1} of {n})")
-        try:
-            out[d.name] = run_point(d, progress=say)
-        except Exception as e:  # noqa: BLE001 - one bad run must not lose the others' points
-            from vae.runs.catalog import run_error_text
-            out[d.name] = run_error_text(e)
-    return out

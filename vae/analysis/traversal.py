@@ -19,7 +19,7 @@ from vae.model.distributions import DiagonalGaussian, GaussianMixture, StandardN
 from vae.model.networks import VAE
 from vae.model.objectives import KL_COLLAPSED
 from vae.export.images import make_grid, to_pil
-from vae.analysis.projection import project_pca
+from vae.analysis.projection.methods import project_pca
 
 COLLAPSED_KL = KL_COLLAPSED  # nats: below this mean KL(q(z_d|x) ‖ p(z_d)) a dimension carries no information
 MAX_GRID = 25  # N of the largest N×N grid

@@ -1,6 +1,6 @@
 """A run's precompute: what the pages need of a run, computed once and kept in its folder.
 
-``<run>/cache/precompute-<weights digest>.npz`` holds
+``<run>/cache/precompute-<weights digest>-v1.npz`` holds
 
 - the posterior parameters of every split (``encode_all(...).params()``: μ and log σ², (N, D) each),
 - **the one stored evaluation** of the run: ELBO, reconstruction and KL per test image with their
@@ -9,9 +9,10 @@
 - what Collapse diagnostics need at their default settings: the mixture estimates of I_q(x; z) and
   KL(q(z) ‖ p(z)) (M = ``N_MIXTURE``, seed 0) and the decoder sensitivity (δ = ``DELTA``, seed 1).
 
-The file is keyed by a hash of the weights (``weights_digest``), so a retrained or replaced model
-never reads another model's numbers, and is written once, atomically (temp file, rename): a
-cancelled or killed computation leaves no file that looks whole. Arrays only (``allow_pickle=False``);
+The file is kept by ``vae.cache.store``'s protocol: keyed by a hash of the weights
+(``weights_digest``), so a retrained or replaced model never reads another model's numbers, and
+written once, atomically (temp file, rename): a cancelled or killed computation leaves no file
+that looks whole. Arrays only (``allow_pickle=False``);
 a file that does not read back whole is ignored and rebuilt.
 
     python -m vae.precompute checkpoints/<run> [...]   # build (or check) the file of each run
@@ -31,17 +32,18 @@ import torch
 
 from vae.analysis.collapse import (AU_THRESHOLD, DELTA, N_ANCHORS, N_MIXTURE, MixtureEstimates,
     mi_replicates, mixture_estimates, mixture_points, sensitivity_with_se)
+from vae.cache import store
 from vae.limits import COLLAPSE_WORK, collapse_work
-from vae.runs.folder import CACHE, weights_digest
-from vae.files import write_bytes_atomic
+from vae.runs.folder import weights_digest
 from vae.model.objectives import active_units
 from vae.model.evaluation import EVAL_SEED, encode_all, image_terms
 
 VERSION = 1  # bump when what the file holds changes: older files are then rebuilt
-PREFIX = "precompute-"
+NAME = "precompute"
+PREFIX = f"{NAME}-"
 SPLITS = ("test", "train")
 SENS_SEED, MIX_SEED = 1, 0  # Collapse's own seeds (vae.analysis.collapse.diagnose: seed, seed + 1)
-# Below this much work (vae.budget.collapse_work units) a page computes the precompute at once
+# Below this much work (vae.limits.collapse_work units) a page computes the precompute at once
 # (about a second on one core: the tiny digits runs); above it, a background job does.
 SMALL_WORK = 3e9
 
@@ -81,32 +83,13 @@ class Precompute:
     seconds: float = 0.0  # how long it took to compute
 
 
-def split_cap(data) -> int | None:
-    """The item cap a server loads a run's dataset with (``data``: its DataConfig): the run's own
-    ``max_items`` within ``$VAE_MAX_ITEMS``; without one, that limit, except for ``shapes``, whose
-    ``max_items`` is how many images are generated (None: the default set the trainer used)."""
-    from vae.runs.validate import max_items_limit
-    limit = max_items_limit()
-    if data.max_items is not None:
-        return min(data.max_items, limit)
-    return None if data.name == "shapes" else limit
-
-
-def load_run_splits(cfg):
-    """The dataset of a run (``cfg``: its RunConfig) as the app loads it, capped by ``split_cap``."""
-    from vae.data import load_dataset
-    d = cfg.data
-    return load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels, max_items=split_cap(d),
-                        download=False)
-
-
 def precompute_path(run_dir: Path | str, digest: str | None = None) -> Path:
-    run_dir = Path(run_dir)
-    return run_dir / CACHE / f"{PREFIX}{digest or weights_digest(run_dir)}-v{VERSION}.npz"
+    """``<run>/cache/precompute-<digest>-v<VERSION>.npz`` (``vae.cache.store.path_for``)."""
+    return store.path_for(run_dir, NAME, digest, f"-v{VERSION}", "npz")
 
 
 def precompute_work(n_params: int, n_test: int, n_train: int, latent_dim: int) -> float:
-    """The cost model of ``compute`` (``vae.budget.collapse_work`` plus encoding the train split)."""
+    """The cost model of ``compute`` (``vae.limits.collapse_work`` plus encoding the train split)."""
     m = mixture_points(n_test, N_MIXTURE)
     return collapse_work(n_params, n_test, latent_dim, min(N_ANCHORS, n_test), m, mi_replicates(m)) \
         + float(n_params) * n_train
@@ -128,7 +111,7 @@ def is_small(model, n_test: int, n_train: int) -> bool:
 @torch.no_grad()
 def evaluate(model, x_test: torch.Tensor, mu: torch.Tensor | np.ndarray | None = None,
              batch_size: int = 1024) -> Evaluation:
-    """The run's evaluation on x_test (N, C, H, W): ``vae.trainer.image_terms`` with the trainer's
+    """The run's evaluation on x_test (N, C, H, W): ``vae.model.evaluation.image_terms`` with the trainer's
     seed (the same ELBO as the history's last epoch), means with standard errors over the N images;
     active units from the posterior means (those of ``mu`` when given, else of the same pass)."""
     t = image_terms(model, x_test, seed=EVAL_SEED, batch_size=batch_size)
@@ -220,11 +203,12 @@ def from_bytes(raw: bytes) -> Precompute:
 
 def load(run_dir: Path | str) -> Precompute | None:
     """The run's stored precompute for its current weights, or None (missing, stale or unreadable)."""
-    run_dir = Path(run_dir)
     try:
-        digest = weights_digest(run_dir)
-        raw = precompute_path(run_dir, digest).read_bytes()
+        digest = weights_digest(Path(run_dir))
     except OSError:
+        return None
+    raw = store.read_bytes(precompute_path(run_dir, digest))
+    if raw is None:
         return None
     try:
         pre = from_bytes(raw)
@@ -233,16 +217,29 @@ def load(run_dir: Path | str) -> Precompute | None:
     return pre if pre.digest == digest else None
 
 
-def save(run_dir: Path | str, pre: Precompute) -> Path:
-    """Write atomically, then remove the files of other weights (stale: their model is gone)."""
-    run_dir = Path(run_dir)
+def save(run_dir: Path | str, pre: Precompute) -> Path | None:
+    """Write atomically if the run's weights are still ``pre.digest``'s (``vae.cache.store.write``),
+    then remove the files of other weights (stale: their model is gone); None when not written."""
     path = precompute_path(run_dir, pre.digest)
-    path.parent.mkdir(exist_ok=True)
-    write_bytes_atomic(path, to_bytes(pre))
-    for old in path.parent.glob(f"{PREFIX}*.npz"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    if not store.write(run_dir, path, to_bytes(pre), pre.digest):
+        return None
+    store.prune(path, NAME, "npz")
     return path
+
+
+def keep(run_dir: Path | str, pre: Precompute) -> bool:
+    """The app's way to store a finished precompute: never in a run that ships with the project
+    (``vae.runs.catalog.PROTECTED``: its file is committed, built by ``python -m vae.precompute``;
+    a test or a server must not rewrite it), never for weights that changed meanwhile, and a
+    read-only run folder is no error (the numbers are used, just not kept)."""
+    from vae.runs.catalog import PROTECTED
+
+    if Path(run_dir).name in PROTECTED:
+        return False
+    try:
+        return save(run_dir, pre) is not None
+    except OSError:
+        return False
 
 
 def covers(pre: Precompute, splits) -> bool:
@@ -252,14 +249,14 @@ def covers(pre: Precompute, splits) -> bool:
 
 def ensure(run_dir: Path | str, model, splits, progress: Progress | None = None,
            should_stop: Callable[[], bool] | None = None) -> Precompute:
-    """The stored precompute, or computed now and stored (the model must be the run's own weights)."""
+    """The stored precompute, or computed now and stored (the model must be the run's own weights;
+    ``splits``: the run's dataset, ``vae.runs.datasets.run_splits``)."""
     run_dir = Path(run_dir)
     pre = load(run_dir)
     if pre is not None and covers(pre, splits):
         return pre
     digest = weights_digest(run_dir)
     pre = compute(model, splits, progress, should_stop, digest=digest)
-    if weights_digest(run_dir) != digest:  # the weights changed while this ran: these numbers are not theirs
+    if save(run_dir, pre) is None:  # the weights changed while this ran: these numbers are not theirs
         raise Cancelled("the run's weights changed during the precompute")
-    save(run_dir, pre)
     return pre

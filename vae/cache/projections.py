@@ -1,15 +1,15 @@
-"""Projections kept in the run folder, and their command line.
+"""Projections kept in the run folder, what ``python -m vae.project`` (``vae.project``) and the
+Latent map's background task both call (``get_or_compute``).
 
-``python -m vae.project RUN --method pca|tsne|opentsne|umap [--split test|train] [--max-points N] [--json]``
+A projection of a run's split is cached as ``<run>/projections/<method>-<split>-<n>-<settings>-<weights>.npz``
+by ``vae.cache.store``'s protocol: keyed by method, its settings, the split, the number of points and
+a hash of the weights, written atomically (temp file, then rename), so a restart, another user or
+the command line reuses it and a retrained model never reads another model's map. A cancelled or
+failed computation writes nothing.
 
-A projection of a run's split is cached as ``<run>/projections/<method>-<split>-<n>-<settings>-<weights>.npz``:
-keyed by method, its settings, the split, the number of points and a hash of the weights, written
-atomically (temp file, then rename), so a restart, another user or this command line reuses it and
-a retrained model never reads another model's map. A cancelled or failed computation writes nothing.
-The app's background task and this CLI both call ``get_or_compute``.
-
-Exit codes, like vae.evaluate's: 0 done, 2 bad input (unreadable run, missing dataset, bad flag),
-130 cancelled (Ctrl-C; nothing kept).
+Also here: an uploaded image prepared as the model's input (``image_from_bytes``: the folder
+datasets' own preparation, ``vae.data.folder.prepare_image``), and a run's split encoded for the
+command line (``encode_run_split``: the run's dataset as the app loads it, ``vae.runs.datasets``).
 """
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.analysis.projection import (TRUST_K, TRUST_POINTS, Cancelled, Projection, project, stratified_cap,
-    opentsne_settings, trust)
-from vae.limits import PROJECTION_POINTS, check_budget, check_tsne
-from vae.runs.folder import weights_digest
-from vae.files import write_bytes_atomic
+from vae.analysis.projection.maps import METHODS, PERPLEXITY, TRUST_K, TRUST_POINTS, Cancelled, Projection, trust
+from vae.analysis.projection.methods import project
+from vae.analysis.projection.points import stratified_cap
+from vae.analysis.projection.tsne import opentsne_settings
+from vae.cache import store
+from vae.limits import PROJECTION_POINTS, check_budget
 
 FOLDER = "projections"
-METHODS = ("pca", "tsne", "opentsne", "umap", "latent")
 FORMAT = 1  # bump when the file layout changes: older files are then ignored
 
 
@@ -46,7 +46,7 @@ class Spec:
 
     def settings(self) -> dict:
         s = {"method": self.method, "split": self.split, "seed": self.seed, "format": FORMAT}
-        if self.method in ("tsne", "opentsne"):
+        if self.method in PERPLEXITY:
             s["perplexity"] = float(self.perplexity)
         if self.method == "opentsne":
             s["opentsne"] = opentsne_settings()
@@ -75,25 +75,24 @@ def n_points(spec: Spec, n_split: int) -> int:
     return n_split if spec.max_points is None else max(1, min(int(spec.max_points), n_split))
 
 
-def cache_path(run_dir: Path | str, spec: Spec, n_split: int) -> Path:
+def cache_path(run_dir: Path | str, spec: Spec, n_split: int, digest: str | None = None) -> Path:
     """Where this projection of these weights is kept (whether or not it exists yet)."""
     settings = json.dumps(spec.settings(), sort_keys=True)
     h = hashlib.sha256(settings.encode()).hexdigest()[:10]
     n = n_points(spec, n_split)
-    return Path(run_dir) / FOLDER / f"{spec.method}-{spec.split}-{n}-{h}-{weights_digest(run_dir)}.npz"
+    return store.path_for(run_dir, f"{spec.method}-{spec.split}-{n}-{h}", digest, ext="npz", folder=FOLDER)
 
 
 def check(spec: Spec, n_points: int) -> None:
-    """Refuse a request past this server's budget before any work: BudgetError / ValueError naming it."""
+    """Refuse a request past this server's budget before any work: BudgetError / ValueError naming it.
+    (The t-SNE limits are checked by ``project_tsne`` itself, before it imports scikit-learn.)"""
     if spec.method not in METHODS:
-        raise ValueError(f"unknown projection {spec.method!r}; expected one of {', '.join(METHODS[:4])}")
+        raise ValueError(f"unknown projection {spec.method!r}; expected one of {', '.join(METHODS)}")
     if spec.split not in ("test", "train"):
         raise ValueError(f"unknown split {spec.split!r}; expected test or train")
     if spec.max_points is not None and spec.max_points < 1:
         raise ValueError(f"--max-points must be at least 1, not {spec.max_points}")
     check_budget(n_points, PROJECTION_POINTS, f"A projection of {n_points:,} points")
-    if spec.method == "tsne":
-        check_tsne(n_points, spec.perplexity)
 
 
 def _pack(res: Result, spec: Spec) -> bytes:
@@ -115,14 +114,17 @@ def _pack(res: Result, spec: Spec) -> bytes:
 def read(path: Path | str) -> Result | None:
     """A kept projection, or None when the file is missing or unreadable (then it is recomputed)."""
     path = Path(path)
+    raw = store.read_bytes(path)
+    if raw is None:
+        return None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             extra = {k: z[k] for k in ("explained", "mean", "components", "fit_rows") if k in z.files}
             xy, idx = z["xy"], z["idx"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError):
         return None
-    if meta.get("format") != FORMAT or xy.ndim != 2 or xy.shape != (len(idx), 2):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or xy.ndim != 2 or xy.shape != (len(idx), 2):
         return None
     proj = Projection(xy, meta["method"], int(meta["latent_dim"]), tuple(meta["axis_titles"]),
                       params=meta.get("params"), note=meta.get("note", ""), **extra)
@@ -163,61 +165,53 @@ def get_or_compute(run_dir: Path | str, mu: np.ndarray, labels: np.ndarray, spec
                    threads: int | None = None, progress=None, should_stop=None) -> Result:
     """The kept projection if there is one for these weights, else compute it and keep it (atomically).
     A cancelled (Cancelled) or failed computation leaves no file."""
-    path = cache_path(run_dir, spec, len(mu))
-    kept = read(path)
-    if fits(kept, len(mu), spec):
-        return kept
-    res = compute(mu, labels, spec, threads=threads, progress=progress, should_stop=should_stop)
-    if should_stop is not None and should_stop():
-        raise Cancelled("stopped; nothing was kept")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, _pack(res, spec))
-    res.path = str(path)
-    return res
+    def read_fitting(path: Path) -> Result | None:
+        kept = read(path)
+        return kept if fits(kept, len(mu), spec) else None
+
+    def compute_now(digest: str) -> Result:
+        res = compute(mu, labels, spec, threads=threads, progress=progress, should_stop=should_stop)
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped; nothing was kept")
+        res.path = str(cache_path(run_dir, spec, len(mu), digest))
+        return res
+
+    return store.get_or_compute(run_dir, lambda digest: cache_path(run_dir, spec, len(mu), digest), read_fitting,
+                                compute_now, lambda res: _pack(res, spec))
 
 
 MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS = 5_000_000, 4096 * 4096
 
 
 def image_from_bytes(data: bytes, shape: tuple[int, int, int]):
-    """An uploaded PNG/JPEG as the model's input: a (C, H, W) float tensor in [0, 1], converted to the
-    model's channels and resized to its H × W. ValueError with the reason for anything else."""
-    import torch
-    from PIL import Image, UnidentifiedImageError
+    """An uploaded PNG/JPEG as the model's input: a (C, H, W) float tensor in [0, 1], prepared exactly
+    as a folder dataset's images are (``vae.data.folder.prepare_image``: the model's channels,
+    transparency onto black, center-cropped to a square, Lanczos to H × W). ValueError with the
+    reason for anything else."""
+    from vae.data.folder import image_tensor, prepare_image
 
     if len(data) > MAX_IMAGE_BYTES:
         raise ValueError(f"the file is {len(data):,} bytes, over the limit of {MAX_IMAGE_BYTES:,}")
     c, h, w = shape
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.format not in ("PNG", "JPEG"):
-                raise ValueError(f"it is a {im.format} file, not a PNG or JPEG")
-            if im.width * im.height > MAX_IMAGE_PIXELS:
-                raise ValueError(f"it is {im.width} × {im.height} pixels, over the limit of {MAX_IMAGE_PIXELS:,}")
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise ValueError(f"it is not a readable image ({type(e).__name__})") from None
-    arr = arr[None] if c == 1 else arr.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    if h != w:
+        raise ValueError(f"the model's images are {h} × {w}: only square images are prepared")
+    arr = prepare_image(data, h, c == 3, max_pixels=MAX_IMAGE_PIXELS, formats=("PNG", "JPEG"))
+    return image_tensor(arr[None], c == 3)[0]
 
 
 def encode_run_split(run, split: str):
-    """μ (N, D), labels (N,) of a run's split, for the command line (the app uses ui.cache.encode_split).
-    Raises DataError when the run's dataset cannot be loaded."""
-    from vae.data import load_dataset
+    """μ (N, D), labels (N,) of a run's split, for the command line (the app uses ui.cache.encode_split),
+    from the run's dataset as the app loads it (``vae.runs.datasets.run_splits``). Raises DataError
+    when the run's dataset cannot be loaded, CheckpointError when its images do not fit the model."""
     from vae.model.evaluation import encode_all
-    from vae.runs.validate import max_items_limit
+    from vae.runs.datasets import run_splits
+    from vae.runs.folder import CheckpointError
 
-    d = run.config.data
-    cap = min(d.max_items, max_items_limit()) if d.max_items is not None else max_items_limit()
-    splits = load_dataset(d.name, d.data_dir, image_size=d.image_size, channels=d.channels, max_items=cap,
-                          download=False)
-    ds = getattr(splits, split)
+    ds = getattr(run_splits(run.config), split)
     if len(ds) == 0:
-        raise ValueError(f"the {split} split of {d.name} is empty")
+        raise ValueError(f"the {split} split of {run.config.data.name} is empty")
     if tuple(ds.x.shape[1:]) != run.model.image_shape:
-        raise ValueError(f"the dataset's images are {tuple(ds.x.shape[1:])} but the run expects "
-                         f"{run.model.image_shape}")
+        raise CheckpointError(f"the dataset's images are {tuple(ds.x.shape[1:])} but the run expects "
+                              f"{run.model.image_shape}")
     mu, _ = encode_all(run.model, ds.x).params()
     return mu.numpy(), ds.y.numpy()

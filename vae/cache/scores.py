@@ -1,6 +1,7 @@
-"""Across runs: disentanglement scores per run (kept in its run folder, keyed by the weights
-hash), and runs grouped by everything but their seed, with the mean and spread of each score
-(Locatello et al. 2019: the seed moves these scores about as much as β does).
+"""Across runs: disentanglement scores per run (kept in its run folder by ``vae.cache.store``'s
+protocol: ``<run>/cache/disentanglement-<weights digest>.json``), and runs grouped by everything
+but their seed, with the mean and spread of each score (Locatello et al. 2019: the seed moves
+these scores about as much as β does).
 """
 from __future__ import annotations
 
@@ -13,43 +14,46 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vae.runs.folder import CACHE, CheckpointError, load_run, weights_digest
-from vae.config import RunConfig
-from vae.files import write_json_atomic
 from vae.analysis.disentanglement import all_scores
+from vae.cache import store
+from vae.config import RunConfig
+from vae.runs.datasets import run_splits
+from vae.runs.folder import CheckpointError, load_run
 
 SCORE_POINTS = 5_000  # images scored per run (train then test split): the benchmark's size
 SCORES_VERSION = 1
+NAME = "disentanglement"  # <run>/cache/disentanglement-<weights digest>.json
 # Fields that say how or where a run was trained, not what was trained: ignored when grouping.
 _NOT_SETTINGS = {("train", "seed"), ("train", "sweep"), ("train", "device"), ("train", "world_size"),
                  ("train", "backend"), ("train", "device_kind"), ("train", "compile"), ("train", "cuda_graph"),
                  ("train", "sync_every")}
 
 
-def scores_path(run_dir: Path) -> Path:
-    return Path(run_dir) / CACHE / f"disentanglement-{weights_digest(run_dir)}.json"
+def scores_path(run_dir: Path, digest: str | None = None) -> Path:
+    return store.path_for(run_dir, NAME, digest)
 
 
-def cached_scores(run_dir: Path) -> dict | None:
-    """{"scores": {name: value}, "factors": [...], "n": int, ...} for the run's current weights, or None."""
-    try:
-        with open(scores_path(run_dir), "rb") as f:
-            d = json.loads(f.read(1 << 20))
-    except (OSError, ValueError, RecursionError):
-        return None
+def _read(path: Path) -> dict | None:
+    d = store.read_json(path)
     if not (isinstance(d, dict) and d.get("version") == SCORES_VERSION and isinstance(d.get("scores"), dict)
             and all(isinstance(v, (int, float)) or v is None for v in d["scores"].values())):
         return None
     return d
 
 
+def cached_scores(run_dir: Path) -> dict | None:
+    """{"scores": {name: value}, "factors": [...], "n": int, ...} for the run's current weights, or None."""
+    try:
+        return _read(scores_path(run_dir))
+    except OSError:  # no weights to key them by
+        return None
+
+
 def scored_points(run, max_points: int = SCORE_POINTS) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     """Images and their factors for scoring a run: (x, factors (N, K), names). Raises
     CheckpointError when the run's dataset has no known factors."""
-    from vae.analysis.rate_distortion import run_splits
-
     d = run.config.data
-    splits = run_splits(run)
+    splits = run_splits(run.config)
     if splits.test.factors is None:
         raise CheckpointError(f"dataset {d.name!r} has no known generative factors (shapes has)")
     x = torch.cat([splits.train.x, splits.test.x])[:max_points]
@@ -63,23 +67,19 @@ def score_run(run_dir: Path | str, progress: Callable[[float, str], None] | None
     from vae.model.evaluation import encode_all
 
     run_dir = Path(run_dir)
-    found = cached_scores(run_dir)
-    if found is not None:
-        return found
-    digest = weights_digest(run_dir)
-    run = load_run(run_dir)
-    x, v, names = scored_points(run)
-    if progress is not None:
-        progress(0.0, "encoding")
-    mu = encode_all(run.model, x).mean.numpy()
-    s = all_scores(mu, v, names, progress=progress)
-    out = {"version": SCORES_VERSION, "digest": digest, "n": int(len(mu)), "factors": names,
-           "scores": {k: (None if not math.isfinite(x_) else float(x_)) for k, x_ in s.summary().items()},
-           "dci_importance": s.dci.importance.tolist(), "factor_vae_chance": s.factor_vae.chance}
-    if weights_digest(run_dir) == digest:
-        (run_dir / CACHE).mkdir(exist_ok=True)
-        write_json_atomic(scores_path(run_dir), out)
-    return out
+
+    def compute(digest: str) -> dict:
+        run = load_run(run_dir)
+        x, v, names = scored_points(run)
+        if progress is not None:
+            progress(0.0, "encoding")
+        mu = encode_all(run.model, x).mean.numpy()
+        s = all_scores(mu, v, names, progress=progress)
+        return {"version": SCORES_VERSION, "digest": digest, "n": int(len(mu)), "factors": names,
+                "scores": {k: (None if not math.isfinite(x_) else float(x_)) for k, x_ in s.summary().items()},
+                "dci_importance": s.dci.importance.tolist(), "factor_vae_chance": s.factor_vae.chance}
+
+    return store.get_or_compute(run_dir, lambda digest: scores_path(run_dir, digest), _read, compute, lambda d: d)
 
 
 def scores_for(run_dirs: list[Path], progress: Callable[[float, str], None] | None = None,

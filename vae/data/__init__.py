@@ -10,7 +10,7 @@ Every loader returns a ``DataSplits`` whose ``Dataset``s hold
 - ``mnist`` / ``fashion-mnist``: the standard IDX files in a data folder (``idx``).
 - ``folder``: a user's folder or .zip of images (``folder``).
 
-The package is a leaf: it imports only ``vae.config`` and ``vae.validate`` from the rest of
+The package is a leaf: it imports only ``vae.config`` and ``vae.files`` from the rest of
 ``vae``. Nothing happens at import time: no downloads, no seeding, no file access.
 """
 from __future__ import annotations

@@ -5,6 +5,7 @@ ImageFolder style: ``root/cat/a.png`` and ``root/cat/more/b.png`` are both
 "cat"); images directly in the root are "unlabelled". Images are center-cropped
 to a square, then resized with Lanczos, so nothing is stretched. Transparent
 pixels are composited onto black, the background of every built-in dataset.
+``prepare_image`` is that preparation, the one an image uploaded onto a map gets too.
 
 Untrusted input is expected: unreadable, empty, oversized or decompression-bomb
 files are skipped and counted, and zips are checked against declared-size and
@@ -89,8 +90,7 @@ def load_folder(data_dir: str | os.PathLike | None, *, image_size: int | None = 
         raise DataError(f"only {n} readable image in {path}; need at least 2 for a train/test split")
     class_names = sorted(set(labels))
     index = {c: i for i, c in enumerate(class_names)}
-    x = torch.from_numpy(np.stack(images)).float().div_(255.0)
-    x = x.permute(0, 3, 1, 2).contiguous() if rgb else x.unsqueeze(1)
+    x = image_tensor(np.stack(images), rgb)
     y = torch.tensor([index[c] for c in labels], dtype=torch.int64)
     ds = Dataset(x, y, class_names)
     train_idx, test_idx = split_fixed(n)
@@ -100,20 +100,28 @@ def load_folder(data_dir: str | os.PathLike | None, *, image_size: int | None = 
     return DataSplits("folder", ds.subset(train_idx), ds.subset(test_idx), skipped=skipped, source=source)
 
 
-def decode_image(data: bytes, size: int, rgb: bool) -> np.ndarray | None:
-    """Decode, center-crop to square and resize one image.
+def prepare_image(data: bytes, size: int, rgb: bool, max_pixels: int | None = None,
+                  formats: tuple[str, ...] | None = None) -> np.ndarray:
+    """The one preparation of an image for a model: decode, scale 16-bit values, composite
+    transparency onto black, center-crop to a square and resize with Lanczos to size × size.
+    Every folder dataset's images and every image uploaded onto a map go through it.
 
-    Returns (size, size) uint8 (grayscale) or (size, size, 3) uint8 (RGB), or
-    None when the bytes are not a readable image or have too many pixels.
+    Returns (size, size) uint8 (grayscale) or (size, size, 3) uint8 (RGB); ValueError saying why
+    not (not a readable image, not one of ``formats`` (Pillow's names, e.g. "PNG"), or more than
+    ``max_pixels`` pixels (default ``MAX_IMAGE_PIXELS``), checked from the header before anything
+    is decoded).
     """
+    max_pixels = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
-            # Pillow only warns below twice its own limit; a warning is a skip.
+            # Pillow only warns below twice its own limit; a warning is a refusal.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
+                if formats is not None and im.format not in formats:
+                    raise _Refused(f"it is a {im.format} file, not a {' or '.join(formats)}")
                 w, h = im.size  # header only: nothing decoded yet
-                if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
-                    return None
+                if w < 1 or h < 1 or w * h > max_pixels:
+                    raise _Refused(f"it is {w} × {h} pixels, over the limit of {max_pixels:,}")
                 im.draft("RGB" if rgb else "L", (size, size))  # JPEG: decode at a reduced scale
                 im = _to_mode(im, rgb)
                 w, h = im.size
@@ -121,8 +129,28 @@ def decode_image(data: bytes, size: int, rgb: bool) -> np.ndarray | None:
                 box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
                 im = im.resize((size, size), Image.Resampling.LANCZOS, box=box)
                 return np.array(im, dtype=np.uint8)
-    except Exception:  # noqa: BLE001 - Pillow raises many types on corrupt input; all mean "skip"
+    except _Refused as e:
+        raise ValueError(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types on corrupt input; all mean "unreadable"
+        raise ValueError(f"it is not a readable image ({type(e).__name__})") from None
+
+
+class _Refused(Exception):
+    """An image refused for a stated reason (its format or size)."""
+
+
+def decode_image(data: bytes, size: int, rgb: bool) -> np.ndarray | None:
+    """``prepare_image`` for a folder: None (the file is skipped and counted) instead of an error."""
+    try:
+        return prepare_image(data, size, rgb)
+    except ValueError:
         return None
+
+
+def image_tensor(images: np.ndarray, rgb: bool) -> torch.Tensor:
+    """Prepared images (N, S, S) or (N, S, S, 3) uint8 as the model's input: (N, C, S, S) float32 in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    return x.permute(0, 3, 1, 2).contiguous() if rgb else x.unsqueeze(1)
 
 
 def _to_mode(im: Image.Image, rgb: bool) -> Image.Image:

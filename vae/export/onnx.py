@@ -3,7 +3,7 @@
 ``onnx_bytes(model)`` exports z -> E[x|z] (the displayed image, in [0, 1]) with
 ``torch.onnx.export`` at opset ``OPSET``; ``check_onnx`` runs it in onnxruntime against
 PyTorch. ``decoder_spec(model)`` describes the decoder as the layers the in-browser decoder
-(``ui/components/latent_pad/decoder.js``) implements: Linear, ReLU, Unflatten and
+(``ui/components/assets/decoder.js``) implements: Linear, ReLU, Unflatten and
 ConvTranspose2d, then a sigmoid for either likelihood (Bernoulli logits -> mean; the Gaussian
 decoder's own output sigmoid). A decoder holding anything else raises ``Unsupported``, and the
 app falls back to decoding on the server. onnx and onnxruntime are imported lazily (slow imports).
@@ -21,7 +21,7 @@ from vae.limits import BudgetError, Limit, check_budget
 from vae.model.networks import VAE
 
 OPSET = 17
-# Budgets (vae.budget): the weights one browser is sent (float32, once per run), and one ONNX export.
+# Budgets (vae.limits): the weights one browser is sent (float32, once per run), and one ONNX export.
 BROWSER_WEIGHTS = Limit("decoder weights sent to a browser", "VAE_MAX_BROWSER_WEIGHTS", 8e6, " weights")
 EXPORT_PARAMS = Limit("decoder parameters exported to ONNX", "VAE_MAX_EXPORT_PARAMS", 5e7, " parameters")
 
@@ -152,37 +152,8 @@ def _numel(shape) -> int:
     return n
 
 
-def reference_decode(spec: dict, weights: bytes, z: list[float]) -> list[float]:
-    """The browser decoder's arithmetic in float64 (numpy), from the spec alone: the specification the
-    JavaScript follows, tested against ``model.mean_image``. z: (D,) -> C·H·W values in [0, 1]."""
-    import numpy as np
-    wts = np.frombuffer(weights, dtype="<f4").astype(np.float64)
-    x = np.asarray(z, dtype=np.float64)
-    for L in spec["layers"]:
-        if L["op"] == "linear":
-            W = wts[L["w"]:L["w"] + L["n_in"] * L["n_out"]].reshape(L["n_out"], L["n_in"])
-            x = W @ x + (wts[L["b"]:L["b"] + L["n_out"]] if L["b"] >= 0 else 0.0)
-        elif L["op"] == "relu":
-            x = np.maximum(x, 0.0)
-        elif L["op"] == "unflatten":
-            x = x.reshape(L["shape"])
-        elif L["op"] == "convt":
-            ci, co, k, s, p = L["c_in"], L["c_out"], L["k"], L["stride"], L["pad"]
-            W = wts[L["w"]:L["w"] + ci * co * k * k].reshape(ci, co, k, k)
-            full = np.zeros((co, (L["h_in"] - 1) * s + k, (L["w_in"] - 1) * s + k))
-            for i in range(L["h_in"]):
-                for j in range(L["w_in"]):
-                    full[:, i * s:i * s + k, j * s:j * s + k] += np.einsum("c,cokl->okl", x[:, i, j], W)
-            out = np.zeros((co, L["h_out"], L["w_out"]))  # output padding: extra zero rows/columns
-            hh, ww = min(L["h_out"], full.shape[1] - p), min(L["w_out"], full.shape[2] - p)
-            out[:, :hh, :ww] = full[:, p:p + hh, p:p + ww]
-            x = out + (wts[L["b"]:L["b"] + co][:, None, None] if L["b"] >= 0 else 0.0)
-    x = np.asarray(x).reshape(-1)
-    return (1.0 / (1.0 + np.exp(-x))).tolist()
-
-
 def images_u8(x: torch.Tensor, rows: list[int] | None = None) -> bytes:
     """Images (N, C, H, W) in [0, 1] (those at ``rows``, if given) as uint8 bytes in that order, rounded as
-    ``vae.render.to_pil`` does: what the browser draws for a data point (hover, thumbnails)."""
+    ``vae.export.images.to_pil`` does: what the browser draws for a data point (hover, thumbnails)."""
     x = x if rows is None else x[list(rows)]
     return (x.detach().float().cpu().clamp(0, 1) * 255 + 0.5).to(torch.uint8).contiguous().numpy().tobytes()

@@ -1,11 +1,13 @@
 """Training jobs launched from the app: ``python -m vae.train … --out=<run>`` as a
-subprocess, one at a time per checkpoints folder.
+subprocess, one at a time per checkpoints folder: ``JobManager`` starts, follows and stops
+it; ``prepare_run`` checks a config before it may start; ``parse_launcher`` reads the
+operator's torchrun launcher.
 
-The job's record lives on disk (``<root>/.jobs/current.json``), so page switches,
-browser reloads and even a server restart find it again; progress is read from
-the run folder the trainer writes (status.json, history.jsonl) and its log.
+The job's record lives on disk (``<root>/.jobs/current.json``, ``vae.jobs.record.Job``), so
+page switches, browser reloads and even a server restart find it again; its progress is read
+from the run folder the trainer writes (status.json, history.jsonl) and its log.
 
-A process is known by its pid *and* start time (``vae.procs``), never by a bare pid:
+A process is known by its pid *and* start time (``vae.runs.processes``), never by a bare pid:
 after a restart the pid may belong to anything. Starting and finalising a job hold
 one lock file per checkpoints folder (``.jobs/lock``, ``fcntl.flock``), so two
 sessions, or two server processes, never start two trainers or finalise one twice.
@@ -25,16 +27,18 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
-from vae.runs.catalog import NOTHING_SAVED, effective_status, killed_message, run_dir_for, sanitize_run_name
+from vae.runs.datasets import NATURAL_ITEMS
+from vae.runs.catalog import effective_status, killed_message, run_dir_for, sanitize_run_name
 from vae.runs.paths import UPLOAD_INFIX, UPLOADS
 from vae.runs.folder import WEIGHTS, CheckpointError, read_history, write_status
 from vae.files import write_json_atomic
 from vae.config import ConfigError, RunConfig
 from vae.runs.processes import identity, is_alive, signal_if_same
-from vae.jobs.plans import MAX_RUNS as MAX_PLAN_RUNS, read_state, write_plan
+from vae.jobs.plans import MAX_RUNS as MAX_PLAN_RUNS, write_plan
+from vae.jobs.record import Job
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER = ("-m", "vae.train")
@@ -46,123 +50,6 @@ _LAUNCHER_SWITCHES = {"--standalone"}  # torchrun options that take no value
 
 class JobError(Exception):
     """A job cannot be started (another is active, or the request is invalid)."""
-
-
-@dataclass
-class Job:
-    name: str  # run folder name
-    run_dir: str
-    log: str
-    pid: int
-    started: float
-    args: list[str] = field(default_factory=list)
-    epochs: int = 0
-    returncode: int | None = None  # set once the process has ended; -1 if another process launched it
-    pid_start: int | None = None  # the trainer's start time (clock ticks since boot): with pid, its identity
-    boot_id: str | None = None
-    host: str | None = None
-    upload_dir: str | None = None  # the folder holding an uploaded zip; kept with the run it trained, else removed
-    plan: str | None = None  # several runs in order (vae.queue): the plan file; run_dir is then the first run's
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Job:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def identity(self) -> dict:
-        return {"pid": self.pid, "pid_start": self.pid_start, "boot_id": self.boot_id, "host": self.host}
-
-    # ---- live views, read from disk
-    def plan_state(self) -> dict:
-        """For a plan: {"state", "index", "runs": [{"name", "out", "state", "returncode"}]}; else {}."""
-        return read_state(Path(self.plan)) if self.plan else {}
-
-    def run_dirs(self) -> list[Path]:
-        """Every run folder this job trains (one, or a plan's in order)."""
-        runs = self.plan_state().get("runs") if self.plan else None
-        return [Path(r["out"]) for r in runs] if runs else [Path(self.run_dir)]
-
-    def current_dir(self) -> Path:
-        """The run folder being trained now (a plan's current entry), or the last one."""
-        if not self.plan:
-            return Path(self.run_dir)
-        state = self.plan_state()
-        runs = state.get("runs") or []
-        i = min(max(int(state.get("index", 0)), 0), len(runs) - 1) if runs else 0
-        return Path(runs[i]["out"]) if runs else Path(self.run_dir)
-
-    def status(self) -> dict:
-        return effective_status(self.current_dir())
-
-    def history(self) -> list[dict]:
-        return read_history(self.current_dir())
-
-    def log_tail(self, n: int = 4000) -> str:
-        """The end of the trainer's output (a plan's: its current run's)."""
-        log = Path(self.log).parent / f"{self.current_dir().name}.log" if self.plan else Path(self.log)
-        try:
-            with open(log, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - n))
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def summary(self) -> dict:
-        """state (running | finished | stopped | diverged | failed | interrupted | empty), epoch,
-        epochs, seconds left, message, saved, and cause (why an interrupted run ended, if known)."""
-        status, hist = self.status(), self.history()
-        done = len(hist)
-        elapsed = sum(h.get("seconds", 0.0) for h in hist)
-        left = (elapsed / done) * (self.epochs - done) if done else None
-        saved = (self.current_dir() / WEIGHTS).exists()
-        cause = ""
-        if self.returncode is None:
-            state, msg = "running", status.get("message", "starting")
-        elif saved and status.get("state") in ("finished", "stopped", "diverged", "failed", "interrupted"):
-            state, msg, cause = status["state"], status.get("message", ""), status.get("cause", "")
-        elif saved:  # weights but no final word: the trainer was killed between saving and saying so
-            state, msg, cause = "interrupted", killed_message(done), self.exit_cause()
-        elif self.ended_before_first_epoch():
-            state, msg = "empty", NOTHING_SAVED
-        else:
-            state, msg = "failed", self.error_message()
-        if state == "diverged" and not saved:
-            state = "failed"
-        out = {"state": state, "epoch": done, "epochs": self.epochs, "seconds_left": left, "message": msg,
-               "saved": saved, "cause": cause}
-        if self.plan:  # which of the plan's runs this is about
-            ps = self.plan_state()
-            out["plan"] = {"index": int(ps.get("index", 0)), "total": len(ps.get("runs") or []),
-                           "run": self.current_dir().name, "state": ps.get("state", "queued")}
-        return out
-
-    def ended_before_first_epoch(self) -> bool:
-        """Stopped or killed before saving anything, as opposed to failing with an error."""
-        tail = self.log_tail()
-        if any(line.startswith("error: ") for line in tail.splitlines()) or "Traceback" in tail:
-            return False
-        return self.returncode is not None and self.returncode <= 0
-
-    def exit_cause(self) -> str:
-        if self.returncode is None or self.returncode == -1:
-            return "the trainer died unexpectedly"
-        if self.returncode < 0:
-            try:
-                name = signal.Signals(-self.returncode).name
-            except ValueError:
-                name = f"signal {-self.returncode}"
-            return f"the trainer died unexpectedly (killed by {name})"
-        return f"the trainer died unexpectedly (exit code {self.returncode})"
-
-    def error_message(self) -> str:
-        """The trainer's own words: its 'error:' lines, else the end of its log."""
-        tail = self.log_tail()
-        errs = [line[len("error: "):] for line in tail.splitlines() if line.startswith("error: ")]
-        if errs:
-            return errs[-1]
-        lines = [line for line in tail.splitlines() if line.strip()]
-        return "\n".join(lines[-6:]) or "the trainer ended without a message"
 
 
 def parse_launcher(text: str | None) -> list[str]:
@@ -190,11 +77,6 @@ def parse_launcher(text: str | None) -> list[str]:
                            "one (the job manager names the trainer itself)")
         value_due = "=" not in tok and name not in _LAUNCHER_SWITCHES
     return [sys.executable, "-m", "torch.distributed.run", *opts]
-
-
-# Images a dataset has without a cap (per split at most): a smaller operator cap is passed to
-# the trainer, a larger one would change nothing. shapes: its generator's default count.
-NATURAL_ITEMS = {"digits": 1797, "shapes": 6_000, "mnist": 60_000, "fashion-mnist": 60_000, "mnist10k": 8_000}
 
 
 def prepare_run(cfg: RunConfig, limits: dict, upload: bool = False) -> RunConfig:
@@ -335,7 +217,7 @@ class JobManager:
     def _store_upload(self, run: str, upload: tuple[str, bytes]) -> tuple[str, Path]:
         """An uploaded zip, written only now that its job starts, into a folder of its own under the
         uploads root (an allowed data root: the explorer pages read the run's data from there).
-        It stays while the run exists (``vae.checkpoint.delete_run`` removes it with the run)."""
+        It stays while the run exists (``vae.runs.catalog.delete_run`` removes it with the run)."""
         name, data = upload
         try:
             safe = sanitize_run_name(Path(str(name)).name)
@@ -395,8 +277,8 @@ class JobManager:
 
     def start_plan(self, group: str, entries: list[tuple[str, RunConfig]]) -> Job:
         """Several runs (configs from ``prepare_run``), trained one after another by one
-        ``python -m vae.queue`` process; each is the same ``vae.train`` command as a single run.
-        Stop ends the current run (keeping its completed epochs) and cancels the rest."""
+        ``python -m vae.queue`` process (``vae.jobs.plans``); each is the same ``vae.train`` command
+        as a single run. Stop ends the current run (keeping its completed epochs) and cancels the rest."""
         if not 1 <= len(entries) <= MAX_PLAN_RUNS:
             raise JobError(f"a queue holds 1 to {MAX_PLAN_RUNS} runs, not {len(entries)}")
         with self._locked():

@@ -10,7 +10,7 @@ import torch
 from vae.model.distributions import DiagonalGaussian
 from vae.model.networks import VAE
 from vae.model.objectives import AU_THRESHOLD, active_units, elbo, iwae_bound
-from vae.model.posteriors import cat_posteriors
+from vae.model.family import cat_posteriors
 from vae.model.priors import kl_per_dim
 
 
@@ -40,7 +40,7 @@ class ImageTerms:
     elbo: torch.Tensor  # (N,) rec − kl
     rec: torch.Tensor  # (N,) E_q[log p(x|z)], Monte Carlo over mc_samples draws
     kl: torch.Tensor  # (N,) KL(q(z|x) ‖ p(z)): closed form, or Monte Carlo (then kl_se)
-    kl_per_dim: torch.Tensor | None  # (N, D); against a mixture prior, to its marginals (vae.priors.kl_per_dim);
+    kl_per_dim: torch.Tensor | None  # (N, D); against a mixture prior, to its marginals (vae.model.priors.kl_per_dim);
     # categorical: per variable; None when the KL does not split (flows, Dirichlet)
     mu: torch.Tensor  # (N, D) posterior means (float32; a flow's estimated from samples)
     kl_se: torch.Tensor | None = None  # (N,) Monte-Carlo standard error of kl; None when in closed form

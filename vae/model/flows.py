@@ -3,7 +3,7 @@
 A flow takes a base draw z₀ ~ N(μ, diag σ²) through K invertible steps, z_K = f_K ∘ … ∘ f_1(z₀),
 and log q(z_K|x) = log N(z₀; μ, σ²) − Σ_k log |det ∂f_k/∂z_{k−1}|, exactly. Both flows here are
 amortized: their parameters come from the encoder's features h (one row per image), as a context
-vector ``ctx`` (B, C) that ``FlowPosterior`` (``vae.posteriors``) carries beside μ and log σ².
+vector ``ctx`` (B, C) that ``FlowPosterior`` (``vae.model.posteriors``) carries beside μ and log σ².
 
 - ``PlanarFlow`` (Rezende & Mohamed 2015, appendix A.1): f(z) = z + û tanh(wᵀz + b), with
   û = u + (m(wᵀu) − wᵀu) w/‖w‖², m(a) = −1 + softplus(a), so wᵀû > −1 and every step is

@@ -1,6 +1,6 @@
 """VAE networks: an MLP and a strided-conv model, with the canonical vocabulary.
 
-``encode(x)`` returns the posterior q(z|x) as an object (``vae.distributions``),
+``encode(x)`` returns the posterior q(z|x) as an object (``vae.model.distributions``),
 ``prior`` is p(z), ``decode(z)`` the parameter of p(x|z) and ``log_px(x, z)`` its density.
 The decoder returns the parameter of p(x|z): Bernoulli logits, or the Gaussian
 mean (through a sigmoid, so it lies in [0, 1] like the data).
@@ -24,7 +24,7 @@ from torch import nn
 from vae.config import ModelConfig
 from vae.model.distributions import DiagonalGaussian
 from vae.model.objectives import log_likelihood
-from vae.model.posteriors import encode_posterior, head_names, posterior_heads, prior_for
+from vae.model.family import encode_posterior, head_names, posterior_heads, prior_for
 from vae.model.priors import build_prior_params, prior_of
 
 OBS_STD_MIN = 1e-3  # the floor of a learned Gaussian σ: the config's lower bound for obs_std
@@ -48,7 +48,7 @@ def obs_raw_from_logvar(logvar: torch.Tensor) -> torch.Tensor:
 @dataclass
 class VAEOutput:
     x_param: torch.Tensor  # (B, C, H, W) Bernoulli logits or Gaussian means
-    posterior: DiagonalGaussian  # q(z|x) for the batch (a vae.posteriors object for other families)
+    posterior: DiagonalGaussian  # q(z|x) for the batch (a vae.model.posteriors object for other families)
     z: torch.Tensor  # (B, D) one reparameterized sample
 
 
@@ -72,11 +72,11 @@ class VAE(nn.Module):
             self.straight_through = False
         params = build_prior_params(config.prior, config.prior_components, config.latent_dim,
                                     (config.in_channels, config.image_size, config.image_size))
-        if params is not None:  # a learned prior's parameters (vae.priors); N(0, I) has none
+        if params is not None:  # a learned prior's parameters (vae.model.priors); N(0, I) has none
             self.prior_params = params
 
     def _build_heads(self, width: int) -> None:
-        """The encoder's output layers for the config's posterior (``vae.posteriors.posterior_heads``)."""
+        """The encoder's output layers for the config's posterior (``vae.model.family.posterior_heads``)."""
         for name, module in posterior_heads(self.config, width).items():
             setattr(self, name, module)
 
@@ -103,13 +103,13 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """x: (B, C, H, W) in [0, 1] -> q(z|x): a diagonal Gaussian with mean and log σ² (B, D), or the
-        config's flow, categorical or Dirichlet posterior (``vae.posteriors``)."""
+        config's flow, categorical or Dirichlet posterior (``vae.model.posteriors``)."""
         return encode_posterior(self, self.encoder(x))
 
     @property
     def prior(self):
-        """p(z): N(0, I), or the run's learned mixture / VampPrior (``vae.priors``); uniform categoricals or
-        a symmetric Dirichlet for those posteriors (``vae.posteriors.prior_for``)."""
+        """p(z): N(0, I), or the run's learned mixture / VampPrior (``vae.model.priors``); uniform categoricals or
+        a symmetric Dirichlet for those posteriors (``vae.model.family.prior_for``)."""
         return prior_for(self.config) or prior_of(self)
 
     def log_px(self, x: torch.Tensor, z: torch.Tensor, decoder: nn.Module | None = None) -> torch.Tensor:

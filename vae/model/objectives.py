@@ -2,7 +2,7 @@
 
 Reductions are explicit: per-sample quantities are summed over pixels and
 latent dimensions and returned with shape (B,); a training loss is their mean
-over the batch. Posteriors and priors are objects (``vae.distributions``): no
+over the batch. Posteriors and priors are objects (``vae.model.distributions``): no
 density or reparameterization is written out here.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from vae.config import BASELINES, ESTIMATORS
 from vae.model.distributions import LOG_2PI, DiagonalGaussian
 
 __all__ = ["LOG_2PI", "ESTIMATORS", "BASELINES", "log_likelihood", "ElboTerms", "elbo", "check_estimator", "AU_THRESHOLD", "KL_COLLAPSED",
-           "reconstruction_surrogate", "surrogate", "iwae_bound", "active_units", "mutual_information"]
+           "reconstruction_surrogate", "surrogate", "iwae_bound", "active_units"]
 
 
 def log_likelihood(x: torch.Tensor, x_param: torch.Tensor, likelihood: str,
@@ -27,7 +27,7 @@ def log_likelihood(x: torch.Tensor, x_param: torch.Tensor, likelihood: str,
     Bernoulli: x_param are logits (data in [0, 1] are used as soft targets, as in
     pytorch/examples). Gaussian: x_param are means, with one shared log σ² used as
     given: the value is the density of that σ, whatever it is (a learned σ is kept
-    above its floor by the model's parameterization, ``vae.models.OBS_STD_MIN``).
+    above its floor by the model's parameterization, ``vae.model.networks.OBS_STD_MIN``).
     The residual is standardized, (x − mean)/σ, so tiny σ do not overflow.
     """
     if likelihood == "bernoulli":
@@ -49,7 +49,7 @@ class ElboTerms:
     rec: torch.Tensor  # (B,) E_q[log p(x|z)], averaged over the L samples
     kl: torch.Tensor  # (B,) KL(q(z|x) ‖ p(z)), closed form where one exists
     kl_per_dim: torch.Tensor | None  # (B, D) when q and p factorize over dimensions
-    posterior: DiagonalGaussian  # q(z|x) of the batch (or a vae.posteriors object)
+    posterior: DiagonalGaussian  # q(z|x) of the batch (or a vae.model.posteriors object)
     relaxed: torch.Tensor | None = None  # (B,) categorical: the relaxed (Gumbel-softmax) objective trained on, not the ELBO
     kl_exact: bool = True  # False: the KL is a Monte-Carlo estimate on the reconstruction's samples (flows)
 
@@ -142,7 +142,7 @@ def elbo(model, x: torch.Tensor, mc_samples: int = 1, beta: float = 1.0, free_bi
 
 def _elbo_other(model, x: torch.Tensor, q, mc_samples: int, beta: float, free_bits: float,
                 generator: torch.Generator | None, estimator: str) -> ElboTerms:
-    """``elbo`` for the posteriors of ``vae.posteriors``, with the reparameterization gradient only.
+    """``elbo`` for the posteriors of ``vae.model.posteriors``, with the reparameterization gradient only.
 
     Flows: z = f(z₀) with its exact log q(z|x); the KL is the Monte-Carlo mean of log q(z|x) − log p(z)
     on the L samples the reconstruction uses. Dirichlet: implicit-reparameterization samples, KL in
@@ -210,23 +210,3 @@ def active_units(mu: torch.Tensor, threshold: float = AU_THRESHOLD) -> tuple[tor
     """A_d = Var_x(E_q[z_d]) (Burda et al. 2016). mu: (N, D) -> (A: (D,), count of A_d > threshold)."""
     a = mu.var(0, unbiased=True) if mu.shape[0] > 1 else torch.zeros(mu.shape[1])
     return a, int((a > threshold).sum())
-
-
-@torch.no_grad()
-def mutual_information(q: DiagonalGaussian, n_mixture: int | None = None,
-                       generator: torch.Generator | None = None, chunk: int = 256) -> tuple[float, torch.Tensor]:
-    """I_q(x; z) under the empirical data distribution, as estimated by He et al. 2019
-    (Lagging inference networks, `calc_mi`): E_x[-H(q(z|x))] − E_{q(z)}[log q(z)],
-    with q(z) the mixture (1/M) Σ_j q(z|x_j). One draw z_n ~ q(z|x_n) per point: a
-    single replicate, whose Monte-Carlo standard deviation is about 1/√(2N) nats per
-    dimension; ``vae.analysis.collapse.mixture_estimates`` averages replicates and reports their
-    standard error. The estimate is bounded by log M (up to that noise).
-
-    q: the posteriors of N points, (N, D). Returns (total MI, per-dimension MI (D,)); the
-    per-dimension values use the marginals q(z_d|x), so they need not sum to the total.
-    n_mixture caps the number of mixture components M (a seeded subsample).
-    """
-    z = q.rsample(generator=generator)
-    neg_ent_dim = -q.entropy_per_dim().double().mean(0)  # (D,) E_x E_q[log q(z_d|x)], closed form
-    lq_total, lq_dim = q.subsample(n_mixture, generator).mixture().log_prob_with_marginals(z, chunk)
-    return float(neg_ent_dim.sum() - lq_total.mean()), (neg_ent_dim - lq_dim.mean(0)).to(q.mu.dtype)

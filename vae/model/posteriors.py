@@ -1,6 +1,6 @@
 """The posteriors beyond the diagonal Gaussian, and the priors that go with them.
 
-Each is an object with the interface of ``vae.distributions.DiagonalGaussian``:
+Each is an object with the interface of ``vae.model.distributions.DiagonalGaussian``:
 
 - ``rsample(n, generator)``: the *training* sample, differentiable in the encoder's output
   (n, B, D_dec), D_dec being what the decoder reads;
@@ -10,13 +10,15 @@ Each is an object with the interface of ``vae.distributions.DiagonalGaussian``:
 - ``mean``; ``kl_to(prior, z=…, log_q=…)`` -> ``KL`` (closed form or Monte Carlo, it says which);
 - ``params()`` / ``with_params(*tensors)`` to cache, slice and concatenate a split's posteriors.
 
-``FlowPosterior``: a Gaussian pushed through planar or IAF steps (``vae.flows``); its KL is the
+``FlowPosterior``: a Gaussian pushed through planar or IAF steps (``vae.model.flows``); its KL is the
 Monte-Carlo estimate log q(z|x) − log p(z) on the very samples the reconstruction term uses, and its
 ``mean`` is estimated from samples. ``CategoricalPosterior``: N independent categoricals of K
 classes, trained through the Gumbel-softmax / Concrete relaxation (Jang et al. 2017; Maddison et al.
 2017); its KL to the uniform prior is the closed form Σ_k q_k log(K q_k). ``DirichletPosterior``:
 a point on the simplex, sampled by ``torch.distributions.Dirichlet.rsample``, whose gradient is the
 implicit reparameterization one (Figurnov et al. 2018); closed-form KL to a symmetric Dirichlet.
+
+Which of them a run's config names, and how the encoder builds it, is ``vae.model.family``.
 """
 from __future__ import annotations
 
@@ -32,8 +34,6 @@ from vae.model.distributions import KL, DiagonalGaussian, StandardNormal
 FLOW_KINDS = ("planar", "iaf")
 MEAN_SAMPLES = 256  # draws behind a flow posterior's estimated mean
 MEAN_SEED = 0  # the estimate's noise is fixed, so the same image always lands on the same point
-LOGVAR_CLAMP = (-30.0, 20.0)
-ALPHA_MIN = 1e-3  # a Dirichlet concentration never goes below this (softplus + floor)
 
 
 def _seeded(generator: torch.Generator | None, device) -> int | None:
@@ -57,7 +57,7 @@ def _with_seed(seed: int | None, device, fn):
 # ---------------------------------------------------------------- flows
 class FlowPosterior:
     """q(z|x): z = f_K ∘ … ∘ f_1(z₀), z₀ ~ N(μ, diag σ²). mu, logvar: (B, D); ctx: (B, C) the flow's
-    per-image parameters; flow: the ``vae.flows`` module that applies them."""
+    per-image parameters; flow: the ``vae.model.flows`` module that applies them."""
 
     def __init__(self, mu: torch.Tensor, logvar: torch.Tensor, ctx: torch.Tensor, flow: nn.Module, kind: str):
         self.base = DiagonalGaussian(mu, logvar)
@@ -354,76 +354,3 @@ class DirichletPosterior:
             raise TypeError(f"a Dirichlet posterior has no KL to a {type(prior).__name__} prior here")
         return KL(kl_divergence(self.to_torch(), prior.to_torch(self.alpha).expand(self.alpha.shape[:-1])),
                   None, exact=True)
-
-
-# ---------------------------------------------------------------- the model side
-def posterior_heads(config, width: int) -> dict[str, nn.Module]:
-    """The encoder's output layers for the config's posterior, from features of this width.
-    Gaussian and flows keep ``fc_mu`` / ``fc_logvar`` (so a Gaussian run's weights are unchanged)."""
-    kind, d = config.posterior, config.latent_dim
-    if kind == "categorical":
-        return {"fc_logits": nn.Linear(width, d * config.categories)}
-    if kind == "dirichlet":
-        return {"fc_alpha": nn.Linear(width, d)}
-    heads: dict[str, nn.Module] = {"fc_mu": nn.Linear(width, d), "fc_logvar": nn.Linear(width, d)}
-    if kind in FLOW_KINDS:
-        from vae.model.flows import build_flow
-        heads["flow"] = build_flow(kind, d, config.flow_steps, width)
-    return heads
-
-
-def head_names(config) -> tuple[str, ...]:
-    """The names of ``posterior_heads``' modules, without building them."""
-    kind = config.posterior
-    if kind == "categorical":
-        return ("fc_logits",)
-    if kind == "dirichlet":
-        return ("fc_alpha",)
-    return ("fc_mu", "fc_logvar", "flow") if kind in FLOW_KINDS else ("fc_mu", "fc_logvar")
-
-
-def encode_posterior(model, h: torch.Tensor):
-    """q(z|x) from the encoder's features h: (B, width)."""
-    c = model.config
-    kind = c.posterior
-    if kind == "categorical":
-        logits = model.fc_logits(h).reshape(h.shape[0], c.latent_dim, c.categories)
-        return CategoricalPosterior(logits, model.temperature, model.straight_through)
-    if kind == "dirichlet":
-        return DirichletPosterior(F.softplus(model.fc_alpha(h)) + ALPHA_MIN)
-    # Clamping log σ² keeps exp() finite when a diverging run pushes it far out.
-    mu, logvar = model.fc_mu(h), model.fc_logvar(h).clamp(*LOGVAR_CLAMP)
-    if kind in FLOW_KINDS:
-        return FlowPosterior(mu, logvar, model.flow.context(h), model.flow, kind)
-    return DiagonalGaussian(mu, logvar)
-
-
-def prior_for(config):
-    """p(z) for a categorical or Dirichlet posterior (None: the Gaussian family's prior applies)."""
-    if config.posterior == "categorical":
-        return UniformCategorical(config.latent_dim, config.categories)
-    if config.posterior == "dirichlet":
-        return SymmetricDirichlet(config.latent_dim, config.prior_concentration)
-    return None
-
-
-def cat_posteriors(parts: list):
-    """One posterior over the concatenated batches of ``parts`` (all of one kind)."""
-    first = parts[0]
-    if isinstance(first, DiagonalGaussian):
-        return DiagonalGaussian(torch.cat([p.mu for p in parts]), torch.cat([p.logvar for p in parts]))
-    return first.with_params(*(torch.cat(ts) for ts in zip(*(p.params() for p in parts))))
-
-
-def posterior_label(config) -> str:
-    """A short name of a run's posterior, for cards and pickers: 'Gaussian', 'IAF ×4', '8 × Cat(10)', …"""
-    kind = getattr(config, "posterior", "gaussian")
-    if kind == "planar":
-        return f"planar flow ×{config.flow_steps}"
-    if kind == "iaf":
-        return f"IAF ×{config.flow_steps}"
-    if kind == "categorical":
-        return f"{config.latent_dim} × Cat({config.categories})"
-    if kind == "dirichlet":
-        return f"Dirichlet (K={config.latent_dim})"
-    return "Gaussian"

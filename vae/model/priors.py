@@ -4,7 +4,7 @@ A prior has ``log_prob(z)`` ((..., D) -> (...)), ``sample(n, generator)`` ((n, D
 ``kind`` and, for the per-dimension statistics, ``log_prob_marginals(z)`` ((..., D) -> (..., D):
 log p(z_d) under each one-dimensional marginal).
 
-- ``standard``: N(0, I) (``vae.distributions.StandardNormal``); the KL to a Gaussian
+- ``standard``: N(0, I) (``vae.model.distributions.StandardNormal``); the KL to a Gaussian
   posterior is in closed form.
 - ``mog``: p(z) = Σ_k w_k N(z; m_k, diag s_k²) with learnable means, log-variances and
   mixture logits (K components).

@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from vae.config import ConfigError, RunConfig
+from vae.limits import UPLOADED_MB, UPLOADED_RUNS
 from vae.model.networks import build_model
-from vae.model.posteriors import posterior_label
+from vae.model.family import posterior_label
 from vae.runs.folder import (CONFIG, HISTORY, MAX_WEIGHTS_BYTES, STATUS, WEIGHTS, CheckpointError, load_config,
                              read_history, read_status)
 from vae.runs.paths import UPLOAD_INFIX, UPLOADS, default_runs_root
@@ -71,7 +72,7 @@ class RunInfo:
     test_elbo: float | None = None
     state: str = ""
     error: str | None = None  # why the run cannot be used; None when it passed validation
-    posterior: str = "Gaussian"  # q(z|x)'s family, as ``vae.posteriors.posterior_label`` names it
+    posterior: str = "Gaussian"  # q(z|x)'s family, as ``vae.model.family.posterior_label`` names it
     sweep: str = ""  # the sweep it was queued in (config's train.sweep); "" for none
 
     @property
@@ -183,17 +184,10 @@ def run_error_text(e: BaseException, max_len: int = 160) -> str:
     return text[:max_len - 1] + "…" if len(text) > max_len else text
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(0, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
 def upload_quota() -> tuple[int, int]:
     """(runs, bytes) this server keeps of uploaded runs: ``$VAE_MAX_UPLOADED_RUNS``
-    (default 50) and ``$VAE_MAX_UPLOADED_MB`` (default 1000)."""
-    return _env_int("VAE_MAX_UPLOADED_RUNS", 50), _env_int("VAE_MAX_UPLOADED_MB", 1000) << 20
+    (default 50) and ``$VAE_MAX_UPLOADED_MB`` (default 1000), ``vae.limits``; 0 keeps none."""
+    return UPLOADED_RUNS.value(), UPLOADED_MB.value() << 20
 
 
 def is_upload(run_dir: Path) -> bool:

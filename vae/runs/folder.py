@@ -106,7 +106,7 @@ def save_run(run_dir: Path, model: VAE, config: RunConfig, history: list[dict], 
 
 def parse_config(raw: bytes | str, source: str = CONFIG, *, confined: bool = True) -> RunConfig:
     """A run's config, validated whole: model, training and dataset settings (see
-    ``vae.validate.check_data_config``; ``confined=False`` only for a data_dir the
+    ``vae.runs.validate.check_data_config``; ``confined=False`` only for a data_dir the
     person at the command line typed themselves)."""
     if len(raw) > MAX_CONFIG_BYTES:
         raise CheckpointError(f"{source} is {len(raw):,} bytes; a config is a few hundred bytes")
@@ -211,7 +211,7 @@ def load_run(run_dir: Path | str, device: str = "cpu") -> Run:
 
 
 def parse_history(text: bytes | str) -> list[dict]:
-    """Typed epoch records from history.jsonl content, capped (``vae.validate.parse_history``):
+    """Typed epoch records from history.jsonl content, capped (``vae.runs.validate.parse_history``):
     lines that do not parse are skipped (the history is informative only: weights and config
     define the run), known keys hold numbers or None, unknown keys are dropped."""
     return _parse_history(text)

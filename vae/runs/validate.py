@@ -1,6 +1,6 @@
 """The rules a run must pass before the server uses it: config with its dataset part,
 weights and history. One set of rules for every way in (upload, run picker, CLI, trainer);
-``vae.checkpoint`` applies them (``parse_config``, ``model_from_state``, ``parse_history``).
+``vae.runs.folder`` applies them (``parse_config``, ``model_from_state``, ``parse_history``).
 
 Data paths. A ``data_dir`` read from a run's ``config.json`` (uploaded, or found by the
 picker) must lie under one of the allowed roots, ``$VAE_DATA_ROOTS`` (os.pathsep-separated;
@@ -10,7 +10,7 @@ it exists or not, so errors are no oracle for the server's files. A path typed o
 command line (``--data-dir``) by the person running it is theirs to choose: it is checked
 for its type, not confined (``confined=False``).
 
-Limits come from the environment and are read on each call, never at import time.
+Limits come from the environment (``vae.limits``) and are read on each call, never at import time.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import IO, Iterable, Iterator
 
 from vae.config import ConfigError, DataConfig, ModelConfig
 from vae.files import open_regular
+from vae.limits import MAX_ITEMS
 from vae.runs.paths import UPLOADS, default_runs_root
 
 NATIVE_SIZE = {"digits": 8, "mnist10k": 28, "mnist": 28, "fashion-mnist": 28, "shapes": 32, "folder": 28}
@@ -42,16 +43,9 @@ CARD = "card.md"
 MAX_CARD_BYTES = 8 << 10  # a card is a few paragraphs; the rest is cut
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
 def max_items_limit() -> int:
-    """``$VAE_MAX_ITEMS``: images per split a request may load (default 70,000)."""
-    return _env_int("VAE_MAX_ITEMS", 70_000)
+    """``$VAE_MAX_ITEMS``: images per split a request may load (default 70,000; ``vae.limits.MAX_ITEMS``)."""
+    return MAX_ITEMS.value()
 
 
 def data_roots() -> list[Path]:

@@ -1,5 +1,5 @@
 """Training comparison: the same VAE, from the same initial weights and batches, trained with
-each ELBO-gradient estimator for φ (see ``vae.objectives.reconstruction_surrogate``); the decoder θ
+each ELBO-gradient estimator for φ (see ``vae.model.objectives.reconstruction_surrogate``); the decoder θ
 always gets its pathwise gradient.
 
 Every run is an ordinary run of the one trainer with ``TrainConfig.estimator`` set: the app
@@ -31,7 +31,7 @@ class CompareConfig:
     batch_size: int = 64  # images per gradient step
     lr: float = 2e-3  # Adam learning rate, shared by all estimators
     mc_samples: int = 1  # L, samples of z per image per step
-    baseline: str = "posterior_mean"  # the control variate of score_baseline (see vae.objectives)
+    baseline: str = "posterior_mean"  # the control variate of score_baseline (see vae.model.objectives)
     seed: int = 0  # seeds the initial weights, the batches and the sampling noise
     estimators: tuple[str, ...] = ESTIMATORS  # which estimators to train with
 
@@ -90,7 +90,7 @@ def compare_training(x_train: torch.Tensor, x_test: torch.Tensor, cfg: CompareCo
                      model_cfg: ModelConfig | None = None,
                      on_progress: Callable[[float, str], None] | None = None,
                      should_stop: Callable[[], bool] | None = None) -> list[Curve]:
-    """One curve per estimator, in this process: each run is ``vae.trainer.fit`` on the run config
+    """One curve per estimator, in this process: each run is ``vae.training.loop.fit`` on the run config
     the app would queue, from the same seeded initial weights and batch order. Each curve starts
     with the untrained model's test ELBO (epoch 0)."""
     cfg.validate()

@@ -1,7 +1,7 @@
 """The training loop and split evaluation. Knows nothing of any UI: it reports
 each epoch through a callback and polls a stop callable between batches. The step
-itself (mixed precision, compile, CUDA graph, DDP) is built in ``vae.train_step``;
-the processes of a torchrun run talk through ``vae.parallel``."""
+itself (mixed precision, compile, CUDA graph, DDP) is built in ``vae.training.step``;
+the processes of a torchrun run talk through ``vae.training.distributed``."""
 from __future__ import annotations
 
 import copy

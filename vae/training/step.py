@@ -1,6 +1,6 @@
 """One training step, in the forms the trainer can run it: eager, mixed precision, compiled,
 wrapped for DistributedDataParallel, or captured whole as a CUDA graph. Also where a split's
-images live on a GPU. The loop itself (batches, checks, epochs) is ``vae.trainer.fit``."""
+images live on a GPU. The loop itself (batches, checks, epochs) is ``vae.training.loop.fit``."""
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -3,7 +3,7 @@ grouped by a name recorded in every run's config (``train.sweep``), which the ru
 
 A sweep is described by the base ``RunConfig`` the Train form makes, the setting to vary and
 its values; everything else is the ordinary run path (``prepare_run`` validates each config,
-``vae.queue`` trains them one after another with the same ``python -m vae.train`` command).
+``vae.jobs.plans`` trains them one after another with the same ``python -m vae.train`` command).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 // The project's decoders in plain JavaScript (no library, no network): the layers
-// vae/export.py decoder_spec() describes (linear, relu, unflatten, convt), then a sigmoid,
-// computed in float64 from float32 weights. vae/export.py reference_decode() is the same
+// vae/export/onnx.py decoder_spec() describes (linear, relu, unflatten, convt), then a sigmoid,
+// computed in float64 from float32 weights. tests/test_export.py reference_decode() is the same
 // arithmetic in numpy; tests compare both with PyTorch's mean_image.
 // Loaded first into the component's module (ui/components/latent_pad.py), and on its own
 // by the decoder tests, so it only defines globals-free functions on one object.

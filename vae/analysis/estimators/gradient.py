@@ -17,7 +17,7 @@ estimate ∇_φ E_q[f(z)] with f(z) = log p_θ(x|z) from L samples z_l ~ q_φ(z|
   f (``leave_one_out``, Kool et al. 2019; needs L ≥ 2).
 
 All three are surrogates whose autograd gradient is the estimator (``surrogate``);
-training with them (``TrainConfig.estimator``, ``vae.analysis.estimators_train``) uses the same surrogates.
+training with them (``TrainConfig.estimator``, ``vae.training.estimators``) uses the same surrogates.
 
 Many independent estimates are drawn cheaply: φ enters only through the encoder
 outputs (μ, log σ²), which are the same for every estimate of one batch, so each
@@ -235,7 +235,7 @@ def gradient_study(model: VAE, x: torch.Tensor, mc_list: tuple[int, ...] = (1, 4
     summarize them, and compare each score-function mean with the reparameterized mean.
 
     Each (estimator, L) uses its own seeded noise, so the estimators' errors are independent.
-    The request is budgeted before any work (``vae.budget.check_estimators``): model parameters ×
+    The request is budgeted before any work (``vae.limits.check_estimators``): model parameters ×
     K × B × Σ_L (L + 1) × estimators ≤ VAE_MAX_ESTIMATOR_WORK and the estimates held ≤
     VAE_MAX_ESTIMATOR_FLOATS, else BudgetError naming the limit. on_progress(fraction, what)
     is called before each (estimator, L), naming it.

@@ -8,7 +8,8 @@ samples, and against the exact gradient: for Gamma(α, β), d/dα E[z] = 1/β, d
 and d/dα E[log z] = ψ'(α); for Dirichlet(α), ∂E[z_1]/∂α_j = (δ_1j Σα − α_1)/(Σα)².
 
 Every statistic carries its Monte-Carlo standard error (``vector_stats``); draws are seeded as in
-``vae.analysis.estimators_relaxed``. Requests are budgeted before any work (``vae.budget.check_toy_estimators``).
+``vae.analysis.estimators.relaxed``. Requests are budgeted before any work
+(``vae.limits.check_toy_estimators``).
 """
 from __future__ import annotations
 

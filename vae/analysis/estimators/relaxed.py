@@ -1,6 +1,6 @@
 """Gradient estimators beyond the Gaussian, on toys whose exact gradient is known: the Gumbel-softmax
 relaxation for categorical variables here, implicit reparameterization for Gamma and Dirichlet variables in
-``vae.analysis.estimators_implicit`` (which shares this module's seeding and statistics).
+``vae.analysis.estimators.implicit`` (which shares this module's seeding and statistics).
 
 Categorical toy (Jang et al. 2017; Maddison et al. 2017). z ~ Cat(π), π = softmax(θ) over K classes,
 f(z) = ‖z − t‖² with a fixed target t. On one-hot z the objective is a finite sum, so its gradient is
@@ -17,7 +17,7 @@ exact by enumeration: E[f] = Σ_k π_k f(e_k) and ∂E/∂θ_j = π_j (f(e_j) �
 
 Every statistic carries its Monte-Carlo standard error. Draws come from torch.distributions' own
 samplers under a seeded, forked global generator (``seeded``), so each result is reproducible.
-Requests are budgeted before any work (``vae.budget.check_toy_estimators``).
+Requests are budgeted before any work (``vae.limits.check_toy_estimators``).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ _RNG_LOCK = threading.Lock()
 @contextmanager
 def seeded(seed: int):
     """Draw from torch's global generator at a fixed seed without disturbing anyone else's state
-    (the pattern of ``vae.analysis.estimators_train``); the lock keeps two of these from interleaving."""
+    (the pattern of ``vae.training.estimators``); the lock keeps two of these from interleaving."""
     with _RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed) % (2 ** 63))
         yield

@@ -2,7 +2,7 @@
 
 E[f] = (μ − t)² + σ², so the true gradient is known in closed form:
 ∂E[f]/∂μ = 2(μ − t) and ∂E[f]/∂σ = 2σ. Both estimators are computed by autograd on
-the same surrogates as the VAE lab (``vae.analysis.estimators``), here with a scalar q.
+the same surrogates as the VAE lab (``vae.analysis.estimators.gradient``), here with a scalar q.
 """
 from __future__ import annotations
 

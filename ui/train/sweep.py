@@ -1,5 +1,5 @@
 """Sweeps from the Train page: the fields inside the Train form, starting the queue, and the
-line the monitor shows while it runs. The library side is ``vae.sweep``."""
+line the monitor shows while it runs. The library side is ``vae.training.sweep``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,8 @@ import streamlit as st
 from ui.text import escape_md
 from vae.runs.catalog import list_runs
 from vae.config import RunConfig
-from vae.jobs.training import Job, JobError, JobManager, prepare_run
+from vae.jobs.record import Job
+from vae.jobs.training import JobError, JobManager, prepare_run
 from vae.training.sweep import MAX_SWEEP_RUNS, SETTINGS, parse_values, sweep_entries, sweep_name
 
 SWEEP_KEY = "_sweep"  # {"plan": plan file, "sweep": name}: the sweep this session queued last
@@ -18,8 +19,8 @@ COMPARE_PAGE = "pages/compare.py"
 
 @dataclass(frozen=True)
 class SweepRequest:
-    setting: str  # a key of vae.sweep.SETTINGS
-    values: str  # as typed; parsed by vae.sweep.parse_values
+    setting: str  # a key of vae.training.sweep.SETTINGS
+    values: str  # as typed; parsed by vae.training.sweep.parse_values
 
 
 def sweep_fields(busy: bool) -> SweepRequest | None:
@@ -38,7 +39,7 @@ def sweep_fields(busy: bool) -> SweepRequest | None:
 
 def start_sweep(manager: JobManager, name: str, cfg: RunConfig, req: SweepRequest, limits: dict,
                 upload: bool = False) -> Job:
-    """Queue one run per value as one job; JobError or vae.sweep.SweepError says why not."""
+    """Queue one run per value as one job; JobError or vae.training.sweep.SweepError says why not."""
     if upload:
         raise JobError("a sweep trains on a built-in dataset or a server folder; an uploaded zip trains "
                        "one run at a time")

@@ -1,19 +1,20 @@
 """"Refine this posterior" on the Latent map: the clicked image's posterior optimized for that image
-alone (iterative inference), as a background task with a live curve; then its reconstruction and
-μ/σ before and after, and the point's two gaps. The work is ``vae.analysis.gaps.refine_point``."""
+alone (iterative inference), as a background task (``ui.tasks.task_panel``) with a live curve of its
+ELBO; then its reconstruction and μ/σ before and after, and the point's two gaps (amortization gap
+ELBO(q*) − ELBO(q_φ), approximation gap log p(x) − ELBO(q*)). The work is
+``vae.analysis.gaps.refine_point``."""
 from __future__ import annotations
 
 import streamlit as st
 
 from ui.cache import run_identity
-from ui.gap_figures import before_after_figure, refine_curve_figure
+from ui.gaps.figures import before_after_figure, refine_curve_figure
 from ui.images import show_image
-from ui.progress import live_task
+from ui.tasks import task_panel
 from ui.text import safe_md
 from vae.analysis.gaps import GAP_STEPS, IWAE_K, RefinedPoint, check_gaps, refine_point
 from vae.limits import BudgetError
 from vae.runs.folder import Run
-from vae.jobs.background import QueueFull, shared_queue
 
 IMAGE_PX = 140
 _LIVE: dict[tuple, list[float]] = {}  # task key -> the curve so far, appended by the worker thread
@@ -24,29 +25,27 @@ def _key(run: Run, split: str, index: int) -> tuple:
     return ("refine", *run_identity(run), split, int(index), GAP_STEPS, IWAE_K)
 
 
-def _start(run: Run, x, split: str, index: int) -> None:
-    key = _key(run, split, index)
+def _prepare(run: Run, x, index: int, key: tuple):
+    """The refining work for image ``index`` (its curve kept in _LIVE for the live drawing), or None
+    after saying why the gap budget refuses it."""
+    model = run.model
+    try:
+        check_gaps(sum(p.numel() for p in model.parameters()), 1, GAP_STEPS, IWAE_K)
+    except BudgetError as e:
+        st.error(f"Refining was refused: {safe_md(e)}")
+        return None
     curve: list[float] = []
     while len(_LIVE) >= _MAX_LIVE:
         _LIVE.pop(next(iter(_LIVE)))
     _LIVE[key] = curve
-    model = run.model
-    try:
-        check_gaps(sum(p.numel() for p in model.parameters()), 1, GAP_STEPS, IWAE_K)
-        shared_queue().submit(key, lambda progress, should_stop: refine_point(
-            model, x, index, GAP_STEPS, IWAE_K, progress=progress, should_stop=should_stop,
-            on_step=lambda step, value: curve.append(value)))
-    except (BudgetError, QueueFull) as e:
-        st.error(f"Refining was refused: {safe_md(e)}")
+    return lambda progress, should_stop: refine_point(
+        model, x, index, GAP_STEPS, IWAE_K, progress=progress, should_stop=should_stop,
+        on_step=lambda step, value: curve.append(value))
 
 
-@st.fragment(run_every=0.5)
-def _live(key: tuple) -> None:
-    task = live_task(key, "Refining")
-    if task.position:
-        return
-    st.progress(min(1.0, task.progress), text=f"Refining: {task.message}")
-    st.plotly_chart(refine_curve_figure([{"name": "refined q", "curve": list(_LIVE.get(key, []))}], GAP_STEPS),
+def _live(task) -> None:
+    """The ELBO of the refined q so far, under the progress bar."""
+    st.plotly_chart(refine_curve_figure([{"name": "refined q", "curve": list(_LIVE.get(task.key, []))}], GAP_STEPS),
                     key="lm_refine_live", config={"displayModeBar": False})
 
 
@@ -75,18 +74,10 @@ def refine_panel(run: Run, x, index: int, split: str) -> None:
     """The Latent map's hook, in the clicked point's panel. x: the split's images."""
     st.markdown("##### Iterative inference")
     key = _key(run, split, index)
-    task = shared_queue().get(key)
-    if task is not None and not task.done:
-        _live(key)
-        return
-    if task is not None and task.state == "done" and task.result is not None:
-        _result(task.result, index)
-        return
-    if task is not None and task.state == "failed":
-        st.error(f"Refining failed: {safe_md(task.error)}")
-    st.caption(f"The encoder gives every image its posterior in one pass (amortized). Refining optimizes this "
-               f"image's μ and σ alone, {GAP_STEPS} Adam steps on its ELBO, to show what amortization costs here.")
-    if st.button("Refine this posterior", icon=":material/auto_fix_high:", key="lm_refine",
-                 help="Runs in the background; a few seconds."):
-        _start(run, x, split, index)
-        st.rerun()
+    intro = (f"The encoder gives every image its posterior in one pass (amortized). Refining optimizes this "
+             f"image's μ and σ alone, {GAP_STEPS} Adam steps on its ELBO, to show what amortization costs here.")
+    result = task_panel(key, "Refining", lambda: _prepare(run, x, index, key), name="lm_refine",
+                        start="Refine this posterior", start_help="Runs in the background; a few seconds.",
+                        start_icon=":material/auto_fix_high:", intro=intro, stop=None, live=_live, interval=0.5)
+    if result is not None:
+        _result(result, index)
