@@ -1,4 +1,4 @@
-"""A run's precompute (vae.precompute): computed once and reused, keyed by the weights, written whole
+"""A run's precompute (vae.cache.precompute): computed once and reused, keyed by the weights, written whole
 or not at all; and the pages read it: one stored evaluation shown on Home and Collapse alike."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Projections kept in the run folder (vae.project), openTSNE / UMAP projections, placing new points,
+"""Projections kept in the run folder (vae.cache.projections), openTSNE / UMAP projections, placing new points,
 cancellation, and the ``python -m vae.project`` command line."""
 from __future__ import annotations
 

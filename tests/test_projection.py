@@ -221,7 +221,7 @@ def test_selection_images_and_probe(model, images):
     assert img.shape == (1, 8, 8)
 
 
-# ---------------------------------------------------------------- budgets (vae.budget)
+# ---------------------------------------------------------------- budgets (vae.limits)
 
 def test_tsne_refuses_a_perplexity_over_100_before_any_work():
     mu, _ = _clusters(n=160)  # scikit-learn alone would accept both (perplexity < N)
@@ -237,3 +237,13 @@ def test_tsne_refuses_more_points_than_the_cap(monkeypatch):
     with pytest.raises(BudgetError, match=r"60 points.*VAE_MAX_TSNE_POINTS"):
         project_tsne(mu, perplexity=10)
     project_pca(mu)  # PCA is cheap and not limited by the t-SNE cap
+
+
+def test_one_list_of_methods_named_once_in_the_app_and_the_command_line():
+    from ui.latent_map.view import METHODS as LABELS
+    from vae.analysis.projection.maps import BACKGROUND, LINEAR, METHODS, methods_for
+    from vae.project import CHOICES
+    assert list(LABELS) == list(METHODS) and set(BACKGROUND) | set(LINEAR) == set(METHODS)
+    assert set(CHOICES) == set(METHODS) - {"latent"}
+    assert "pca" not in methods_for(1) and "latent" in methods_for(1)  # one axis: nothing for PCA to rotate
+    assert {"latent", "pca"} <= set(methods_for(2)) and "latent" not in methods_for(3)

@@ -41,7 +41,10 @@ def path_for(run_dir: Path | str, name: str, digest: str | None = None, params: 
 def read_bytes(path: Path | str, max_bytes: int | None = None) -> bytes | None:
     """A kept file's bytes, or None when it is missing, not a regular file, unreadable or (with
     ``max_bytes``) larger than that."""
-    f = open_regular(Path(path))
+    try:
+        f = open_regular(Path(path))
+    except OSError:  # a folder of that name
+        return None
     if f is None:
         return None
     try:
