@@ -4,7 +4,7 @@ Data: the official MNIST test images (../shared/data/mnist), first 8,000 as the
 train split and last 2,000 as the test split, written as IDX files to a temp dir
 and loaded by vae.data like any MNIST folder. Model: 784-400-20 (pytorch/examples).
 
-- ours:        vae.trainer.fit: in-memory float tensor, batches by slicing a permutation.
+- ours:        vae.training.loop.fit: in-memory float tensor, batches by slicing a permutation.
 - examples:    the pytorch/examples loop: a Dataset holding uint8 images that makes a PIL
                image per item and converts it as ToTensor does, DataLoader(shuffle=True),
                loss BCE(sum) + KL, Adam 1e-3.

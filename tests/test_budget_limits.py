@@ -1,4 +1,4 @@
-"""Tests for vae.budget: the caps, their environment variables and their messages."""
+"""Tests for vae.limits: the caps, their environment variables and their messages."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Tests for vae.work_queue: bounded concurrency, bounded length, shared results, positions."""
+"""Tests for vae.jobs.background: bounded concurrency, bounded length, shared results, positions."""
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,5 @@
 """Issue 16 through the real pages: hostile runs arrive by the real upload path
-(``vae.run_archive.import_upload``) or sit on disk from before the validator, and every page
+(``vae.runs.archive.import_upload``) or sit on disk from before the validator, and every page
 (``AppTest`` on app.py, ``VAE_CHECKPOINTS`` a temp copy of checkpoints/) still works.
 
 For every request: no uncaught exception, no server path in any rendered element, the

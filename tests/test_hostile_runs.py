@@ -1,5 +1,5 @@
 """Issue 16: the trust boundary of a whole run, driven through the real upload path
-(``vae.run_archive.import_upload``), the picker (``vae.checkpoint.list_runs``) and the loaders.
+(``vae.runs.archive.import_upload``), the picker (``vae.runs.catalog.list_runs``) and the loaders.
 
 Each case here was reproduced against the code before the validator: a device file as a
 dataset, any server path as a dataset (and an oracle for its existence), image sizes and

@@ -108,7 +108,6 @@ def _lines(path: Path) -> int:
     return len(path.read_text().splitlines())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28 in progress: pages/collapse.py and pages/estimators.py are not split yet")
 def test_pages_are_short_scripts():
     long = {f"pages/{p.name}": _lines(p) for p in sorted((REPO / "pages").glob("*.py")) if _lines(p) > PAGE_LINES}
     assert long == {}

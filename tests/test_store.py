@@ -100,3 +100,20 @@ def test_the_precompute_prunes_other_weights_files(run_dir):
     pre = precompute.compute(run.model, splits, digest=weights_digest(run_dir))
     path = precompute.save(run_dir, pre)
     assert path is not None and sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_each_run_keeps_going_past_a_bad_run_and_stops_between_runs(tmp_path):
+    seen = []
+
+    def one(d, say):
+        if d.name == "bad":
+            raise ValueError("no weights here")
+        if say is not None:
+            say(0.5, "half")
+        return d.name.upper()
+    got = store.each_run([tmp_path / "a", tmp_path / "bad", tmp_path / "c"], one,
+                         progress=lambda f, m: seen.append((f, m)))
+    assert got == {"a": "A", "bad": "ValueError", "c": "C"}  # an unexpected error is named, not quoted
+    assert seen == [(0.5 / 3, "a: half (run 1 of 3)"), (2.5 / 3, "c: half (run 3 of 3)")]
+    asked = iter([False, True])
+    assert store.each_run([tmp_path / "a", tmp_path / "c"], one, should_stop=lambda: next(asked)) == {"a": "A"}

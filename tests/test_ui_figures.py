@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import pytest
 
 from ui import figures as F
+from ui.estimators import figures as EF
 from ui.labels import BASELINE_LABELS, ESTIMATOR_LABELS, estimator_colour, estimator_label
 from ui.components.svg_chart import click_index
 from ui.components.scatter_map import map_points, map_selection
@@ -241,7 +242,7 @@ VAR_ROWS = [{"estimator": e, "L": L, "trace_var": v * 4 / L, "snr": 1 / v}
 
 
 def test_variance_figure_is_log_log_with_a_1_over_l_reference_per_estimator():
-    fig = F.variance_figure(VAR_ROWS)
+    fig = EF.variance_figure(VAR_ROWS)
     _plain(fig)
     named = [t for t in fig["data"] if t.get("showlegend", True)]
     assert [t["name"] for t in named] == ["reparameterization", "score function", "score function + baseline"]
@@ -253,11 +254,11 @@ def test_variance_figure_is_log_log_with_a_1_over_l_reference_per_estimator():
 
 
 def test_snr_and_training_comparison_figures():
-    fig = F.snr_figure(VAR_ROWS)
+    fig = EF.snr_figure(VAR_ROWS)
     _plain(fig)
     assert fig["layout"]["title"]["text"] == "Signal-to-noise ratio" and len(fig["data"]) == 3
     rows = [{"estimator": e, "epoch": ep, "test_elbo": -50.0 - ep} for e in ESTIMATORS for ep in (0, 1, 2)]
-    fig = F.training_comparison_figure(rows)
+    fig = EF.training_comparison_figure(rows)
     _plain(fig)
     assert len(fig["data"]) == 3 and all(len(t["x"]) == 3 for t in fig["data"])
     assert fig["layout"]["xaxis"]["dtick"] == 1
@@ -267,7 +268,7 @@ def test_agreement_figure_has_four_error_barred_traces_in_two_panels():
     rows = [{"pair": f"{e} vs reparam", "L": L, "cosine": 0.9, "cosine_se": 0.01,
              "cosine_if_equal": 0.95, "rel_diff": 0.2, "rel_diff_se": 0.02, "rel_diff_if_equal": 0.1}
             for e in ("score", "score_baseline") for L in (1, 4)]
-    fig = F.agreement_figure(rows)
+    fig = EF.agreement_figure(rows)
     _plain(fig)
     assert sum(1 for t in fig["data"] if "error_y" in t) == 4
     assert {t["xaxis"] for t in fig["data"]} == {"x", "x2"}
@@ -276,7 +277,7 @@ def test_agreement_figure_has_four_error_barred_traces_in_two_panels():
 
 def test_toy_figure_marks_the_truth_in_each_panel():
     rng = np.random.default_rng(0)
-    fig = F.toy_figure((2.0, 1.0), {k: rng.normal(size=(100, 2)) for k in ("reparam", "score")})
+    fig = EF.toy_figure((2.0, 1.0), {k: rng.normal(size=(100, 2)) for k in ("reparam", "score")})
     _plain(fig)
     assert [s["x0"] for s in fig["layout"]["shapes"]] == [2.0, 1.0]
     assert {t["name"] for t in fig["data"]} == {"reparameterization", "score function"}

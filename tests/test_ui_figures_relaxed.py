@@ -1,4 +1,4 @@
-"""ui.figures_relaxed without a browser: each figure is a plain dict plotly accepts, whose traces carry
+"""ui.estimators.figures_relaxed without a browser: each figure is a plain dict plotly accepts, whose traces carry
 the library's rows (values and error bars) for the Gumbel-softmax and implicit panels."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from ui import figures_relaxed as F
+from ui.estimators import figures_relaxed as F
 from ui.labels import TOY_ESTIMATOR_LABELS, estimator_label
 from vae.analysis.estimators.implicit import IMPLICIT_ESTIMATORS, implicit_study
 from vae.analysis.estimators.relaxed import CATEGORICAL_ESTIMATORS, gumbel_study

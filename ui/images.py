@@ -1,4 +1,4 @@
-"""Images on a page: a tensor rendered by ``vae.render`` (the tensor work) and placed with st.image,
+"""Images on a page: a tensor rendered by ``vae.export.images`` (the tensor work) and placed with st.image,
 so nothing here does tensor math. A small PNG goes inline as a data URI, a large one through
 Streamlit's media store (see ``image_source``)."""
 from __future__ import annotations

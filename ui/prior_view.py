@@ -1,6 +1,6 @@
 """A run's prior p(z) on the pages: the words that name it (where a page samples "from the prior"),
 its components on the Latent map (for a VampPrior, the pseudo-inputs and their decodings), and the
-note the Collapse page gives where a statistic assumes N(0, I). The numbers come from ``vae.priors``."""
+note the Collapse page gives where a statistic assumes N(0, I). The numbers come from ``vae.model.priors``."""
 from __future__ import annotations
 
 import streamlit as st

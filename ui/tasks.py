@@ -9,7 +9,8 @@ the same key shares one task and one result.
 ``prepare`` is called only when the task is about to be submitted; it returns the work
 ``(progress, should_stop) -> result``, or None after showing why it cannot start (a budget
 refusal, an empty split). Without ``start`` the task is submitted on first sight (work the page
-cannot show anything without); with it, a button starts it.
+cannot show anything without); with it, a button starts it. ``again=True`` (a form's submit pressed
+in this run) submits a failed or stopped task again at once instead of showing why it ended.
 """
 from __future__ import annotations
 
@@ -107,14 +108,15 @@ def task_panel(key: tuple, what: str, prepare: Prepare, *, name: str, start: str
                start_help: str | None = None, primary: bool = False, stop: str | None = "Stop",
                stop_help: str | None = None, running_note: str | None = None, caption: str | None = None,
                live: Live | None = None, interval: float = 1.0, intro: str | None = None,
-               start_icon: str | None = None) -> Any | None:
+               start_icon: str | None = None, again: bool = False) -> Any | None:
     """The task's result once done; None before then, after drawing where it stands (see the
     module docstring). ``name`` prefixes the widget keys (``{name}_start``, ``{name}_stop``);
-    ``intro``: a caption shown only where the start button is offered."""
+    ``intro``: a caption shown only where the start button is offered; ``again``: resubmit the
+    task if it failed or was stopped (the user asked for these settings again)."""
     task = shared_queue().get(key)
     if task is not None and task.state == "done":
         return task.result
-    if task is None and start is None:
+    if (task is None and start is None) or (again and task is not None and task.state in ("failed", "stopped")):
         task = _submit_prepared(key, prepare)
         if task is None:
             return None

@@ -3,7 +3,7 @@ query holds the run (``run``), the Latent map's projection (``proj``) and select
 and the Traversals latent (``z``, comma-separated).
 
 A link is hostile input: ``restore()`` reads it once per session, before the sidebar draws, and every
-parameter goes through the validators in ``vae.validate``. A parameter that fails (an unknown run, an
+parameter goes through the validators in ``vae.runs.validate``. A parameter that fails (an unknown run, an
 index out of range, a latent of the wrong length, text that is not a number) is dropped, the page opens
 with its default, and ``show_ignored()`` says what was ignored and why. Pages then keep the query in
 step with what they show (``write_*``), writing only what changed.

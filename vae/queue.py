@@ -11,7 +11,7 @@ from vae.jobs.plans import run_plan
 def main(argv: list[str] | None = None) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="python -m vae.queue", description="Run a plan of trainings in order.")
-    p.add_argument("plan", help="PLAN.json written by vae.queue.write_plan")
+    p.add_argument("plan", help="PLAN.json written by vae.jobs.plans.write_plan")
     return run_plan(Path(p.parse_args(argv).plan))
 
 

@@ -102,7 +102,7 @@ def test_the_2d_pad_moves_two_dimensions(app_server, page):
 
 def _server_decode(name: str, z: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """PyTorch's E[x|z] for a committed run (read only): float32 as the app decodes, and the 8-bit image
-    (rounded as vae.render.to_pil) of the same decode in float64."""
+    (rounded as vae.export.images.to_pil) of the same decode in float64."""
     from vae.runs.folder import load_run
     model = load_run(REPO / "checkpoints" / name).model
     with torch.no_grad():

@@ -3,10 +3,10 @@ on every pointer move, and a scrubber along an interpolation path. (The Latent m
 ``scatter_map``, decodes with the same ``assets/decoder.js`` and ``browser_decoder``.)
 
 The decoder runs in the page as plain JavaScript (``assets/decoder.js``), from the layer list and
-float32 weights ``vae.export.decoder_spec`` gives. Weights reach a browser once per run: the
+float32 weights ``vae.export.onnx.decoder_spec`` gives. Weights reach a browser once per run: the
 component asks for them (trigger ``need``, naming the decoder's hash) only when its page holds no
 decoder of that hash (in memory or IndexedDB), and only that rerun carries them; every other rerun
-sends the small spec alone. A decoder the browser cannot run (``vae.export.Unsupported``) gets a notice, and the page
+sends the small spec alone. A decoder the browser cannot run (``vae.export.onnx.Unsupported``) gets a notice, and the page
 decodes on the server when a slider is released.
 """
 from __future__ import annotations

@@ -60,21 +60,5 @@ def run_point(run_dir: Path | str, x: torch.Tensor | None = None, surgery: bool 
 def points_for(run_dirs: list[Path], progress: Callable[[float, str], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, RatePoint | str]:
     """Every run's point ({run name: RatePoint, or the reason it has none}), one run after
-    another; each is kept in its run folder as soon as it is done. For a background job."""
-    from vae.runs.catalog import run_error_text
-
-    out: dict[str, RatePoint | str] = {}
-    n = max(1, len(run_dirs))
-    for i, d in enumerate(run_dirs):
-        if should_stop is not None and should_stop():
-            break
-        d = Path(d)
-
-        def say(f: float, m: str, i: int = i, d: Path = d) -> None:
-            if progress is not None:
-                progress((i + f) / n, f"{d.name}: {m} (run {i + 1} of {n})")
-        try:
-            out[d.name] = run_point(d, progress=say)
-        except Exception as e:  # noqa: BLE001 - one bad run must not lose the others' points
-            out[d.name] = run_error_text(e)
-    return out
+    another (``vae.cache.store.each_run``). For a background job."""
+    return store.each_run(run_dirs, lambda d, say: run_point(d, progress=say), progress, should_stop)

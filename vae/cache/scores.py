@@ -84,20 +84,9 @@ def score_run(run_dir: Path | str, progress: Callable[[float, str], None] | None
 
 def scores_for(run_dirs: list[Path], progress: Callable[[float, str], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, dict | str]:
-    """Every run's scores ({name: result, or why there is none}); a background job."""
-    from vae.runs.catalog import run_error_text
-    out: dict[str, dict | str] = {}
-    n = max(1, len(run_dirs))
-    for i, d in enumerate(run_dirs):
-        if should_stop is not None and should_stop():
-            break
-        d = Path(d)
-        try:
-            out[d.name] = score_run(d, progress=None if progress is None else
-                                    (lambda f, m, i=i, d=d: progress((i + f) / n, f"{d.name}: {m} (run {i + 1} of {n})")))
-        except Exception as e:  # noqa: BLE001 - one bad run must not lose the others' scores
-            out[d.name] = run_error_text(e)
-    return out
+    """Every run's scores ({name: result, or why there is none}), one run after another
+    (``vae.cache.store.each_run``); a background job."""
+    return store.each_run(run_dirs, lambda d, say: score_run(d, progress=say), progress, should_stop)
 
 
 # ---------------------------------------------------------------- grouping by seed

@@ -104,3 +104,30 @@ def get_or_compute(run_dir: Path | str, path_of: Callable[[str], Path], read: Ca
     if keep(result):
         write(run_dir, path, dump(result), digest)
     return result
+
+
+Progress = Callable[[float, str], None]
+
+
+def each_run(run_dirs: list[Path], one: Callable[[Path, Progress | None], T], progress: Progress | None = None,
+             should_stop: Callable[[], bool] | None = None) -> dict[str, T | str]:
+    """``one(run_dir, progress)`` for every run, one after another ({run name: result, or the reason
+    it has none}): each result is kept in its run folder as soon as it is done, and one bad run
+    does not lose the others'. ``progress`` sees the whole: "<run>: <what> (run i of n)". For a
+    background job (``should_stop`` ends it between runs)."""
+    from vae.runs.catalog import run_error_text
+
+    out: dict[str, T | str] = {}
+    n = max(1, len(run_dirs))
+    for i, d in enumerate(run_dirs):
+        if should_stop is not None and should_stop():
+            break
+        d = Path(d)
+
+        def say(f: float, m: str, i: int = i, d: Path = d) -> None:
+            progress((i + f) / n, f"{d.name}: {m} (run {i + 1} of {n})")
+        try:
+            out[d.name] = one(d, None if progress is None else say)
+        except Exception as e:  # noqa: BLE001 - one bad run must not lose the others' results
+            out[d.name] = run_error_text(e)
+    return out

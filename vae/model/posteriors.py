@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Dirichlet, RelaxedOneHotCategorical, kl_divergence
 
+from vae.config import FLOW_POSTERIORS
 from vae.model.distributions import KL, DiagonalGaussian, StandardNormal
 
-FLOW_KINDS = ("planar", "iaf")
+FLOW_KINDS = FLOW_POSTERIORS  # the flow posteriors, named once in vae.config
 MEAN_SAMPLES = 256  # draws behind a flow posterior's estimated mean
 MEAN_SEED = 0  # the estimate's noise is fixed, so the same image always lands on the same point
 

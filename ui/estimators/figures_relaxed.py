@@ -1,6 +1,6 @@
 """Figures of the Gumbel-softmax and implicit-reparameterization panels, as plain plotly dicts in the
-style of ``ui.figures``. Rows come from ``vae.analysis.estimators_relaxed`` / ``estimators_implicit``; this module only draws them
-(every error bar is drawn from a standard error or interval the library computed)."""
+style of ``ui.figures``. Rows come from ``vae.analysis.estimators.relaxed`` / ``.implicit``; this module only
+draws them (every error bar is drawn from a standard error or interval the library computed)."""
 from __future__ import annotations
 
 from ui.figures import MARGIN, PALETTE, axis, figure, layout, panels

@@ -1,0 +1,1 @@
+"""The Gradient estimators page's Streamlit parts: ``model_tab`` (the gradient lab on the run, a background task), ``toy`` (the 1-D example), ``training`` (the comparison's training job), ``gumbel`` and ``implicit`` (the toy studies, background tasks), ``settings`` (stored form settings read back), ``figures`` and ``figures_relaxed``."""
